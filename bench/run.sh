@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Vireo benchmarks: vireo-hostd vs libvirt vs bare QEMU.  Writes BENCHMARKS.md.
+#   sh bench/run.sh BUILD_DIR        (what `make bench` runs)
+# Environment overrides:
+#   VIREO_HOSTD=PATH        hostd binary (default BUILD_DIR/release/src/host/vireo-hostd)
+#   BENCH_RUNS=N            power-ons per path for (a)/(b) (default 12, at least 10)
+#   BENCH_IDLE_VMS=N        VMs for (c) (default 20)
+#   BENCH_IDLE_SECONDS=N    idle measuring window for (c) (default 60)
+#   BENCH_OUT=FILE          report (default BENCHMARKS.md in the repository)
+set -eu
+BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+HOSTD=${VIREO_HOSTD:-$BUILD/release/src/host/vireo-hostd}
+GUEST=$BUILD/guest
+RUNS=${BENCH_RUNS:-12}
+IDLE_VMS=${BENCH_IDLE_VMS:-20}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
+OUT=${BENCH_OUT:-$REPO/BENCHMARKS.md}
+WORK=$BUILD/bench
+T0=$(date +%s)
+
+say() { echo "[bench $(date +%H:%M:%S)] $*"; }
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: run as root (libvirt's qemu:///system and hostd's -runas need it)" >&2
+	exit 1
+fi
+[ -x "$HOSTD" ] || { echo "bench: no hostd binary at $HOSTD (make build, or set VIREO_HOSTD)" >&2; exit 1; }
+for f in vmlinuz initrd.img; do
+	[ -f "$GUEST/$f" ] || { echo "bench: missing $GUEST/$f (make guest)" >&2; exit 1; }
+done
+sh scripts/install-bench-deps.sh
+sh scripts/setup-host.sh
+mkdir -p "$WORK"
+
+say "machine facts"
+python3 bench/benchlib.py facts "$HOSTD" "$WORK/facts.json"
+say "(a)+(b) power-on and boot-to-READY: $RUNS runs per path (~$((RUNS * 12 / 60 + 1)) min)"
+python3 bench/poweron.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
+	--runs "$RUNS" --out "$WORK/poweron.json"
+say "(c) daemons with $IDLE_VMS idle VMs, ${IDLE_SECONDS}s windows (~$((IDLE_SECONDS * 2 / 60 + 5)) min)"
+python3 bench/idle20.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
+	--vms "$IDLE_VMS" --idle-seconds "$IDLE_SECONDS" --out "$WORK/idle20.json"
+T1=$(date +%s)
+python3 bench/report.py --poweron "$WORK/poweron.json" --idle "$WORK/idle20.json" \
+	--facts "$WORK/facts.json" --total-seconds $((T1 - T0)) \
+	--run-command "${BENCH_RUN_COMMAND:-make bench}" --out "$OUT"
+rm -rf "$WORK/work"
+say "done in $((T1 - T0)) s; report: $OUT (raw results in $WORK)"

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs every Debian package Vireo needs to build, test, demo and benchmark.
+# Idempotent: skips apt-get when everything is already installed.
+set -eu
+PKGS="
+build-essential pkg-config meson ninja-build clang lld llvm libclang-rt-14-dev
+libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev
+libseccomp-dev libcap-ng-dev libcmocka-dev
+qemu-system-x86 qemu-utils
+busybox-static cpio xz-utils zstd kmod
+curl socat iproute2 procps python3
+"
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef VIREO_COMMON_VMCONFIG_H
+#define VIREO_COMMON_VMCONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vmx;
+struct vr_error;
+
+/*
+ * The neutral VM configuration, parsed once from a .vmx.  Everything
+ * that turns a VM into something else (QEMU arguments, API JSON) starts
+ * from this struct, never from raw .vmx keys.
+ */
+
+#define VM_MAX_VCPUS 255
+#define VM_MIN_MEMORY_MIB 16
+#define VM_MAX_MEMORY_MIB (4u * 1024 * 1024) /* 4 TiB */
+#define VM_MAX_DISKS 32
+#define VM_MAX_NICS 10
+
+enum vm_disk_bus {
+	VM_DISK_BUS_SCSI,
+	VM_DISK_BUS_SATA,
+	VM_DISK_BUS_NVME,
+	VM_DISK_BUS_IDE,
+};
+
+enum vm_scsi_model {
+	VM_SCSI_VIRTIO,  /* "virtio-scsi" (our default) */
+	VM_SCSI_PVSCSI,  /* "pvscsi" */
+	VM_SCSI_LSILOGIC, /* "lsilogic": emulated by lsi53c895a */
+};
+
+enum vm_disk_format {
+	VM_DISK_FORMAT_QCOW2,
+	VM_DISK_FORMAT_VMDK,
+	VM_DISK_FORMAT_RAW,
+};
+
+enum vm_disk_mode {
+	VM_DISK_MODE_PERSISTENT, /* "persistent" (dependent) */
+	VM_DISK_MODE_INDEPENDENT_PERSISTENT,
+	VM_DISK_MODE_INDEPENDENT_NONPERSISTENT,
+};
+
+enum vm_disk_device {
+	VM_DISK_DEVICE_DISK,
+	VM_DISK_DEVICE_CDROM,
+};
+
+struct vm_disk {
+	enum vm_disk_bus bus;
+	unsigned controller; /* scsiN / sataN / nvmeN / ideN */
+	unsigned unit;       /* :M */
+	enum vm_disk_device device;
+	enum vm_disk_format format;
+	enum vm_disk_mode mode;
+	char *file_name; /* as written in the .vmx: relative to the VM folder or absolute */
+};
+
+enum vm_nic_model {
+	VM_NIC_VIRTIO,
+	VM_NIC_VMXNET3,
+	VM_NIC_E1000,
+	VM_NIC_E1000E,
+};
+
+enum vm_nic_connection {
+	VM_NIC_CONN_NAT,    /* QEMU user-mode networking (no switch needed) */
+	VM_NIC_CONN_BRIDGE, /* tap on an existing bridge named by networkName */
+	VM_NIC_CONN_NONE,   /* present but not connected */
+};
+
+struct vm_nic {
+	unsigned index; /* ethernetN */
+	enum vm_nic_model model;
+	enum vm_nic_connection connection;
+	char *network_name;
+	char mac[18];     /* "00:50:56:xx:xx:xx" */
+	bool mac_static;  /* addressType = "static" */
+	bool start_connected;
+	char *hostfwd;    /* NAT only: "tcp:127.0.0.1:8080-:80" list separated by ',' */
+};
+
+enum vm_accel {
+	VM_ACCEL_AUTO,
+	VM_ACCEL_KVM,
+	VM_ACCEL_TCG,
+};
+
+enum vm_firmware {
+	VM_FIRMWARE_BIOS,
+	VM_FIRMWARE_EFI,
+};
+
+struct vm_config {
+	char *display_name;
+	char *guest_os;
+	char *annotation;
+	char uuid[37];   /* uuid.bios, canonical lower-case form */
+	uint64_t memory_mib;
+	unsigned vcpus;
+	unsigned cores_per_socket;
+	enum vm_firmware firmware;
+	enum vm_accel accel;
+	char *machine;   /* "q35" (default), "pc" */
+	bool is_template;
+
+	/* Direct kernel boot (the Vireo guest image), relative to the VM folder or absolute. */
+	char *kernel;
+	char *initrd;
+	char *cmdline;
+
+	/* Resource settings (kept here; enforced by the resources subsystem). */
+	int64_t cpu_shares;      /* -1 = normal */
+	int64_t mem_shares;
+
+	enum vm_scsi_model scsi_model[4]; /* scsiN.virtualDev */
+	struct vm_disk *disks;
+	size_t n_disks;
+	struct vm_nic *nics;
+	size_t n_nics;
+};
+
+void vm_config_free(struct vm_config *cfg);
+void vm_config_freep(struct vm_config **cfg);
+#define _cleanup_vm_config_ __attribute__((cleanup(vm_config_freep)))
+
+/*
+ * Parses and validates a .vmx.  `source` names it in errors.  Each
+ * problem is reported with the key and the value, e.g.
+ * `web01.vmx: memsize = "abc": not a number of MiB`.
+ */
+int vm_config_from_vmx(const struct vmx *vmx, const char *source, struct vm_config **out,
+		       struct vr_error **err);
+
+const char *vm_disk_format_name(enum vm_disk_format f);
+const char *vm_disk_bus_name(enum vm_disk_bus b);
+const char *vm_disk_mode_name(enum vm_disk_mode m);
+const char *vm_nic_model_name(enum vm_nic_model m);
+const char *vm_nic_connection_name(enum vm_nic_connection c);
+const char *vm_accel_name(enum vm_accel a);
+const char *vm_scsi_model_name(enum vm_scsi_model m);
+int vm_disk_format_parse(const char *s, enum vm_disk_format *out);
+int vm_disk_mode_parse(const char *s, enum vm_disk_mode *out);
+int vm_nic_model_parse(const char *s, enum vm_nic_model *out);
+int vm_accel_parse(const char *s, enum vm_accel *out);
+/* Format from the file name's extension (.qcow2, .vmdk, else raw); never probed. */
+enum vm_disk_format vm_disk_format_from_name(const char *file_name);
+
+/* A MAC address "xx:xx:xx:xx:xx:xx"; normalises to lower case. */
+int vm_mac_parse(const char *s, char out[18]);
+/* A random MAC in VMware's generated range 00:0c:29:xx:xx:xx. */
+void vm_mac_generate(char out[18]);
+
+/*
+ * Checks that a file name from a .vmx stays inside the VM folder when
+ * relative: no "..", no empty components, no control characters.
+ */
+int vm_path_validate(const char *what, const char *path, bool allow_absolute,
+		     struct vr_error **err);
+
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Registration of the REST resources of vireo-hostd, one file each. */
+#ifndef VIREO_HOST_API_HANDLERS_H
+#define VIREO_HOST_API_HANDLERS_H
+
+struct api_server;
+struct auth;
+
+/* GET /api/v1/health (no authentication). */
+void api_health_register(struct api_server *srv);
+/* POST /api/v1/sessions, GET and DELETE /api/v1/sessions/current. */
+void api_sessions_register(struct api_server *srv, struct auth *auth);
+/* GET, POST /api/v1/users; DELETE /api/v1/users/{name}; PUT /api/v1/users/{name}/password. */
+void api_users_register(struct api_server *srv, struct auth *auth);
+
+struct hostd;
+void api_host_register(struct api_server *srv, struct hostd *h);
+void api_datastores_register(struct api_server *srv, struct hostd *h);
+void api_vms_register(struct api_server *srv, struct hostd *h);
+void api_tasks_register(struct api_server *srv, struct hostd *h);
+
+#endif

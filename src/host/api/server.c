@@ -1,0 +1,1034 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The REST server of vireo-hostd on libmicrohttpd.
+ *
+ * Requests go through one pipeline before any handler runs: routing (404,
+ * 405), authentication (401, 403), body size and type (413, 415) and JSON
+ * parsing (400).  Handlers then run synchronously on the MHD worker thread
+ * and answer exactly once through api_respond_*().
+ */
+#include "host/api/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "host/api/server_priv.h"
+
+#define TLS_FILE_MAX (1u << 20)
+#define DEFAULT_CONNECTION_TIMEOUT_S 60
+/* Oversized chunked bodies are drained up to this many times the limit. */
+#define DRAIN_FACTOR 4
+
+struct route {
+	char *method;
+	char *pattern;
+	char **segs; /* "{name}" for parameters */
+	size_t n_segs;
+	size_t n_literals;
+	api_handler_fn fn;
+	void *opaque;
+	unsigned flags;
+};
+
+struct upgrade {
+	struct api_server *srv;
+	api_upgrade_fn fn;
+	void *opaque;
+	void (*release)(void *opaque);
+	MHD_socket sock;
+	struct MHD_UpgradeResponseHandle *urh;
+	char *extra;
+	size_t extra_len;
+	struct upgrade *next;
+};
+
+struct api_server {
+	struct MHD_Daemon *daemon;
+	struct auth *auth;
+	struct sockaddr_storage addr;
+	bool ipv6;
+	uint16_t port;
+	char *tls_cert;
+	char *tls_key;
+	size_t tls_key_len;
+	size_t max_body;
+	unsigned threads;
+	unsigned conn_timeout_s;
+	struct route *routes;
+	size_t n_routes;
+
+	pthread_mutex_t lock;
+	pthread_cond_t upgrades_done;
+	struct upgrade *upgrades; /* running upgrade threads */
+	bool stopping;
+};
+
+struct api_request {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	char *method;
+	char *path;
+	const struct route *route;
+	char **params; /* decoded values, parallel to the route's segments */
+	char **allocs; /* decoded query values */
+	char *body;
+	size_t body_len;
+	size_t body_seen;
+	json_t *body_json;
+	char *user;
+	enum auth_role role;
+	char *token;
+	bool responded;
+	int status;
+	uint64_t start_ms;
+	struct upgrade *pending_upgrade; /* queued, callback not yet run */
+};
+
+/* ---- small helpers ---- */
+
+int api_status_from_errno(int code)
+{
+	switch (code < 0 ? -code : code) {
+	case EINVAL:
+	case ERANGE:
+		return 400;
+	case ENOENT:
+		return 404;
+	case EEXIST:
+	case EBUSY:
+	case EALREADY:
+		return 409;
+	case EACCES:
+	case EPERM:
+		return 403;
+	case ENOSPC:
+		return 507;
+	case EFBIG:
+	case E2BIG:
+		return 413;
+	case ETIMEDOUT:
+		return 504;
+	case ENOTSUP:
+#if EOPNOTSUPP != ENOTSUP
+	case EOPNOTSUPP:
+#endif
+		return 501;
+	default:
+		return 500;
+	}
+}
+
+static bool method_has_body(const char *method)
+{
+	return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+	       strcmp(method, "PATCH") == 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *api_url_decode(const char *s, size_t len, bool plus_is_space)
+{
+	char *out = xmalloc(len + 1), *p = out;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%') {
+			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			*p++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (c == '\0') {
+			free(out);
+			return NULL;
+		} else {
+			*p++ = plus_is_space && c == '+' ? ' ' : c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Keeps MHD from decoding the path: we decode each segment after splitting. */
+static size_t unescape_nothing(void *cls, struct MHD_Connection *c, char *s)
+{
+	return strlen(s);
+}
+
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt,
+							       va_list ap)
+{
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	/* Mostly misbehaving clients (bad TLS handshakes, broken requests). */
+	log_info("libmicrohttpd: %s", buf);
+}
+
+/* ---- JSON bodies ---- */
+
+static int json_depth_check(const char *data, size_t len, struct vr_error **err)
+{
+	unsigned depth = 0;
+	bool in_string = false, escaped = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = data[i];
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > API_JSON_MAX_DEPTH)
+				return vr_error_set(err, EINVAL,
+						    "request body is nested deeper than %d levels",
+						    API_JSON_MAX_DEPTH);
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+int api_json_parse_body(const char *data, size_t len, json_t **out, struct vr_error **err)
+{
+	int r = json_depth_check(data, len, err);
+	if (r < 0)
+		return r;
+	json_error_t jerr;
+	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v)
+		return vr_error_set(err, EINVAL,
+				    "request body is not valid JSON: %s (line %d, column %d)",
+				    jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(v)) {
+		const char *t = json_type_name(json_typeof(v));
+		json_decref(v);
+		return vr_error_set(err, EINVAL, "request body must be a JSON object, not %s %s",
+				    strchr("aeiou", t[0]) ? "an" : "a", t);
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---- server ---- */
+
+static int parse_bind_address(struct api_server *srv, const char *addr, uint16_t port,
+			      struct vr_error **err)
+{
+	memset(&srv->addr, 0, sizeof(srv->addr));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&srv->addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&srv->addr;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		srv->ipv6 = false;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		srv->ipv6 = true;
+		return 0;
+	}
+	return vr_error_set(err, EINVAL, "bind address \"%s\" is not an IPv4 or IPv6 address",
+			    addr);
+}
+
+struct api_server *api_server_new(const struct api_server_config *cfg, struct auth *auth,
+				  struct vr_error **err)
+{
+	struct api_server *srv = xcalloc(1, sizeof(*srv));
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->upgrades_done, NULL);
+	srv->auth = auth;
+	srv->port = cfg->port;
+	srv->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : API_DEFAULT_MAX_BODY;
+	srv->threads = cfg->thread_pool_size ? cfg->thread_pool_size : API_DEFAULT_THREADS;
+	srv->conn_timeout_s =
+		cfg->connection_timeout_s ? cfg->connection_timeout_s : DEFAULT_CONNECTION_TIMEOUT_S;
+
+	if (parse_bind_address(srv, cfg->bind_address ? cfg->bind_address : "127.0.0.1",
+			       cfg->port, err) < 0)
+		goto fail;
+
+	bool has_cert = cfg->tls_cert_file && *cfg->tls_cert_file;
+	bool has_key = cfg->tls_key_file && *cfg->tls_key_file;
+	if (has_cert != has_key) {
+		vr_error_set(err, EINVAL, "TLS needs both a certificate and a key file; only the %s was given",
+			     has_cert ? "certificate" : "key");
+		goto fail;
+	}
+	if (has_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			vr_error_set(err, ENOTSUP, "this libmicrohttpd was built without TLS");
+			goto fail;
+		}
+		if (file_read_all(cfg->tls_cert_file, TLS_FILE_MAX, &srv->tls_cert, NULL, err) < 0 ||
+		    file_read_all(cfg->tls_key_file, TLS_FILE_MAX, &srv->tls_key, &srv->tls_key_len,
+				  err) < 0) {
+			vr_error_wrap(err, "cannot load the TLS certificate or key");
+			goto fail;
+		}
+	}
+	return srv;
+fail:
+	api_server_stop_and_free(srv);
+	return NULL;
+}
+
+static void route_free(struct route *r)
+{
+	free(r->method);
+	free(r->pattern);
+	strv_free(r->segs);
+}
+
+static char **split_path(const char *path, size_t *n_out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	const char *p = path[0] == '/' ? path + 1 : path;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		v = xrealloc(v, (n + 2) * sizeof(*v));
+		v[n++] = xstrndup(p, len);
+		v[n] = NULL;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	*n_out = n;
+	return v;
+}
+
+static bool seg_is_param(const char *seg)
+{
+	size_t l = strlen(seg);
+	return l >= 3 && seg[0] == '{' && seg[l - 1] == '}';
+}
+
+void api_server_add_route(struct api_server *srv, const char *method, const char *pattern,
+			  api_handler_fn fn, void *opaque, unsigned flags)
+{
+	srv->routes = xrealloc(srv->routes, (srv->n_routes + 1) * sizeof(*srv->routes));
+	struct route *r = &srv->routes[srv->n_routes++];
+	memset(r, 0, sizeof(*r));
+	r->method = xstrdup(method);
+	r->pattern = xstrdup(pattern);
+	r->segs = split_path(pattern, &r->n_segs);
+	for (size_t i = 0; i < r->n_segs; i++)
+		r->n_literals += !seg_is_param(r->segs[i]);
+	r->fn = fn;
+	r->opaque = opaque;
+	r->flags = flags;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls);
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe);
+
+int api_server_start(struct api_server *srv, struct vr_error **err)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_UPGRADE;
+	if (srv->ipv6)
+		flags |= MHD_USE_IPv6;
+	struct MHD_OptionItem tls_ops[3] = {
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (srv->tls_cert) {
+		flags |= MHD_USE_TLS;
+		tls_ops[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
+		tls_ops[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
+	}
+	srv->daemon = MHD_start_daemon(
+		flags, srv->port, NULL, NULL, on_request, srv,
+		/* The logger first, or MHD logs the other options' problems itself. */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->conn_timeout_s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL,
+		MHD_OPTION_ARRAY, tls_ops,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		if (srv->ipv6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&srv->addr)->sin6_addr, host,
+				  sizeof(host));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&srv->addr)->sin_addr, host,
+				  sizeof(host));
+		return vr_error_set(err, EADDRINUSE,
+				    "cannot start the API server on %s port %u (address in use, "
+				    "or not available on this host?)",
+				    host, srv->port);
+	}
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	if (info && info->port)
+		srv->port = info->port;
+	log_info("API server listening on port %u (%s)", srv->port,
+		 srv->tls_cert ? "HTTPS" : "HTTP");
+	return 0;
+}
+
+uint16_t api_server_port(const struct api_server *srv)
+{
+	return srv->port;
+}
+
+void api_server_stop_and_free(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	for (struct upgrade *u = srv->upgrades; u; u = u->next)
+		shutdown(u->sock, SHUT_RDWR);
+	while (srv->upgrades) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (pthread_cond_timedwait(&srv->upgrades_done, &srv->lock, &ts) == ETIMEDOUT)
+			log_warn("waiting for upgraded API connections to end");
+	}
+	pthread_mutex_unlock(&srv->lock);
+
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	for (size_t i = 0; i < srv->n_routes; i++)
+		route_free(&srv->routes[i]);
+	free(srv->routes);
+	free(srv->tls_cert);
+	if (srv->tls_key)
+		explicit_bzero(srv->tls_key, srv->tls_key_len);
+	free(srv->tls_key);
+	pthread_cond_destroy(&srv->upgrades_done);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
+/* ---- requests ---- */
+
+const char *api_request_method(const struct api_request *req)
+{
+	return req->method;
+}
+
+const char *api_request_path(const struct api_request *req)
+{
+	return req->path;
+}
+
+const char *api_request_param(struct api_request *req, const char *name)
+{
+	if (!req->route || !req->params)
+		return NULL;
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < req->route->n_segs; i++) {
+		const char *s = req->route->segs[i];
+		if (seg_is_param(s) && strlen(s) == nl + 2 && strncmp(s + 1, name, nl) == 0)
+			return req->params[i];
+	}
+	return NULL;
+}
+
+const char *api_request_query(struct api_request *req, const char *name)
+{
+	const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+	if (!raw)
+		return NULL;
+	char *v = api_url_decode(raw, strlen(raw), true);
+	if (!v)
+		return NULL;
+	size_t n = strv_len(req->allocs);
+	req->allocs = xrealloc(req->allocs, (n + 2) * sizeof(char *));
+	req->allocs[n] = v;
+	req->allocs[n + 1] = NULL;
+	return v;
+}
+
+const char *api_request_header(struct api_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *api_request_body_json(struct api_request *req)
+{
+	return req->body_json;
+}
+
+const char *api_request_user(const struct api_request *req)
+{
+	return req->user;
+}
+
+enum auth_role api_request_role(const struct api_request *req)
+{
+	return req->role;
+}
+
+const char *api_request_token(const struct api_request *req)
+{
+	return req->token;
+}
+
+/* For an upgrade whose function will never run. */
+static void upgrade_discard(struct upgrade *u)
+{
+	if (u->release)
+		u->release(u->opaque);
+	free(u->extra);
+	free(u);
+}
+
+static void request_free(struct api_request *req)
+{
+	if (!req)
+		return;
+	if (req->pending_upgrade)
+		upgrade_discard(req->pending_upgrade);
+	free(req->method);
+	free(req->path);
+	if (req->params && req->route) {
+		for (size_t i = 0; i < req->route->n_segs; i++)
+			free(req->params[i]);
+	}
+	free(req->params);
+	strv_free(req->allocs);
+	free(req->body);
+	json_decref(req->body_json);
+	free(req->user);
+	if (req->token)
+		explicit_bzero(req->token, strlen(req->token));
+	free(req->token);
+	free(req);
+}
+
+/* ---- responses ---- */
+
+static void log_response(struct api_request *req, int status, const char *message)
+{
+	uint64_t ms = time_mono_ms() - req->start_ms;
+	const char *user = req->user ? req->user : "-";
+	if (status >= 500)
+		log_warn("%s %s -> %d (user %s, %llu ms): %s", req->method, req->path, status, user,
+			 (unsigned long long)ms, message ? message : "");
+	else if (status >= 400)
+		log_info("%s %s -> %d (user %s, %llu ms): %s", req->method, req->path, status, user,
+			 (unsigned long long)ms, message ? message : "");
+	else
+		log_debug("%s %s -> %d (user %s, %llu ms)", req->method, req->path, status, user,
+			  (unsigned long long)ms);
+}
+
+/* Queues resp (consumed) unless the request already has its response. */
+static void queue(struct api_request *req, int status, struct MHD_Response *resp,
+		  const char *message)
+{
+	if (req->responded) {
+		log_error("%s %s: handler responded twice (second status %d); ignored", req->method,
+			  req->path, status);
+		MHD_destroy_response(resp);
+		return;
+	}
+	req->responded = true;
+	req->status = status;
+	if (MHD_queue_response(req->conn, (unsigned int)status, resp) != MHD_YES)
+		log_warn("%s %s: cannot queue the %d response", req->method, req->path, status);
+	MHD_destroy_response(resp);
+	log_response(req, status, message);
+}
+
+static struct MHD_Response *json_response(const json_t *body)
+{
+	char *text = json_dump_compact(body);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		abort();
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	return resp;
+}
+
+static void respond_error_with(struct api_request *req, int status, const char *header,
+			       const char *header_value, const char *message)
+{
+	json_t *body = json_error_body(status, message);
+	struct MHD_Response *resp = json_response(body);
+	json_decref(body);
+	if (header)
+		MHD_add_response_header(resp, header, header_value);
+	queue(req, status, resp, message);
+}
+
+void api_respond_json(struct api_request *req, int status, json_t *body)
+{
+	if (!body) {
+		respond_error_with(req, 500, NULL, NULL, "internal error: handler produced no body");
+		return;
+	}
+	struct MHD_Response *resp = json_response(body);
+	json_decref(body);
+	queue(req, status, resp, status >= 400 ? "(handler reply)" : NULL);
+}
+
+void api_respond_error(struct api_request *req, int status, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	respond_error_with(req, status, status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
+			   "Bearer", msg);
+}
+
+void api_respond_vr_error(struct api_request *req, const struct vr_error *err)
+{
+	int status = err ? api_status_from_errno(err->code) : 500;
+	api_respond_error(req, status, "%s", vr_error_msg(err));
+}
+
+void api_respond_no_content(struct api_request *req)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		abort();
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	queue(req, 204, resp, NULL);
+}
+
+/* ---- connection upgrade ---- */
+
+static void *upgrade_thread(void *arg)
+{
+	struct upgrade *u = arg;
+	struct api_server *srv = u->srv;
+
+	/* MHD hands the socket over non-blocking; the handler gets a plain one. */
+	int fl = fcntl(u->sock, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(u->sock, F_SETFL, fl & ~O_NONBLOCK);
+	u->fn(u->sock, u->extra, u->extra_len, u->opaque);
+	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct upgrade **pp = &srv->upgrades; *pp; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	free(u->extra);
+	free(u);
+	pthread_cond_broadcast(&srv->upgrades_done);
+	/* The server may be freed as soon as this unlocks. */
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
+			const char *extra_in, size_t extra_in_size, MHD_socket sock,
+			struct MHD_UpgradeResponseHandle *urh)
+{
+	struct api_request *req = con_cls;
+	struct upgrade *u = cls;
+	struct api_server *srv = u->srv;
+
+	req->pending_upgrade = NULL;
+	u->sock = sock;
+	u->urh = urh;
+	if (extra_in_size) {
+		u->extra = xmalloc(extra_in_size);
+		memcpy(u->extra, extra_in, extra_in_size);
+		u->extra_len = extra_in_size;
+	}
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->stopping) {
+		pthread_mutex_unlock(&srv->lock);
+		goto close;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_t tid;
+	int r = pthread_create(&tid, &attr, upgrade_thread, u);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		pthread_mutex_unlock(&srv->lock);
+		log_warn("%s %s: cannot start a thread for the upgraded connection: %s",
+			 req->method, req->path, strerror(r));
+		goto close;
+	}
+	u->next = srv->upgrades;
+	srv->upgrades = u;
+	pthread_mutex_unlock(&srv->lock);
+	return;
+close:
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+	upgrade_discard(u);
+}
+
+static bool header_has_token(const char *value, const char *token)
+{
+	size_t tl = strlen(token);
+	const char *p = value;
+	while (p && *p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ",");
+		size_t trimmed = len;
+		while (trimmed > 0 && (p[trimmed - 1] == ' ' || p[trimmed - 1] == '\t'))
+			trimmed--;
+		if (trimmed == tl && strncasecmp(p, token, tl) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+void api_respond_upgrade(struct api_request *req, const char *protocol, api_upgrade_fn fn,
+			 void *opaque)
+{
+	api_respond_upgrade_ex(req, protocol, fn, opaque, NULL);
+}
+
+void api_respond_upgrade_ex(struct api_request *req, const char *protocol, api_upgrade_fn fn,
+			    void *opaque, void (*release)(void *opaque))
+{
+	const char *connection = api_request_header(req, MHD_HTTP_HEADER_CONNECTION);
+	const char *upgrade = api_request_header(req, MHD_HTTP_HEADER_UPGRADE);
+	if (!connection || !header_has_token(connection, "upgrade") || !upgrade ||
+	    !header_has_token(upgrade, protocol)) {
+		_cleanup_free_ char *msg = xasprintf(
+			"this endpoint needs the headers \"Connection: Upgrade\" and \"Upgrade: %s\"",
+			protocol);
+		respond_error_with(req, 426, MHD_HTTP_HEADER_UPGRADE, protocol, msg);
+		if (release)
+			release(opaque);
+		return;
+	}
+	if (req->responded) {
+		log_error("%s %s: handler responded twice (upgrade); ignored", req->method,
+			  req->path);
+		if (release)
+			release(opaque);
+		return;
+	}
+	struct upgrade *u = xcalloc(1, sizeof(*u));
+	u->srv = req->srv;
+	u->fn = fn;
+	u->opaque = opaque;
+	u->release = release;
+	u->sock = MHD_INVALID_SOCKET;
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, u);
+	if (!resp)
+		abort();
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
+	if (MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != MHD_YES) {
+		MHD_destroy_response(resp);
+		upgrade_discard(u);
+		respond_error_with(req, 500, NULL, NULL, "cannot switch protocols");
+		return;
+	}
+	MHD_destroy_response(resp);
+	req->pending_upgrade = u;
+	req->responded = true;
+	req->status = 101;
+	log_response(req, 101, NULL);
+}
+
+/* ---- the request pipeline ---- */
+
+/* Finds the route; responds 404/405/400 itself and returns false on failure. */
+static bool route_request(struct api_request *req)
+{
+	struct api_server *srv = req->srv;
+	size_t n;
+	_cleanup_strv_ char **segs = split_path(req->path, &n);
+	const struct route *best = NULL;
+	_cleanup_free_ char *allow = NULL;
+
+	if (req->path[0] != '/') {
+		api_respond_error(req, 400, "request path must begin with '/'");
+		return false;
+	}
+	for (size_t i = 0; i < srv->n_routes; i++) {
+		const struct route *r = &srv->routes[i];
+		if (r->n_segs != n)
+			continue;
+		bool match = true;
+		for (size_t k = 0; k < n && match; k++) {
+			if (seg_is_param(r->segs[k]))
+				match = segs[k][0] != '\0';
+			else
+				match = strcmp(r->segs[k], segs[k]) == 0;
+		}
+		if (!match)
+			continue;
+		if (strcmp(r->method, req->method) != 0) {
+			if (!allow || !strstr(allow, r->method)) {
+				char *a = allow ? xasprintf("%s, %s", allow, r->method)
+						: xstrdup(r->method);
+				free(allow);
+				allow = a;
+			}
+			continue;
+		}
+		if (!best || r->n_literals > best->n_literals)
+			best = r;
+	}
+	if (!best && allow) {
+		_cleanup_free_ char *msg = xasprintf("method %s is not allowed on %s (allowed: %s)",
+						     req->method, req->path, allow);
+		respond_error_with(req, 405, MHD_HTTP_HEADER_ALLOW, allow, msg);
+		return false;
+	}
+	if (!best) {
+		api_respond_error(req, 404, "no such resource: %s", req->path);
+		return false;
+	}
+	req->route = best;
+	req->params = xcalloc(n, sizeof(char *));
+	for (size_t k = 0; k < n; k++) {
+		if (!seg_is_param(best->segs[k]))
+			continue;
+		req->params[k] = api_url_decode(segs[k], strlen(segs[k]), false);
+		if (!req->params[k]) {
+			api_respond_error(req, 400, "path segment %zu of %s has a malformed escape",
+					  k + 1, req->path);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *request_token(struct api_request *req)
+{
+	const char *h = api_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h) {
+		if (strncasecmp(h, "Bearer ", 7) != 0)
+			return NULL;
+		h += 7;
+		while (*h == ' ')
+			h++;
+		return h;
+	}
+	return api_request_header(req, "X-Vireo-Session");
+}
+
+static bool authenticate(struct api_request *req)
+{
+	if (req->route->flags & API_ROUTE_NO_AUTH)
+		return true;
+	const char *token = request_token(req);
+	if (!token || !*token) {
+		api_respond_error(req, 401,
+				  "authentication required: send \"Authorization: Bearer <token>\"; "
+				  "create a session with POST /api/v1/sessions");
+		return false;
+	}
+	int r = auth_check(req->srv->auth, token, &req->user, &req->role);
+	if (r == -ETIMEDOUT) {
+		api_respond_error(req, 401, "session expired; log in again");
+		return false;
+	}
+	if (r < 0) {
+		api_respond_error(req, 401, "invalid session token; log in again");
+		return false;
+	}
+	req->token = xstrdup(token);
+	if ((req->route->flags & API_ROUTE_ADMIN) && req->role != AUTH_ROLE_ADMIN) {
+		api_respond_error(req, 403, "%s %s needs the admin role; user \"%s\" is %s",
+				  req->method, req->path, req->user, auth_role_name(req->role));
+		return false;
+	}
+	return true;
+}
+
+static bool content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return false;
+	size_t l = strlen("application/json");
+	if (strncasecmp(ct, "application/json", l) != 0)
+		return false;
+	return ct[l] == '\0' || ct[l] == ';' || ct[l] == ' ';
+}
+
+static bool body_announced(struct api_request *req, uint64_t *length)
+{
+	const char *cl = api_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = api_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	*length = 0;
+	if (cl && parse_u64(cl, 0, UINT64_MAX, length) == 0 && *length > 0)
+		return true;
+	return te != NULL;
+}
+
+/* First call: headers are in.  Returns false once a response is queued. */
+static bool request_begin(struct api_request *req)
+{
+	if (!route_request(req) || !authenticate(req))
+		return false;
+	uint64_t length;
+	bool has_body = body_announced(req, &length);
+	if (length > req->srv->max_body) {
+		api_respond_error(req, 413, "request body of %llu bytes is over the limit of %zu",
+				  (unsigned long long)length, req->srv->max_body);
+		return false;
+	}
+	if (has_body && !method_has_body(req->method)) {
+		api_respond_error(req, 400, "%s requests take no body", req->method);
+		return false;
+	}
+	if (has_body && !content_type_is_json(
+				api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		api_respond_error(req, 415, "request body must be JSON (Content-Type: application/json)");
+		return false;
+	}
+	return true;
+}
+
+/* Last call: the whole body is in. */
+static void request_run(struct api_request *req)
+{
+	if (req->body_seen > req->srv->max_body) {
+		api_respond_error(req, 413, "request body is over the limit of %zu bytes",
+				  req->srv->max_body);
+		return;
+	}
+	if (method_has_body(req->method)) {
+		if (req->body_len == 0) {
+			if (!(req->route->flags & API_ROUTE_BODY_OPTIONAL)) {
+				api_respond_error(req, 400,
+						  "request body is missing; expected a JSON object");
+				return;
+			}
+		} else {
+			if (!content_type_is_json(
+				    api_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+				api_respond_error(
+					req, 415,
+					"request body must be JSON (Content-Type: application/json)");
+				return;
+			}
+			_cleanup_error_ struct vr_error *err = NULL;
+			if (api_json_parse_body(req->body, req->body_len, &req->body_json, &err) <
+			    0) {
+				api_respond_error(req, 400, "%s", vr_error_msg(err));
+				return;
+			}
+		}
+	} else if (req->body_seen > 0) {
+		api_respond_error(req, 400, "%s requests take no body", req->method);
+		return;
+	}
+
+	req->route->fn(req, req->route->opaque);
+	if (!req->responded) {
+		log_error("%s %s: the handler returned without responding", req->method,
+			  req->path);
+		api_respond_error(req, 500, "internal error: no response from the handler");
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct api_server *srv = cls;
+	struct api_request *req = *con_cls;
+
+	if (!req) {
+		req = xcalloc(1, sizeof(*req));
+		req->srv = srv;
+		req->conn = conn;
+		req->method = xstrdup(method);
+		req->path = xstrdup(url);
+		req->start_ms = time_mono_ms();
+		*con_cls = req;
+		request_begin(req);
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		req->body_seen += n;
+		if (req->responded)
+			return req->body_seen > DRAIN_FACTOR * srv->max_body ? MHD_NO : MHD_YES;
+		if (req->body_seen > srv->max_body) {
+			/* Drain a little so the client can read the 413; then hang up. */
+			free(req->body);
+			req->body = NULL;
+			req->body_len = 0;
+			return req->body_seen > DRAIN_FACTOR * srv->max_body ? MHD_NO : MHD_YES;
+		}
+		req->body = xrealloc(req->body, req->body_len + n + 1);
+		memcpy(req->body + req->body_len, upload_data, n);
+		req->body_len += n;
+		req->body[req->body_len] = '\0';
+		return MHD_YES;
+	}
+	if (!req->responded)
+		request_run(req);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_request *req = *con_cls;
+	*con_cls = NULL;
+	if (req && !req->responded && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("%s %s: connection ended before a response (code %d)", req->method,
+			  req->path, (int)toe);
+	request_free(req);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef VIREO_HOST_API_SERVER_H
+#define VIREO_HOST_API_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "host/auth.h"
+
+struct vr_error;
+struct api_server;
+struct api_request;
+
+struct api_server_config {
+	const char *bind_address; /* IPv4 or IPv6 literal; NULL: "127.0.0.1" */
+	uint16_t port;		  /* 0: any free port, see api_server_port() */
+	const char *tls_cert_file; /* PEM; TLS is on when both files are set */
+	const char *tls_key_file;
+	size_t max_body_bytes;	   /* 0: 1 MiB; larger bodies get 413 */
+	unsigned thread_pool_size; /* 0: 4 */
+	unsigned connection_timeout_s; /* idle HTTP connections; 0: 60 */
+};
+
+#define API_DEFAULT_MAX_BODY (1u << 20)
+#define API_DEFAULT_THREADS 4
+#define API_JSON_MAX_DEPTH 32
+
+enum api_route_flags {
+	API_ROUTE_NO_AUTH = 1u << 0,	   /* health and session creation only */
+	API_ROUTE_ADMIN = 1u << 1,	   /* needs the admin role */
+	API_ROUTE_BODY_OPTIONAL = 1u << 2, /* POST/PUT/PATCH may come without a body */
+};
+
+typedef void (*api_handler_fn)(struct api_request *req, void *opaque);
+
+/*
+ * Runs on its own detached thread and owns the upgraded socket (in
+ * blocking mode) until it returns; it must not close sock_fd (the server
+ * does), and should write with send(..., MSG_NOSIGNAL) or run in a
+ * process that ignores SIGPIPE.  api_server_stop_and_free() shuts the
+ * socket down, so reads then return 0, and waits for fn to return.  extra holds bytes
+ * the client sent after its request headers, to be treated as read.
+ */
+typedef void (*api_upgrade_fn)(int sock_fd, const char *extra, size_t extra_len, void *opaque);
+
+/* auth is borrowed and must outlive the server. */
+struct api_server *api_server_new(const struct api_server_config *cfg, struct auth *auth,
+				  struct vr_error **err);
+/*
+ * Pattern: "/api/v1/users/{name}/password"; a "{x}" segment matches one
+ * non-empty path segment, available as api_request_param(req, "x").
+ * Routes are added before api_server_start().
+ */
+void api_server_add_route(struct api_server *srv, const char *method, const char *pattern,
+			  api_handler_fn fn, void *opaque, unsigned flags);
+int api_server_start(struct api_server *srv, struct vr_error **err);
+/* The bound port (the actual one when 0 was configured). */
+uint16_t api_server_port(const struct api_server *srv);
+/* Ends console upgrades, waits for their threads, stops, frees. NULL ok. */
+void api_server_stop_and_free(struct api_server *srv);
+
+/* ---- requests ---- */
+const char *api_request_method(const struct api_request *req);
+const char *api_request_path(const struct api_request *req);
+/* URL-decoded path parameter, or NULL. */
+const char *api_request_param(struct api_request *req, const char *name);
+/* URL-decoded query parameter, or NULL (also when it is malformed). */
+const char *api_request_query(struct api_request *req, const char *name);
+/* Request header (case-insensitive name), or NULL. */
+const char *api_request_header(struct api_request *req, const char *name);
+/*
+ * The body, already checked to be a JSON object (borrowed).  NULL only
+ * for methods without a body or an empty body on an API_ROUTE_BODY_OPTIONAL
+ * route.
+ */
+json_t *api_request_body_json(struct api_request *req);
+/* NULL on API_ROUTE_NO_AUTH routes. */
+const char *api_request_user(const struct api_request *req);
+enum auth_role api_request_role(const struct api_request *req);
+/* The session token the request authenticated with, or NULL. */
+const char *api_request_token(const struct api_request *req);
+
+/* ---- responses: exactly one per request ---- */
+void api_respond_json(struct api_request *req, int status, json_t *body /* stolen */);
+void api_respond_error(struct api_request *req, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void api_respond_vr_error(struct api_request *req, const struct vr_error *err);
+void api_respond_no_content(struct api_request *req);
+/*
+ * Answers 101 Switching Protocols when the client asked for
+ * "Connection: Upgrade" and "Upgrade: <protocol>" (else 400), then runs
+ * fn on a new thread with the raw socket.
+ */
+void api_respond_upgrade(struct api_request *req, const char *protocol, api_upgrade_fn fn,
+			 void *opaque);
+/*
+ * The same, plus release(opaque) when fn will never run: the request
+ * lacked the upgrade headers (426), the client went away before the 101
+ * was sent, or the server is stopping.  Either fn or release runs, once.
+ */
+void api_respond_upgrade_ex(struct api_request *req, const char *protocol, api_upgrade_fn fn,
+			    void *opaque, void (*release)(void *opaque));
+
+/* HTTP status for an errno value (EINVAL -> 400, ENOENT -> 404, ...). */
+int api_status_from_errno(int code);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /api/v1/sessions: log in, who am I, log out. */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/util.h"
+#include "host/api/handlers.h"
+#include "host/api/server.h"
+#include "host/api/server_priv.h"
+#include "host/auth.h"
+
+const struct json_field api_session_create_fields[] = {
+	{ "username", JSON_STRING, true, 1, 80 },
+	{ "password", JSON_STRING, true, 1, AUTH_PASSWORD_MAX },
+};
+const size_t api_session_create_nfields = ARRAY_SIZE(api_session_create_fields);
+
+static void session_create(struct api_request *req, void *opaque)
+{
+	struct auth *auth = opaque;
+	json_t *body = api_request_body_json(req);
+	_cleanup_error_ struct vr_error *err = NULL;
+	if (json_check_object(body, api_session_create_fields, api_session_create_nfields,
+			      "session create request", &err) < 0) {
+		api_respond_vr_error(req, err);
+		return;
+	}
+	const char *user = json_get_string(body, "username", "");
+	const char *password = json_get_string(body, "password", "");
+	_cleanup_free_ char *token = NULL;
+	uint64_t expires_ms = 0;
+	if (auth_login(auth, user, password, &token, &expires_ms, &err) < 0) {
+		api_respond_error(req, 401, "%s", vr_error_msg(err));
+		return;
+	}
+	enum auth_role role = AUTH_ROLE_READ_ONLY;
+	auth_user_role(auth, user, &role);
+	char expires[32];
+	time_format_iso(expires_ms, expires);
+	api_respond_json(req, 201,
+			 json_pack("{s:s,s:s,s:s,s:s}", "token", token, "expires", expires, "user",
+				   user, "role", auth_role_name(role)));
+	explicit_bzero(token, strlen(token));
+}
+
+static void session_get(struct api_request *req, void *opaque)
+{
+	api_respond_json(req, 200,
+			 json_pack("{s:s,s:s}", "user", api_request_user(req), "role",
+				   auth_role_name(api_request_role(req))));
+}
+
+static void session_delete(struct api_request *req, void *opaque)
+{
+	struct auth *auth = opaque;
+	const char *token = api_request_token(req);
+	if (!token || auth_logout(auth, token) < 0) {
+		api_respond_error(req, 401, "invalid session token");
+		return;
+	}
+	api_respond_no_content(req);
+}
+
+void api_sessions_register(struct api_server *srv, struct auth *auth)
+{
+	api_server_add_route(srv, "POST", "/api/v1/sessions", session_create, auth,
+			     API_ROUTE_NO_AUTH);
+	api_server_add_route(srv, "GET", "/api/v1/sessions/current", session_get, auth, 0);
+	api_server_add_route(srv, "DELETE", "/api/v1/sessions/current", session_delete, auth, 0);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef VIREO_HOST_EVENTS_H
+#define VIREO_HOST_EVENTS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct events;
+
+enum event_level {
+	EVENT_INFO,
+	EVENT_WARNING,
+	EVENT_ERROR,
+};
+
+struct events *events_new(unsigned capacity);
+void events_free(struct events *ev);
+/* Records an event about an object (a VM id, "host", ...) and logs it. */
+void events_add(struct events *ev, enum event_level level, const char *object_id,
+		const char *type, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Events with id > since, optionally only for one object; newest last. */
+json_t *events_list_json(struct events *ev, uint64_t since, const char *object_id);
+
+#endif

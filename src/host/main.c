@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vireo-hostd: the host agent.  Wires the parts together; no logic of its own. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/util.h"
+#include "host/api/handlers.h"
+#include "host/api/server.h"
+#include "host/auth.h"
+#include "host/events.h"
+#include "host/hostd.h"
+#include "host/tasks.h"
+#include "qemu/accel.h"
+#include "qemu/qmp.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vireo-hostd [OPTIONS]\n"
+		"The Vireo host agent: runs this host's virtual machines on QEMU.\n\n"
+		"  --state-dir DIR        users, inventory, datastores (default /var/lib/vireo)\n"
+		"  --run-dir DIR          sockets of running VMs (default /run/vireo)\n"
+		"  --listen ADDR          address of the REST API (default 127.0.0.1)\n"
+		"  --port N               port of the REST API (default 8443; 0 = any)\n"
+		"  --tls-cert FILE        serve HTTPS with this certificate ...\n"
+		"  --tls-key FILE         ... and this key\n"
+		"  --datastore NAME=PATH  add a datastore (kept in the state dir)\n"
+		"  --accel auto|kvm|tcg   accelerator override for this host (default auto)\n"
+		"  --qemu PATH            QEMU binary (default qemu-system-x86_64)\n"
+		"  --qemu-user USER       user QEMU runs as (default vireo-qemu if it exists;\n"
+		"                         \"none\" keeps QEMU as the user hostd runs as)\n"
+		"  --no-sandbox           do not enable QEMU's seccomp sandbox\n"
+		"  --host-name NAME       name shown in locks and events (default: hostname)\n"
+		"  --lock-renew-ms N      VM lock renewal period (default 3000)\n"
+		"  --lock-lease-ms N      lock lease: not renewed this long = stale (default 12000)\n"
+		"  --log-level LEVEL      error, warn, info, debug (default info)\n"
+		"  --log-file FILE        also log to FILE\n"
+		"  --help, --version\n");
+}
+
+static int host_id_load(struct hostd *h, struct vr_error **err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/host-id", h->cfg.state_dir);
+	_cleanup_free_ char *text = NULL;
+	if (file_read_all(path, 128, &text, NULL, NULL) == 0) {
+		char *nl = strchr(text, '\n');
+		if (nl)
+			*nl = '\0';
+		if (uuid_is_valid(text)) {
+			snprintf(h->host_id, sizeof(h->host_id), "%s", text);
+			return 0;
+		}
+		return vr_error_set(err, EINVAL, "\"%s\" does not hold a UUID", path);
+	}
+	uuid_generate_str(h->host_id);
+	_cleanup_free_ char *line = xasprintf("%s\n", h->host_id);
+	return file_write_atomic(path, line, strlen(line), 0644, err);
+}
+
+enum {
+	OPT_STATE_DIR = 256,
+	OPT_RUN_DIR,
+	OPT_LISTEN,
+	OPT_PORT,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_DATASTORE,
+	OPT_ACCEL,
+	OPT_QEMU,
+	OPT_QEMU_USER,
+	OPT_NO_SANDBOX,
+	OPT_HOST_NAME,
+	OPT_LOCK_RENEW,
+	OPT_LOCK_LEASE,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FILE,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"datastore", required_argument, NULL, OPT_DATASTORE},
+	{"accel", required_argument, NULL, OPT_ACCEL},
+	{"qemu", required_argument, NULL, OPT_QEMU},
+	{"qemu-user", required_argument, NULL, OPT_QEMU_USER},
+	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	{"host-name", required_argument, NULL, OPT_HOST_NAME},
+	{"lock-renew-ms", required_argument, NULL, OPT_LOCK_RENEW},
+	{"lock-lease-ms", required_argument, NULL, OPT_LOCK_LEASE},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"log-file", required_argument, NULL, OPT_LOG_FILE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+static int parse_args(int argc, char **argv, struct hostd_config *c, char ***datastores)
+{
+	uint64_t v;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_STATE_DIR:
+			free(c->state_dir);
+			c->state_dir = xstrdup(optarg);
+			break;
+		case OPT_RUN_DIR:
+			free(c->run_dir);
+			c->run_dir = xstrdup(optarg);
+			break;
+		case OPT_LISTEN:
+			free(c->listen);
+			c->listen = xstrdup(optarg);
+			break;
+		case OPT_PORT:
+			if (parse_u64(optarg, 0, 65535, &v) < 0) {
+				fprintf(stderr, "vireo-hostd: --port \"%s\" is not a port number\n", optarg);
+				return -EINVAL;
+			}
+			c->port = (unsigned)v;
+			break;
+		case OPT_TLS_CERT:
+			c->tls_cert = xstrdup(optarg);
+			break;
+		case OPT_TLS_KEY:
+			c->tls_key = xstrdup(optarg);
+			break;
+		case OPT_DATASTORE:
+			if (!strchr(optarg, '=')) {
+				fprintf(stderr, "vireo-hostd: --datastore \"%s\": expected NAME=PATH\n",
+					optarg);
+				return -EINVAL;
+			}
+			strv_push(datastores, optarg);
+			break;
+		case OPT_ACCEL:
+			if (vm_accel_parse(optarg, &c->accel) < 0) {
+				fprintf(stderr, "vireo-hostd: --accel \"%s\": expected auto, kvm or tcg\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_QEMU:
+			free(c->qemu_binary);
+			c->qemu_binary = xstrdup(optarg);
+			break;
+		case OPT_QEMU_USER:
+			free(c->qemu_user);
+			c->qemu_user = strcmp(optarg, "none") == 0 ? NULL : xstrdup(optarg);
+			break;
+		case OPT_NO_SANDBOX:
+			c->qemu_sandbox = false;
+			break;
+		case OPT_HOST_NAME:
+			free(c->host_name);
+			c->host_name = xstrdup(optarg);
+			break;
+		case OPT_LOCK_RENEW:
+		case OPT_LOCK_LEASE:
+			if (parse_u64(optarg, 100, 600000, &v) < 0) {
+				fprintf(stderr, "vireo-hostd: \"%s\" is not a number of ms (100..600000)\n",
+					optarg);
+				return -EINVAL;
+			}
+			if (opt == OPT_LOCK_RENEW)
+				c->lock_renew_ms = (unsigned)v;
+			else
+				c->lock_lease_ms = (unsigned)v;
+			break;
+		case OPT_LOG_LEVEL: {
+			enum log_level l;
+			if (log_level_parse(optarg, &l) < 0) {
+				fprintf(stderr, "vireo-hostd: --log-level \"%s\": expected error, warn, "
+						"info or debug\n",
+					optarg);
+				return -EINVAL;
+			}
+			log_set_level(l);
+			break;
+		}
+		case OPT_LOG_FILE:
+			if (log_open_file(optarg) < 0) {
+				fprintf(stderr, "vireo-hostd: cannot open log file \"%s\": %s\n", optarg,
+					strerror(errno));
+				return -EINVAL;
+			}
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("vireo-hostd %s\n", VIREO_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vireo-hostd: unexpected argument \"%s\"\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (c->lock_lease_ms < 2 * c->lock_renew_ms) {
+		fprintf(stderr, "vireo-hostd: the lock lease (%u ms) must be at least twice the "
+				"renewal period (%u ms)\n",
+			c->lock_lease_ms, c->lock_renew_ms);
+		return -EINVAL;
+	}
+	if (!!c->tls_cert != !!c->tls_key) {
+		fprintf(stderr, "vireo-hostd: --tls-cert and --tls-key go together\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void config_free(struct hostd_config *c)
+{
+	free(c->state_dir);
+	free(c->run_dir);
+	free(c->listen);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->qemu_binary);
+	free(c->qemu_user);
+	free(c->host_name);
+}
+
+static int absolutize(char **path)
+{
+	if ((*path)[0] == '/')
+		return 0;
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	char *abs = xasprintf("%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err)
+{
+	int r;
+	if (absolutize(&h->cfg.state_dir) < 0 || absolutize(&h->cfg.run_dir) < 0)
+		return vr_error_set(err, EINVAL, "cannot resolve the state or run folder");
+	if ((r = mkdir_p(h->cfg.state_dir, 0700)) < 0)
+		return vr_error_set_errno(err, -r, "cannot create \"%s\"", h->cfg.state_dir);
+	if ((r = mkdir_p(h->cfg.run_dir, 0711)) < 0)
+		return vr_error_set_errno(err, -r, "cannot create \"%s\"", h->cfg.run_dir);
+	if ((r = host_id_load(h, err)) < 0)
+		return r;
+
+	h->detected_accel = qemu_accel_detect("/sys", "/dev/kvm", &h->accel_reason);
+	log_info("accelerator: %s", h->accel_reason);
+	if (h->cfg.accel == VM_ACCEL_KVM && h->detected_accel != VM_ACCEL_KVM)
+		log_warn("--accel kvm was given, but %s; VMs will fail to power on", h->accel_reason);
+
+	if (h->cfg.qemu_user) {
+		if (getuid() != 0) {
+			log_info("not running as root: QEMU runs as this user, not \"%s\"",
+				 h->cfg.qemu_user);
+			free(h->cfg.qemu_user);
+			h->cfg.qemu_user = NULL;
+		} else if (!getpwnam(h->cfg.qemu_user)) {
+			return vr_error_set(err, ENOENT,
+					    "the QEMU user \"%s\" does not exist (create it with "
+					    "\"useradd --system %s\", or pass --qemu-user none)",
+					    h->cfg.qemu_user, h->cfg.qemu_user);
+		}
+	}
+
+	h->auth = auth_open(h->cfg.state_dir, err);
+	if (!h->auth)
+		return -EIO;
+	h->events = events_new(2000);
+	h->tasks = tasks_new();
+	h->loop = vr_loop_new(err);
+	if (!h->loop)
+		return -EIO;
+	if ((r = vr_loop_start(h->loop)) < 0)
+		return vr_error_set_errno(err, -r, "cannot start the event loop");
+
+	if ((r = datastores_load(h, err)) < 0)
+		return r;
+	for (size_t i = 0; datastores && datastores[i]; i++) {
+		char *eq = strchr(datastores[i], '=');
+		*eq = '\0';
+		_cleanup_free_ char *have = datastore_path(h, datastores[i]);
+		if (have)
+			continue;
+		if ((r = datastore_add(h, datastores[i], eq + 1, err)) < 0)
+			return r;
+		log_info("datastore \"%s\" added at %s", datastores[i], eq + 1);
+	}
+	if ((r = inventory_load(h, err)) < 0)
+		return r;
+	for (struct vm *vm = h->vms; vm; vm = vm->next)
+		lifecycle_reattach(h, vm);
+	h->lock_timer = vr_loop_add_timer(h->loop, h->cfg.lock_renew_ms, h->cfg.lock_renew_ms,
+					  lifecycle_renew_locks, h);
+
+	struct api_server_config api_cfg = {
+		.bind_address = h->cfg.listen,
+		.port = (uint16_t)h->cfg.port,
+		.tls_cert_file = h->cfg.tls_cert,
+		.tls_key_file = h->cfg.tls_key,
+	};
+	h->api = api_server_new(&api_cfg, h->auth, err);
+	if (!h->api)
+		return -EIO;
+	api_health_register(h->api);
+	api_sessions_register(h->api, h->auth);
+	api_users_register(h->api, h->auth);
+	api_host_register(h->api, h);
+	api_datastores_register(h->api, h);
+	api_vms_register(h->api, h);
+	api_tasks_register(h->api, h);
+	if ((r = api_server_start(h->api, err)) < 0)
+		return r;
+	log_info("vireo-hostd %s: host \"%s\" (%s), API on %s://%s:%u/api/v1", VIREO_VERSION,
+		 h->cfg.host_name, h->host_id, h->cfg.tls_cert ? "https" : "http", h->cfg.listen,
+		 api_server_port(h->api));
+	return 0;
+}
+
+static void hostd_stop(struct hostd *h)
+{
+	if (h->api)
+		api_server_stop_and_free(h->api);
+	if (h->loop && h->lock_timer)
+		vr_loop_cancel_timer(h->loop, h->lock_timer);
+	/* Running VMs keep running: only our connections to them close. */
+	tasks_free(h->tasks);
+	for (struct vm *vm = h->vms; vm; vm = vm->next) {
+		pthread_mutex_lock(&vm->lock);
+		struct qmp *q = vm->qmp;
+		vm->qmp = NULL;
+		pthread_mutex_unlock(&vm->lock);
+		if (q)
+			qmp_close(q);
+	}
+	if (h->loop)
+		vr_loop_stop_and_free(h->loop);
+	struct vm *lists[] = {h->vms, h->graveyard};
+	for (size_t i = 0; i < 2; i++)
+		for (struct vm *vm = lists[i], *n; vm; vm = n) {
+			n = vm->next;
+			vm_free(vm);
+		}
+	for (size_t i = 0; i < h->n_datastores; i++) {
+		free(h->datastores[i].name);
+		free(h->datastores[i].path);
+	}
+	free(h->datastores);
+	events_free(h->events);
+	auth_free(h->auth);
+	free(h->accel_reason);
+	config_free(&h->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct hostd h = {
+		.cfg = {
+			.state_dir = xstrdup("/var/lib/vireo"),
+			.run_dir = xstrdup("/run/vireo"),
+			.listen = xstrdup("127.0.0.1"),
+			.port = 8443,
+			.qemu_binary = xstrdup("qemu-system-x86_64"),
+			.qemu_user = getpwnam("vireo-qemu") ? xstrdup("vireo-qemu") : NULL,
+			.qemu_sandbox = true,
+			.accel = VM_ACCEL_AUTO,
+			.lock_renew_ms = 3000,
+			.lock_lease_ms = 12000,
+		},
+	};
+	pthread_mutex_init(&h.lock, NULL);
+	_cleanup_strv_ char **datastores = NULL;
+	if (parse_args(argc, argv, &h.cfg, &datastores) < 0) {
+		config_free(&h.cfg);
+		return 2;
+	}
+	if (!h.cfg.host_name) {
+		char name[256] = "localhost";
+		gethostname(name, sizeof(name) - 1);
+		h.cfg.host_name = xstrdup(name);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* every thread inherits the mask */
+
+	struct vr_error *err = NULL;
+	if (hostd_start(&h, datastores, &err) < 0) {
+		log_error("cannot start: %s", vr_error_msg(err));
+		vr_error_free(err);
+		hostd_stop(&h);
+		return 1;
+	}
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("received %s: stopping (running VMs keep running)", strsignal(sig));
+	hostd_stop(&h);
+	return 0;
+}

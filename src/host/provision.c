@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Creating, reconfiguring and deleting VMs (their folders and .vmx files). */
+#include "host/provision.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/vmconfig.h"
+#include "common/vmx.h"
+#include "host/events.h"
+#include "host/hostd.h"
+#include "host/lock.h"
+#include "host/tasks.h"
+#include "qemu/img.h"
+
+#define MAX_DISK_MIB (64ll * 1024 * 1024)
+
+static const struct json_field create_fields[] = {
+	{"name", JSON_STRING, true, 1, 80},
+	{"datastore", JSON_STRING, true, 1, 80},
+	{"memory_mib", JSON_INTEGER, false, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB},
+	{"vcpus", JSON_INTEGER, false, 1, VM_MAX_VCPUS},
+	{"guest_os", JSON_STRING, false, 1, 64},
+	{"annotation", JSON_STRING, false, 0, 4096},
+	{"accel", JSON_STRING, false, 1, 8},
+	{"disks", JSON_ARRAY, false, 0, VM_MAX_DISKS},
+	{"nics", JSON_ARRAY, false, 0, VM_MAX_NICS},
+	{"boot", JSON_OBJECT, false, 0, 0},
+};
+
+static const struct json_field disk_fields[] = {
+	{"size_mib", JSON_INTEGER, true, 1, MAX_DISK_MIB},
+	{"format", JSON_STRING, false, 1, 8},
+};
+
+static const struct json_field nic_fields[] = {
+	{"connection", JSON_STRING, false, 1, 16},
+	{"network", JSON_STRING, false, 1, 80},
+	{"model", JSON_STRING, false, 1, 16},
+	{"mac", JSON_STRING, false, 17, 17},
+	{"hostfwd", JSON_STRING, false, 1, 512},
+};
+
+static const struct json_field boot_fields[] = {
+	{"kernel", JSON_STRING, true, 1, 1024},
+	{"initrd", JSON_STRING, false, 1, 1024},
+	{"cmdline", JSON_STRING, false, 0, 2048},
+};
+
+static const struct json_field reconfigure_fields[] = {
+	{"memory_mib", JSON_INTEGER, false, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB},
+	{"vcpus", JSON_INTEGER, false, 1, VM_MAX_VCPUS},
+	{"guest_os", JSON_STRING, false, 1, 64},
+	{"annotation", JSON_STRING, false, 0, 4096},
+	{"accel", JSON_STRING, false, 1, 8},
+	{"nics", JSON_ARRAY, false, 0, VM_MAX_NICS},
+	{"boot", JSON_OBJECT, false, 0, 0},
+};
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Writes the NIC keys of one ethernetN from its API description. */
+static int nic_to_vmx(struct vmx *vmx, unsigned idx, const json_t *nic, struct vr_error **err)
+{
+	int r = json_check_object(nic, nic_fields, ARRAY_SIZE(nic_fields), "NIC", err);
+	if (r < 0)
+		return r;
+	const char *conn = jstr(nic, "connection");
+	const char *net = jstr(nic, "network");
+	const char *model = jstr(nic, "model");
+	const char *mac = jstr(nic, "mac");
+	const char *fwd = jstr(nic, "hostfwd");
+	char key[64];
+	snprintf(key, sizeof(key), "ethernet%u.", idx);
+	vmx_remove_prefix(vmx, key);
+#define NICKEY(suffix) (snprintf(key, sizeof(key), "ethernet%u." suffix, idx), key)
+	vmx_set(vmx, NICKEY("present"), "TRUE");
+	vmx_set(vmx, NICKEY("virtualDev"), model ? model : "virtio");
+	vmx_set(vmx, NICKEY("connectionType"), conn ? conn : (net ? "bridged" : "nat"));
+	if (net)
+		vmx_set(vmx, NICKEY("networkName"), net);
+	if (mac) {
+		vmx_set(vmx, NICKEY("addressType"), "static");
+		vmx_set(vmx, NICKEY("address"), mac);
+	} else {
+		char gen[18];
+		vm_mac_generate(gen);
+		vmx_set(vmx, NICKEY("addressType"), "generated");
+		vmx_set(vmx, NICKEY("generatedAddress"), gen);
+	}
+	if (fwd)
+		vmx_set(vmx, NICKEY("vireo.hostfwd"), fwd);
+#undef NICKEY
+	return 0;
+}
+
+static int boot_to_vmx(struct hostd *h, struct vmx *vmx, const json_t *boot,
+		       struct vr_error **err)
+{
+	int r = json_check_object(boot, boot_fields, ARRAY_SIZE(boot_fields), "boot", err);
+	if (r < 0)
+		return r;
+	const char *keys[] = {"kernel", "initrd"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *p = jstr(boot, keys[i]);
+		if (!p)
+			continue;
+		r = vm_path_validate(keys[i], p, true, err);
+		if (r < 0)
+			return r;
+		if (p[0] == '/') {
+			_cleanup_free_ char *ds = datastore_of_path(h, p, NULL);
+			if (!ds)
+				return vr_error_set(err, EINVAL,
+						    "boot %s \"%s\" does not exist on a datastore of "
+						    "this host",
+						    keys[i], p);
+		}
+	}
+	vmx_remove(vmx, "vireo.initrd");
+	vmx_remove(vmx, "vireo.cmdline");
+	vmx_set(vmx, "vireo.kernel", jstr(boot, "kernel"));
+	if (jstr(boot, "initrd"))
+		vmx_set(vmx, "vireo.initrd", jstr(boot, "initrd"));
+	if (jstr(boot, "cmdline"))
+		vmx_set(vmx, "vireo.cmdline", jstr(boot, "cmdline"));
+	return 0;
+}
+
+/* Builds the .vmx of a create request (no disks' files yet). */
+static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
+		       struct vr_error **err)
+{
+	int r = json_check_object(spec, create_fields, ARRAY_SIZE(create_fields),
+				  "VM create request", err);
+	if (r < 0)
+		return r;
+	const char *name = jstr(spec, "name");
+	r = name_validate("VM", name, err);
+	if (r < 0)
+		return r;
+	_cleanup_vmx_ struct vmx *vmx = vmx_new();
+	char uuid[37];
+	uuid_generate_str(uuid);
+	vmx_set(vmx, "config.version", "8");
+	vmx_set(vmx, "virtualHW.version", "19");
+	vmx_set(vmx, "displayName", name);
+	vmx_set(vmx, "guestOS", jstr(spec, "guest_os") ? jstr(spec, "guest_os") : "other-64");
+	vmx_set(vmx, "uuid.bios", uuid);
+	json_t *mem = json_object_get(spec, "memory_mib");
+	vmx_setf(vmx, "memsize", "%lld", mem ? (long long)json_integer_value(mem) : 256LL);
+	json_t *cpus = json_object_get(spec, "vcpus");
+	vmx_setf(vmx, "numvcpus", "%lld", cpus ? (long long)json_integer_value(cpus) : 1LL);
+	if (jstr(spec, "annotation"))
+		vmx_set(vmx, "annotation", jstr(spec, "annotation"));
+	if (jstr(spec, "accel"))
+		vmx_set(vmx, "vireo.accel", jstr(spec, "accel"));
+
+	json_t *disks = json_object_get(spec, "disks");
+	size_t i;
+	json_t *d;
+	if (disks) {
+		vmx_set(vmx, "scsi0.present", "TRUE");
+		vmx_set(vmx, "scsi0.virtualDev", "virtio-scsi");
+	}
+	json_array_foreach(disks, i, d)
+	{
+		r = json_check_object(d, disk_fields, ARRAY_SIZE(disk_fields), "disk", err);
+		if (r < 0)
+			return vr_error_wrap(err, "disk %zu", i);
+		const char *fmt = jstr(d, "format") ? jstr(d, "format") : "qcow2";
+		if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
+			return vr_error_set(err, EINVAL, "disk %zu: format \"%s\" is not qcow2 or raw",
+					    i, fmt);
+		unsigned unit = (unsigned)i >= 7 ? (unsigned)i + 1 : (unsigned)i;
+		char key[64];
+		snprintf(key, sizeof(key), "scsi0:%u.present", unit);
+		vmx_set(vmx, key, "TRUE");
+		snprintf(key, sizeof(key), "scsi0:%u.fileName", unit);
+		if (i == 0)
+			vmx_setf(vmx, key, "%s.%s", name, strcmp(fmt, "raw") == 0 ? "img" : fmt);
+		else
+			vmx_setf(vmx, key, "%s_%zu.%s", name, i,
+				 strcmp(fmt, "raw") == 0 ? "img" : fmt);
+		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", unit);
+		vmx_setf(vmx, key, "%lld", (long long)json_integer_value(json_object_get(d, "size_mib")));
+	}
+	json_array_foreach(json_object_get(spec, "nics"), i, d)
+	{
+		r = nic_to_vmx(vmx, (unsigned)i, d, err);
+		if (r < 0)
+			return vr_error_wrap(err, "NIC %zu", i);
+	}
+	json_t *boot = json_object_get(spec, "boot");
+	if (boot) {
+		r = boot_to_vmx(h, vmx, boot, err);
+		if (r < 0)
+			return r;
+	}
+	/* The neutral parser is the judge of the whole result. */
+	_cleanup_vm_config_ struct vm_config *cfg = NULL;
+	r = vm_config_from_vmx(vmx, "request", &cfg, err);
+	if (r < 0)
+		return r;
+	*out = steal_pointer(&vmx);
+	return 0;
+}
+
+int provision_validate(struct hostd *h, const json_t *spec, struct vr_error **err)
+{
+	_cleanup_vmx_ struct vmx *vmx = NULL;
+	int r = spec_to_vmx(h, spec, &vmx, err);
+	if (r < 0)
+		return r;
+	const char *ds = jstr(spec, "datastore");
+	_cleanup_free_ char *ds_path = datastore_path(h, ds);
+	if (!ds_path)
+		return vr_error_set(err, ENOENT, "no datastore \"%s\"", ds);
+	if (inventory_find(h, jstr(spec, "name")))
+		return vr_error_set(err, EEXIST, "a VM named \"%s\" is already registered",
+				    jstr(spec, "name"));
+	return 0;
+}
+
+int provision_create(struct hostd *h, const json_t *spec, struct task *task, struct vm **out,
+		     struct vr_error **err)
+{
+	_cleanup_vmx_ struct vmx *vmx = NULL;
+	int r = provision_validate(h, spec, err);
+	if (r < 0)
+		return r;
+	r = spec_to_vmx(h, spec, &vmx, err);
+	if (r < 0)
+		return r;
+	const char *name = jstr(spec, "name");
+	const char *ds = jstr(spec, "datastore");
+	_cleanup_free_ char *ds_path = datastore_path(h, ds);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", ds_path, name);
+	if (mkdir(dir, 0755) < 0) {
+		if (errno == EEXIST)
+			return vr_error_set(err, EEXIST, "folder \"[%s] %s\" already exists", ds, name);
+		return vr_error_set_errno(err, errno, "cannot create folder \"%s\"", dir);
+	}
+	_cleanup_vm_config_ struct vm_config *cfg = NULL;
+	_cleanup_free_ char *vmx_path = NULL, *rel = NULL;
+	r = vm_config_from_vmx(vmx, "request", &cfg, err);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_disks; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", cfg->disks[i].unit);
+		uint64_t mib = 0;
+		parse_u64(vmx_get(vmx, key), 1, (uint64_t)MAX_DISK_MIB, &mib);
+		vmx_remove(vmx, key);
+		_cleanup_free_ char *path = xasprintf("%s/%s", dir, cfg->disks[i].file_name);
+		r = qemu_img_create("qemu-img", path, vm_disk_format_name(cfg->disks[i].format),
+				    mib << 20, err);
+		if (r < 0) {
+			vr_error_wrap(err, "cannot create disk %zu of VM \"%s\"", i, name);
+			goto fail;
+		}
+		task_set_progress(task, (int)(10 + 80 * (i + 1) / cfg->n_disks));
+	}
+	vmx_path = xasprintf("%s/%s.vmx", dir, name);
+	r = vmx_save_file(vmx, vmx_path, err);
+	if (r < 0)
+		goto fail;
+	rel = xasprintf("%s/%s.vmx", name, name);
+	r = inventory_register(h, ds, rel, out, err);
+	if (r < 0)
+		goto fail;
+	vm_log(*out, "created on datastore \"%s\"", ds);
+	events_add(h->events, EVENT_INFO, (*out)->id, "VmCreated", "VM \"%s\" created on \"%s\"",
+		   name, ds);
+	return 0;
+fail:
+	rm_rf(dir);
+	return r;
+}
+
+int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
+			  struct vr_error **err)
+{
+	int r = json_check_object(changes, reconfigure_fields, ARRAY_SIZE(reconfigure_fields),
+				  "VM reconfigure request", err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	enum vm_power_state power = vm->power;
+	pthread_mutex_unlock(&vm->lock);
+	if (power != VM_POWER_OFF)
+		return vr_error_set(err, EBUSY,
+				    "VM \"%s\" is %s: CPU, memory and NICs can be changed only while "
+				    "it is powered off",
+				    vm->cfg ? vm->cfg->display_name : vm->id, vm_power_name(power));
+	_cleanup_vmx_ struct vmx *cur = NULL;
+	r = vmx_load_file(vm->vmx_path, &cur, err);
+	if (r < 0)
+		return r;
+	_cleanup_vmx_ struct vmx *vmx = vmx_dup(cur);
+	json_t *v;
+	if ((v = json_object_get(changes, "memory_mib")))
+		vmx_setf(vmx, "memsize", "%lld", (long long)json_integer_value(v));
+	if ((v = json_object_get(changes, "vcpus"))) {
+		vmx_setf(vmx, "numvcpus", "%lld", (long long)json_integer_value(v));
+		vmx_remove(vmx, "cpuid.coresPerSocket");
+	}
+	if ((v = json_object_get(changes, "guest_os")))
+		vmx_set(vmx, "guestOS", json_string_value(v));
+	if ((v = json_object_get(changes, "annotation")))
+		vmx_set(vmx, "annotation", json_string_value(v));
+	if ((v = json_object_get(changes, "accel")))
+		vmx_set(vmx, "vireo.accel", json_string_value(v));
+	if ((v = json_object_get(changes, "boot"))) {
+		r = boot_to_vmx(h, vmx, v, err);
+		if (r < 0)
+			return r;
+	}
+	if ((v = json_object_get(changes, "nics"))) {
+		/* The list replaces the NICs; a NIC keeps its MAC unless one is given. */
+		struct vmx *old = cur;
+		for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+			char key[32];
+			snprintf(key, sizeof(key), "ethernet%u.", i);
+			vmx_remove_prefix(vmx, key);
+		}
+		size_t i;
+		json_t *nic;
+		json_array_foreach(v, i, nic)
+		{
+			r = nic_to_vmx(vmx, (unsigned)i, nic, err);
+			if (r < 0)
+				return vr_error_wrap(err, "NIC %zu", i);
+			char key[64];
+			snprintf(key, sizeof(key), "ethernet%zu.generatedAddress", i);
+			const char *oldmac = vmx_get(old, key);
+			if (!json_object_get(nic, "mac") && oldmac)
+				vmx_set(vmx, key, oldmac);
+		}
+	}
+	_cleanup_vm_config_ struct vm_config *cfg = NULL;
+	r = vm_config_from_vmx(vmx, vm->vmx_path, &cfg, err);
+	if (r < 0)
+		return r;
+	r = vmx_save_file(vmx, vm->vmx_path, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	r = vm_reload_config(vm, err);
+	pthread_mutex_unlock(&vm->lock);
+	if (r < 0)
+		return r;
+	vm_log(vm, "reconfigured");
+	events_add(h->events, EVENT_INFO, vm->id, "VmReconfigured", "VM \"%s\" reconfigured",
+		   cfg->display_name);
+	return 0;
+}
+
+int provision_destroy(struct hostd *h, struct vm *vm, struct task *task, struct vr_error **err)
+{
+	pthread_mutex_lock(&vm->lock);
+	enum vm_power_state power = vm->power;
+	pthread_mutex_unlock(&vm->lock);
+	if (power == VM_POWER_ON)
+		return vr_error_set(err, EBUSY, "VM \"%s\" is powered on",
+				    vm->cfg ? vm->cfg->display_name : vm->id);
+	struct vm_lock_info li;
+	if (vm_lock_read(vm->dir, &li, NULL) == 0 && strcmp(li.host_id, h->host_id) != 0 &&
+	    li.age_ms < (int64_t)h->cfg.lock_lease_ms)
+		return vr_error_set(err, EBUSY,
+				    "VM folder \"%s\" is locked by host \"%s\"; it runs there",
+				    vm->dir, li.host_name);
+	if (!strchr(vm->rel_path, '/'))
+		return vr_error_set(err, EINVAL,
+				    "the .vmx of VM \"%s\" lies in the datastore's root folder; "
+				    "deleting that folder would delete the datastore",
+				    vm->rel_path);
+	pthread_mutex_lock(&h->lock);
+	size_t dl = strlen(vm->dir);
+	for (struct vm *o = h->vms; o; o = o->next) {
+		if (o != vm && strncmp(o->dir, vm->dir, dl) == 0 &&
+		    (o->dir[dl] == '/' || o->dir[dl] == '\0')) {
+			pthread_mutex_unlock(&h->lock);
+			return vr_error_set(err, EBUSY,
+					    "the folder of VM \"%s\" also holds VM \"[%s] %s\"",
+					    vm->rel_path, o->datastore, o->rel_path);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	int r = inventory_unregister(h, vm, err);
+	if (r < 0)
+		return r;
+	task_set_progress(task, 30);
+	r = rm_rf(vm->dir);
+	if (r < 0)
+		return vr_error_set_errno(err, -r, "VM unregistered, but its folder \"%s\" could not be removed entirely",
+					  vm->dir);
+	events_add(h->events, EVENT_INFO, vm->id, "VmDeleted", "VM \"%s\" deleted",
+		   vm->cfg ? vm->cfg->display_name : vm->id);
+	return 0;
+}

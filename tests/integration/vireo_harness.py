@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers for Vireo's end-to-end tests: start/stop hostd, call its API, wait."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, fn, timeout=60.0, interval=0.2):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TestFailure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+class Hostd:
+    """One vireo-hostd process with its own state and run folders."""
+
+    def __init__(self, binary, workdir, name, datastore_dir, extra=()):
+        self.binary = binary
+        self.name = name
+        self.state = os.path.join(workdir, name, "state")
+        self.run = os.path.join(workdir, name, "run")
+        self.logfile = os.path.join(workdir, name, "hostd.log")
+        self.datastore_dir = datastore_dir
+        self.port = free_port()
+        self.extra = list(extra)
+        self.proc = None
+        self.token = None
+        os.makedirs(os.path.join(workdir, name), exist_ok=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        args = [self.binary, "--state-dir", self.state, "--run-dir", self.run,
+                "--port", str(self.port), "--host-name", self.name,
+                "--datastore", f"ds1={self.datastore_dir}",
+                "--lock-renew-ms", "500", "--lock-lease-ms", "2000"] + self.extra
+        log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        wait_for(f"hostd {self.name} to answer", self._healthy, timeout=30)
+        self.login()
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise TestFailure(f"hostd {self.name} exited with {self.proc.returncode}; "
+                              f"log:\n{open(self.logfile).read()[-3000:]}")
+        try:
+            status, _ = self.request("GET", "/api/v1/health", auth=False)
+            return status == 200
+        except OSError:
+            return False
+
+    def admin_password(self):
+        with open(os.path.join(self.state, "initial-admin-password")) as f:
+            return f.read().strip()
+
+    def login(self):
+        status, body = self.request("POST", "/api/v1/sessions",
+                                    {"username": "admin", "password": self.admin_password()},
+                                    auth=False)
+        check(status == 201, f"login failed: {status} {body}")
+        self.token = body["token"]
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def request(self, method, path, body=None, auth=True, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if auth and self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                text = r.read()
+                return r.status, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def ok(self, method, path, body=None, expect=(200, 201, 202, 204)):
+        status, reply = self.request(method, path, body)
+        check(status in expect, f"{method} {path} -> {status} {reply}")
+        return reply
+
+    def wait_task(self, task_id, timeout=180):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            t = self.ok("GET", f"/api/v1/tasks/{task_id}?wait_ms=5000")
+            if t["state"] in ("success", "error"):
+                return t
+        raise TestFailure(f"task {task_id} did not finish in {timeout} s")
+
+    def task_ok(self, method, path, body=None, timeout=180):
+        reply = self.ok(method, path, body)
+        t = self.wait_task(reply["task"], timeout)
+        check(t["state"] == "success", f"{method} {path}: task failed: {t.get('error')}")
+        return t
+
+    def task_error(self, method, path, body=None, timeout=180):
+        reply = self.ok(method, path, body)
+        t = self.wait_task(reply["task"], timeout)
+        check(t["state"] == "error", f"{method} {path}: task should have failed: {t}")
+        return t["error"]
+
+    def vm(self, vm_id):
+        return self.ok("GET", f"/api/v1/vms/{vm_id}")
+
+    def console_text(self, vm_id):
+        return self.ok("GET", f"/api/v1/vms/{vm_id}/console/log?bytes=1048576")["text"]
+
+    def wait_console(self, vm_id, needle, count=1, timeout=90):
+        return wait_for(f"{needle!r} x{count} on the console of {vm_id}",
+                        lambda: self.console_text(vm_id).count(needle) >= count, timeout)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+class Workdir:
+    def __init__(self, prefix):
+        base = os.environ.get("VIREO_TEST_TMPDIR", tempfile.gettempdir())
+        self.path = tempfile.mkdtemp(prefix=prefix, dir=base)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def guest_files(guest_dir):
+    k = os.path.join(guest_dir, "vmlinuz")
+    i = os.path.join(guest_dir, "initrd.img")
+    for f in (k, i):
+        check(os.path.exists(f), f"the guest image is missing: {f} (run `make guest`)")
+    return k, i
+
+
+def copy_guest_to_datastore(guest_dir, ds_dir):
+    k, i = guest_files(guest_dir)
+    dst = os.path.join(ds_dir, "guest-image")
+    os.makedirs(dst, exist_ok=True)
+    shutil.copy(k, dst)
+    shutil.copy(i, dst)
+    return os.path.join(dst, "vmlinuz"), os.path.join(dst, "initrd.img")
+
+
+def run_tests(tests):
+    """Runs named test functions; prints one line each and the closing count."""
+    passed = failed = 0
+    only = os.environ.get("VIREO_E2E_ONLY")  # run only tests whose name contains this
+    for name, fn in tests:
+        if only and only not in name:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print(f"PASS {name} ({time.monotonic() - t0:.1f} s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure the same way
+            failed += 1
+            print(f"FAIL {name} ({time.monotonic() - t0:.1f} s): {type(e).__name__}: {e}",
+                  flush=True)
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 else 1

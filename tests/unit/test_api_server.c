@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The REST server end to end: a real server on 127.0.0.1, driven by libcurl. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/util.h"
+#include "host/api/handlers.h"
+#include "host/api/server.h"
+#include "host/auth.h"
+
+#define MAX_BODY 4096
+
+struct fixture {
+	char dir[64];
+	struct auth *auth;
+	struct api_server *srv;
+	char *admin_password;
+	char base[64];
+	uint16_t port;
+};
+
+static atomic_int handler_runs;
+
+/* ---- test routes ---- */
+
+static const struct json_field test_vm_fields[] = {
+	{ "name", JSON_STRING, true, 1, 80 },
+	{ "memory_mb", JSON_INTEGER, false, 16, 1 << 20 },
+};
+
+static void test_vm_create(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	struct vr_error *err = NULL;
+	json_t *body = api_request_body_json(req);
+	if (json_check_object(body, test_vm_fields, ARRAY_SIZE(test_vm_fields), "VM create request",
+			      &err) < 0) {
+		api_respond_vr_error(req, err);
+		vr_error_free(err);
+		return;
+	}
+	api_respond_json(req, 201, json_pack("{s:s,s:s}", "name", json_get_string(body, "name", ""),
+					     "user", api_request_user(req)));
+}
+
+static void test_item_get(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	const char *q = api_request_query(req, "q");
+	api_respond_json(req, 200, json_pack("{s:s,s:s?}", "id", api_request_param(req, "id"), "q",
+					     q));
+}
+
+static void test_optional_body(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	json_t *body = api_request_body_json(req);
+	api_respond_json(req, 200, json_pack("{s:b}", "had_body", body != NULL));
+}
+
+static void test_no_reply(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+}
+
+static void test_admin_only(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	api_respond_no_content(req);
+}
+
+static void echo(int sock, const char *extra, size_t extra_len, void *opaque)
+{
+	if (extra_len && send(sock, extra, extra_len, MSG_NOSIGNAL) < 0)
+		return;
+	char buf[256];
+	for (;;) {
+		ssize_t n = recv(sock, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		if (send(sock, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+			return;
+	}
+}
+
+static atomic_int releases;
+
+static void release_counter(void *opaque)
+{
+	atomic_fetch_add(&releases, 1);
+}
+
+static void test_console(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	api_respond_upgrade_ex(req, "vireo-console", echo, NULL, release_counter);
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/vireo-test-api-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	struct vr_error *err = NULL;
+	f->auth = auth_open(f->dir, &err);
+	assert_non_null(f->auth);
+	auth_set_failure_delay(f->auth, 5);
+	_cleanup_free_ char *pwpath = xasprintf("%s/initial-admin-password", f->dir);
+	assert_int_equal(file_read_all(pwpath, 100, &f->admin_password, NULL, &err), 0);
+	f->admin_password[strcspn(f->admin_password, "\n")] = '\0';
+
+	struct api_server_config cfg = {
+		.bind_address = "127.0.0.1",
+		.port = 0,
+		.max_body_bytes = MAX_BODY,
+		.thread_pool_size = 2,
+	};
+	f->srv = api_server_new(&cfg, f->auth, &err);
+	assert_non_null(f->srv);
+	api_health_register(f->srv);
+	api_sessions_register(f->srv, f->auth);
+	api_users_register(f->srv, f->auth);
+	api_server_add_route(f->srv, "POST", "/api/v1/test/vms", test_vm_create, NULL, 0);
+	api_server_add_route(f->srv, "GET", "/api/v1/test/items/{id}", test_item_get, NULL, 0);
+	api_server_add_route(f->srv, "POST", "/api/v1/test/optional", test_optional_body, NULL,
+			     API_ROUTE_BODY_OPTIONAL);
+	api_server_add_route(f->srv, "GET", "/api/v1/test/noreply", test_no_reply, NULL, 0);
+	api_server_add_route(f->srv, "POST", "/api/v1/test/admin", test_admin_only, NULL,
+			     API_ROUTE_ADMIN | API_ROUTE_BODY_OPTIONAL);
+	api_server_add_route(f->srv, "GET", "/api/v1/test/console", test_console, NULL, 0);
+	if (api_server_start(f->srv, &err) < 0)
+		fail_msg("start: %s", vr_error_msg(err));
+	f->port = api_server_port(f->srv);
+	assert_true(f->port != 0);
+	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", f->port);
+	atomic_store(&handler_runs, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	api_server_stop_and_free(f->srv);
+	auth_free(f->auth);
+	rm_rf(f->dir);
+	free(f->admin_password);
+	free(f);
+	return 0;
+}
+
+/* ---- HTTP helpers ---- */
+
+struct result {
+	long status;
+	char *body;
+	size_t len;
+	char *headers;
+	size_t hlen;
+	json_t *json;
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	char **buf = userdata;
+	size_t *len = (size_t *)(buf + 1);
+	size_t n = size * nmemb;
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, ptr, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return n;
+}
+
+static void result_free(struct result *r)
+{
+	free(r->body);
+	free(r->headers);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+/* body NULL: none.  ctype NULL: application/json when there is a body. */
+static void http_ex(struct fixture *f, const char *method, const char *path, const char *token,
+		    const char *body, size_t body_len, const char *ctype, const char *extra_header,
+		    struct result *res)
+{
+	memset(res, 0, sizeof(*res));
+	CURL *h = curl_easy_init();
+	assert_non_null(h);
+	_cleanup_free_ char *url = xasprintf("%s%s", f->base, path);
+	_cleanup_free_ char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+	_cleanup_free_ char *ct = xasprintf("Content-Type: %s", ctype ? ctype : "application/json");
+	struct curl_slist *hdrs = NULL;
+	if (auth)
+		hdrs = curl_slist_append(hdrs, auth);
+	if (body)
+		hdrs = curl_slist_append(hdrs, ct);
+	if (extra_header)
+		hdrs = curl_slist_append(hdrs, extra_header);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &res->body);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &res->headers);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	}
+	CURLcode cr = curl_easy_perform(h);
+	if (cr != CURLE_OK)
+		fail_msg("%s %s: %s", method, path, curl_easy_strerror(cr));
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	if (res->body && res->len)
+		res->json = json_loadb(res->body, res->len, 0, NULL);
+}
+
+static void http(struct fixture *f, const char *method, const char *path, const char *token,
+		 const char *body, struct result *res)
+{
+	http_ex(f, method, path, token, body, body ? strlen(body) : 0, NULL, NULL, res);
+}
+
+static const char *error_message(const struct result *r)
+{
+	const json_t *e = json_object_get(r->json, "error");
+	assert_non_null(e);
+	assert_int_equal(json_get_int(e, "status", 0), r->status);
+	return json_get_string(e, "message", "");
+}
+
+static void expect_error(const struct result *r, long status, const char *needle)
+{
+	if (r->status != status)
+		fail_msg("status %ld, expected %ld; body: %s", r->status, status,
+			 r->body ? r->body : "");
+	assert_non_null(strcasestr(r->headers, "Content-Type: application/json"));
+	const char *msg = error_message(r);
+	if (needle && !strstr(msg, needle))
+		fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
+}
+
+static char *login(struct fixture *f, const char *user, const char *password)
+{
+	struct result r;
+	_cleanup_free_ char *body = xasprintf("{\"username\":\"%s\",\"password\":\"%s\"}", user,
+					      password);
+	http(f, "POST", "/api/v1/sessions", NULL, body, &r);
+	if (r.status != 201)
+		fail_msg("login as %s: %ld %s", user, r.status, r.body ? r.body : "");
+	const char *token = json_get_string(r.json, "token", NULL);
+	assert_non_null(token);
+	assert_int_equal(strlen(token), 64);
+	assert_non_null(json_get_string(r.json, "expires", NULL));
+	char *t = xstrdup(token);
+	result_free(&r);
+	return t;
+}
+
+/* ---- tests ---- */
+
+static void test_health(void **state)
+{
+	struct fixture *f = *state;
+	struct result r;
+	http(f, "GET", "/api/v1/health", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strcasestr(r.headers, "Content-Type: application/json"));
+	assert_string_equal(json_get_string(r.json, "status", ""), "ok");
+	assert_string_equal(json_get_string(r.json, "version", ""), VIREO_VERSION);
+	result_free(&r);
+}
+
+static void test_requires_token(void **state)
+{
+	struct fixture *f = *state;
+	struct result r;
+	http(f, "GET", "/api/v1/users", NULL, NULL, &r);
+	expect_error(&r, 401, "authentication required");
+	assert_non_null(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", NULL, "{\"name\":\"x\"}", &r);
+	expect_error(&r, 401, NULL);
+	result_free(&r);
+	http(f, "GET", "/api/v1/test/items/1", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL, &r);
+	expect_error(&r, 401, "invalid session token");
+	result_free(&r);
+	http_ex(f, "GET", "/api/v1/test/items/1", NULL, NULL, 0, NULL,
+		"Authorization: Basic YWRtaW46YWRtaW4=", &r);
+	expect_error(&r, 401, NULL);
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), 0);
+}
+
+static void test_login(void **state)
+{
+	struct fixture *f = *state;
+	struct result r;
+	http(f, "POST", "/api/v1/sessions", NULL,
+	     "{\"username\":\"admin\",\"password\":\"wrong password\"}", &r);
+	expect_error(&r, 401, "invalid user name or password");
+	result_free(&r);
+	http(f, "POST", "/api/v1/sessions", NULL,
+	     "{\"username\":\"nobody\",\"password\":\"wrong password\"}", &r);
+	expect_error(&r, 401, "invalid user name or password");
+	result_free(&r);
+	http(f, "POST", "/api/v1/sessions", NULL, "{\"username\":\"admin\"}", &r);
+	expect_error(&r, 400, "missing required field \"password\"");
+	result_free(&r);
+
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	http(f, "GET", "/api/v1/sessions/current", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_get_string(r.json, "user", ""), "admin");
+	assert_string_equal(json_get_string(r.json, "role", ""), "admin");
+	result_free(&r);
+
+	/* The alternative header. */
+	_cleanup_free_ char *hdr = xasprintf("X-Vireo-Session: %s", token);
+	http_ex(f, "GET", "/api/v1/test/items/7?q=x+y%21", NULL, NULL, 0, NULL, hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_get_string(r.json, "id", ""), "7");
+	assert_string_equal(json_get_string(r.json, "q", ""), "x y!");
+	result_free(&r);
+
+	http(f, "DELETE", "/api/v1/sessions/current", token, NULL, &r);
+	assert_int_equal(r.status, 204);
+	result_free(&r);
+	http(f, "GET", "/api/v1/sessions/current", token, NULL, &r);
+	expect_error(&r, 401, NULL);
+	result_free(&r);
+}
+
+static void test_params(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+	http(f, "GET", "/api/v1/test/items/a%20b%2Fc", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_get_string(r.json, "id", ""), "a b/c");
+	assert_null(json_get_string(r.json, "q", NULL));
+	result_free(&r);
+	http(f, "GET", "/api/v1/test/items/a%00b", token, NULL, &r);
+	expect_error(&r, 400, "malformed escape");
+	result_free(&r);
+	http(f, "GET", "/api/v1/test/items/a%zz", token, NULL, &r);
+	expect_error(&r, 400, NULL);
+	result_free(&r);
+	http(f, "GET", "/api/v1/test/items/", token, NULL, &r);
+	expect_error(&r, 404, NULL);
+	result_free(&r);
+}
+
+static void test_bodies(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"web01\",\"memory_mb\":512}", &r);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_get_string(r.json, "user", ""), "admin");
+	result_free(&r);
+
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"web01\",", &r);
+	expect_error(&r, 400, "not valid JSON");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\"} x", &r);
+	expect_error(&r, 400, "not valid JSON");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "[1,2]", &r);
+	expect_error(&r, 400, "must be a JSON object, not an array");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\",\"name\":\"b\"}", &r);
+	expect_error(&r, 400, "duplicate");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\\u0000b\"}", &r);
+	expect_error(&r, 400, NULL);
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"\xff\"}", &r);
+	expect_error(&r, 400, NULL);
+	result_free(&r);
+
+	char deep[200] = "{\"name\":\"a\",\"x\":";
+	for (int i = 0; i < 32; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 32; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	http(f, "POST", "/api/v1/test/vms", token, deep, &r);
+	expect_error(&r, 400, "nested deeper than 32");
+	result_free(&r);
+	/* Depth 32 exactly passes the parser (and fails on the unknown field). */
+	char ok_depth[200] = "{\"name\":\"a\",\"x\":";
+	for (int i = 0; i < 31; i++)
+		strcat(ok_depth, "[");
+	for (int i = 0; i < 31; i++)
+		strcat(ok_depth, "]");
+	strcat(ok_depth, "}");
+	http(f, "POST", "/api/v1/test/vms", token, ok_depth, &r);
+	expect_error(&r, 400, "unknown field \"x\" in VM create request");
+	result_free(&r);
+
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\",\"memsize\":5}", &r);
+	expect_error(&r, 400, "unknown field \"memsize\" in VM create request");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\",\"memory_mb\":1}", &r);
+	expect_error(&r, 400, "between 16 and");
+	result_free(&r);
+
+	http_ex(f, "POST", "/api/v1/test/vms", token, "name=a", 6,
+		"application/x-www-form-urlencoded", NULL, &r);
+	expect_error(&r, 415, NULL);
+	result_free(&r);
+	http_ex(f, "POST", "/api/v1/test/vms", token, "{\"name\":\"a\"}", 12,
+		"application/json; charset=utf-8", NULL, &r);
+	assert_int_equal(r.status, 201);
+	result_free(&r);
+
+	http(f, "POST", "/api/v1/test/vms", token, "", &r);
+	expect_error(&r, 400, "request body is missing");
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/optional", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_false(json_get_bool(r.json, "had_body", true));
+	result_free(&r);
+	http(f, "POST", "/api/v1/test/optional", token, "{}", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_get_bool(r.json, "had_body", false));
+	result_free(&r);
+	http(f, "GET", "/api/v1/test/items/1", token, "{}", &r);
+	expect_error(&r, 400, "take no body");
+	result_free(&r);
+}
+
+static void test_too_large(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+	size_t n = MAX_BODY * 2;
+	char *big = xmalloc(n + 1);
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	int before = atomic_load(&handler_runs);
+	http(f, "POST", "/api/v1/test/vms", token, big, &r);
+	expect_error(&r, 413, "over the limit");
+	result_free(&r);
+	/* Chunked, without Content-Length. */
+	http_ex(f, "POST", "/api/v1/test/vms", token, big, n, NULL, "Transfer-Encoding: chunked",
+		&r);
+	expect_error(&r, 413, "over the limit");
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), before);
+	free(big);
+}
+
+static void test_routing(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+	http(f, "GET", "/api/v1/nothing", token, NULL, &r);
+	expect_error(&r, 404, "no such resource: /api/v1/nothing");
+	result_free(&r);
+	http(f, "GET", "/api/v1/nothing", NULL, NULL, &r);
+	expect_error(&r, 404, NULL);
+	result_free(&r);
+	http(f, "DELETE", "/api/v1/health", token, NULL, &r);
+	expect_error(&r, 405, "not allowed");
+	assert_non_null(strcasestr(r.headers, "Allow: GET"));
+	result_free(&r);
+	http(f, "PATCH", "/api/v1/users", token, "{}", &r);
+	expect_error(&r, 405, NULL);
+	assert_non_null(strcasestr(r.headers, "Allow: GET, POST"));
+	result_free(&r);
+
+	http(f, "GET", "/api/v1/test/noreply", token, NULL, &r);
+	expect_error(&r, 500, "no response");
+	result_free(&r);
+}
+
+static void test_expired_session(void **state)
+{
+	struct fixture *f = *state;
+	auth_set_session_timeouts(f->auth, 300, 0);
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+	http(f, "GET", "/api/v1/users", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_free(&r);
+	struct timespec ts = { 0, 600 * 1000000L };
+	nanosleep(&ts, NULL);
+	int before = atomic_load(&handler_runs);
+	http(f, "GET", "/api/v1/test/items/1", token, NULL, &r);
+	expect_error(&r, 401, "session expired");
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), before);
+}
+
+static void test_roles(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *admin = login(f, "admin", f->admin_password);
+	struct result r;
+	http(f, "POST", "/api/v1/users", admin,
+	     "{\"name\":\"viewer\",\"password\":\"viewer password\",\"role\":\"read-only\"}", &r);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_get_string(r.json, "name", ""), "viewer");
+	assert_string_equal(json_get_string(r.json, "role", ""), "read-only");
+	assert_null(json_object_get(r.json, "password_hash"));
+	result_free(&r);
+	http(f, "POST", "/api/v1/users", admin,
+	     "{\"name\":\"viewer\",\"password\":\"viewer password\"}", &r);
+	expect_error(&r, 409, "already exists");
+	result_free(&r);
+	http(f, "POST", "/api/v1/users", admin, "{\"name\":\"a/b\",\"password\":\"long enough\"}",
+	     &r);
+	expect_error(&r, 400, "contains '/'");
+	result_free(&r);
+	http(f, "POST", "/api/v1/users", admin,
+	     "{\"name\":\"x\",\"password\":\"long enough\",\"role\":\"root\"}", &r);
+	expect_error(&r, 400, "\"role\"");
+	result_free(&r);
+
+	_cleanup_free_ char *viewer = login(f, "viewer", "viewer password");
+	int before = atomic_load(&handler_runs);
+	http(f, "POST", "/api/v1/test/admin", viewer, NULL, &r);
+	expect_error(&r, 403, "needs the admin role");
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), before);
+	http(f, "POST", "/api/v1/test/admin", admin, NULL, &r);
+	assert_int_equal(r.status, 204);
+	result_free(&r);
+
+	http(f, "POST", "/api/v1/users", viewer,
+	     "{\"name\":\"mallory\",\"password\":\"long enough\",\"role\":\"admin\"}", &r);
+	expect_error(&r, 403, "admin role");
+	result_free(&r);
+	http(f, "DELETE", "/api/v1/users/admin", viewer, NULL, &r);
+	expect_error(&r, 403, NULL);
+	result_free(&r);
+	http(f, "GET", "/api/v1/users", viewer, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.json, "users")), 2);
+	assert_null(strstr(r.body, "$y$"));
+	result_free(&r);
+
+	/* Passwords: others' only for admins; one's own with the current password. */
+	http(f, "PUT", "/api/v1/users/admin/password", viewer, "{\"password\":\"new password\"}",
+	     &r);
+	expect_error(&r, 403, NULL);
+	result_free(&r);
+	http(f, "PUT", "/api/v1/users/viewer/password", viewer, "{\"password\":\"new password\"}",
+	     &r);
+	expect_error(&r, 400, "current_password");
+	result_free(&r);
+	http(f, "PUT", "/api/v1/users/viewer/password", viewer,
+	     "{\"password\":\"new password\",\"current_password\":\"wrong one\"}", &r);
+	expect_error(&r, 403, "current password");
+	result_free(&r);
+	http(f, "PUT", "/api/v1/users/viewer/password", viewer,
+	     "{\"password\":\"new password\",\"current_password\":\"viewer password\"}", &r);
+	assert_int_equal(r.status, 204);
+	result_free(&r);
+	http(f, "GET", "/api/v1/users", viewer, NULL, &r);
+	expect_error(&r, 401, NULL);
+	result_free(&r);
+	free(login(f, "viewer", "new password"));
+	http(f, "PUT", "/api/v1/users/viewer/password", admin, "{\"password\":\"short\"}", &r);
+	expect_error(&r, 400, "\"password\"");
+	result_free(&r);
+	http(f, "PUT", "/api/v1/users/nobody/password", admin, "{\"password\":\"long enough\"}",
+	     &r);
+	expect_error(&r, 404, NULL);
+	result_free(&r);
+
+	/* The last admin stays. */
+	http(f, "DELETE", "/api/v1/users/admin", admin, NULL, &r);
+	expect_error(&r, 409, "last admin");
+	result_free(&r);
+	http(f, "DELETE", "/api/v1/users/viewer", admin, NULL, &r);
+	assert_int_equal(r.status, 204);
+	result_free(&r);
+	http(f, "DELETE", "/api/v1/users/viewer", admin, NULL, &r);
+	expect_error(&r, 404, "does not exist");
+	result_free(&r);
+}
+
+/* ---- upgrade ---- */
+
+static int connect_port(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Reads until buf holds needle (returns its end offset) or the peer stops. */
+static size_t read_until(int fd, char *buf, size_t cap, size_t *len, const char *needle)
+{
+	for (;;) {
+		char *p = memmem(buf, *len, needle, strlen(needle));
+		if (p)
+			return (size_t)(p - buf) + strlen(needle);
+		assert_true(*len < cap);
+		ssize_t n = recv(fd, buf + *len, cap - *len, 0);
+		if (n <= 0)
+			fail_msg("connection ended before \"%s\"; got: %.*s", needle, (int)*len, buf);
+		*len += (size_t)n;
+	}
+}
+
+static int open_console(struct fixture *f, const char *token, const char *early)
+{
+	int fd = connect_port(f->port);
+	_cleanup_free_ char *req = xasprintf("GET /api/v1/test/console HTTP/1.1\r\n"
+					     "Host: 127.0.0.1\r\n"
+					     "Authorization: Bearer %s\r\n"
+					     "Connection: Upgrade\r\n"
+					     "Upgrade: vireo-console\r\n\r\n%s",
+					     token, early);
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	char buf[4096];
+	size_t len = 0;
+	size_t hdr_end = read_until(fd, buf, sizeof(buf) - 1, &len, "\r\n\r\n");
+	buf[len] = '\0';
+	if (!str_has_prefix(buf, "HTTP/1.1 101"))
+		fail_msg("no 101: %s", buf);
+	assert_non_null(strcasestr(buf, "Upgrade: vireo-console"));
+	/* The early bytes come back first, through extra_in or the socket. */
+	char echo_buf[256];
+	size_t elen = len - hdr_end;
+	memcpy(echo_buf, buf + hdr_end, elen);
+	if (*early)
+		read_until(fd, echo_buf, sizeof(echo_buf), &elen, early);
+	return fd;
+}
+
+static void test_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+
+	int fd = open_console(f, token, "early-bytes");
+	for (int i = 0; i < 3; i++) {
+		char msg[32], buf[64];
+		snprintf(msg, sizeof(msg), "ping %d", i);
+		assert_int_equal(send(fd, msg, strlen(msg), MSG_NOSIGNAL), (ssize_t)strlen(msg));
+		size_t len = 0;
+		read_until(fd, buf, sizeof(buf), &len, msg);
+	}
+	close(fd);
+
+	assert_int_equal(atomic_load(&releases), 0);
+	/* Without the upgrade headers: no upgrade, and opaque is released. */
+	struct result r;
+	http(f, "GET", "/api/v1/test/console", token, NULL, &r);
+	expect_error(&r, 426, "Upgrade: vireo-console");
+	result_free(&r);
+	assert_int_equal(atomic_load(&releases), 1);
+	/* Without a token, no upgrade. */
+	http_ex(f, "GET", "/api/v1/test/console", NULL, NULL, 0, NULL, "Upgrade: vireo-console", &r);
+	expect_error(&r, 401, NULL);
+	result_free(&r);
+
+	/* A console still open when the server stops is ended by it (teardown). */
+	int fd2 = open_console(f, token, "");
+	assert_int_equal(send(fd2, "x", 1, MSG_NOSIGNAL), 1);
+	char c;
+	assert_int_equal(recv(fd2, &c, 1, 0), 1);
+	api_server_stop_and_free(f->srv);
+	f->srv = NULL;
+	assert_int_equal(recv(fd2, &c, 1, 0), 0);
+	close(fd2);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	unsetenv(AUTH_INITIAL_PASSWORD_ENV);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requires_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return r;
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests of the .vmx parser/writer and the neutral VM configuration. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/util.h"
+#include "common/vmconfig.h"
+#include "common/vmx.h"
+
+static const char *data_dir;
+
+static struct vmx *parse(const char *text)
+{
+	struct vmx *vmx = NULL;
+	struct vr_error *err = NULL;
+	int r = vmx_parse(text, strlen(text), "test.vmx", &vmx, &err);
+	if (r < 0)
+		fail_msg("parse failed: %s", err->msg);
+	return vmx;
+}
+
+static char *parse_error(const char *text)
+{
+	struct vmx *vmx = NULL;
+	struct vr_error *err = NULL;
+	int r = vmx_parse(text, strlen(text), "test.vmx", &vmx, &err);
+	assert_true(r < 0);
+	assert_null(vmx);
+	char *m = xstrdup(err->msg);
+	vr_error_free(err);
+	return m;
+}
+
+static void test_basic(void **state)
+{
+	(void)state;
+	struct vmx *vmx = parse("# comment\n.encoding = \"UTF-8\"\r\ndisplayName = \"web 01\"\n"
+				"  memsize=\"512\"  # trailing\nNumVCPUs = 2\n\n");
+	assert_string_equal(vmx_get(vmx, "displayname"), "web 01");
+	assert_string_equal(vmx_get(vmx, "MEMSIZE"), "512");
+	assert_string_equal(vmx_get(vmx, "numvcpus"), "2");
+	assert_null(vmx_get(vmx, "guestOS"));
+	vmx_set(vmx, "memsize", "1024");
+	vmx_set(vmx, "guestOS", "other");
+	assert_string_equal(vmx_get(vmx, "memsize"), "1024");
+	vmx_remove(vmx, "displayName");
+	assert_null(vmx_get(vmx, "displayName"));
+	vmx_free(vmx);
+}
+
+static void test_escapes_roundtrip(void **state)
+{
+	(void)state;
+	struct vmx *vmx = parse("annotation = \"say |22hi|22 |7C pipe # not a comment\"\n");
+	assert_string_equal(vmx_get(vmx, "annotation"), "say \"hi\" | pipe # not a comment");
+	vmx_set(vmx, "odd", "tab\there \"q\" #x");
+	char *text = vmx_format(vmx);
+	assert_true(str_has_prefix(text, ".encoding = \"UTF-8\"\n"));
+	struct vmx *again = parse(text);
+	assert_string_equal(vmx_get(again, "annotation"), vmx_get(vmx, "annotation"));
+	assert_string_equal(vmx_get(again, "odd"), "tab\there \"q\" #x");
+	assert_int_equal(again->n, vmx->n + 1); /* + .encoding */
+	free(text);
+	vmx_free(vmx);
+	vmx_free(again);
+}
+
+static void test_last_definition_wins(void **state)
+{
+	(void)state;
+	struct vmx *vmx = parse("memsize = \"1\"\nMemSize = \"2\"\n");
+	assert_int_equal(vmx->n, 1);
+	assert_string_equal(vmx_get(vmx, "memsize"), "2");
+	vmx_free(vmx);
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	struct {
+		const char *text;
+		const char *expect;
+	} cases[] = {
+		{"a = \"b\"\nnot a pair\n", "line 2: missing '='"},
+		{"a = \"unterminated\n", "line 1: unterminated quoted value"},
+		{"a b = \"c\"\n", "line 1: invalid key"},
+		{"a = \"c\" extra\n", "unexpected text after the closing quote"},
+		{"a = \"c\x01\"\n", "control character 0x01"},
+		{"a = \"|0A\"\n", "escaped control character"},
+		{"= \"c\"\n", "invalid key"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *m = parse_error(cases[i].text);
+		if (!strstr(m, cases[i].expect))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, m, cases[i].expect);
+		free(m);
+	}
+	/* A NUL byte inside the text. */
+	struct vmx *vmx = NULL;
+	struct vr_error *err = NULL;
+	assert_true(vmx_parse("a = \"b\0c\"\n", 10, "nul.vmx", &vmx, &err) < 0);
+	assert_non_null(strstr(err->msg, "NUL"));
+	vr_error_free(err);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	size_t big = VMX_MAX_FILE_SIZE + 1;
+	char *text = xmalloc(big);
+	memset(text, '#', big);
+	struct vmx *vmx = NULL;
+	struct vr_error *err = NULL;
+	assert_int_equal(vmx_parse(text, big, "big.vmx", &vmx, &err), -EFBIG);
+	vr_error_free(err);
+	free(text);
+}
+
+static struct vm_config *load_config(const char *path, char **errmsg)
+{
+	struct vmx *vmx = NULL;
+	struct vm_config *cfg = NULL;
+	struct vr_error *err = NULL;
+	int r = vmx_load_file(path, &vmx, &err);
+	if (r >= 0)
+		r = vm_config_from_vmx(vmx, path, &cfg, &err);
+	vmx_free(vmx);
+	if (r < 0) {
+		*errmsg = xstrdup(err->msg);
+		vr_error_free(err);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void test_config_vmware(void **state)
+{
+	(void)state;
+	char *path = xasprintf("%s/vmx/vmware-import.vmx", data_dir), *msg = NULL;
+	struct vm_config *c = load_config(path, &msg);
+	if (!c)
+		fail_msg("%s", msg);
+	assert_non_null(c);
+	assert_string_equal(c->display_name, "Legacy, App (1)");
+	assert_string_equal(c->uuid, "421a6b0d-8f2e-4c11-a9b2-334455667788");
+	assert_int_equal(c->memory_mib, 4096);
+	assert_int_equal(c->vcpus, 4);
+	assert_int_equal(c->cores_per_socket, 2);
+	assert_int_equal(c->n_disks, 4);
+	assert_int_equal(c->scsi_model[0], VM_SCSI_LSILOGIC);
+	assert_int_equal(c->scsi_model[1], VM_SCSI_PVSCSI);
+	assert_int_equal(c->disks[0].format, VM_DISK_FORMAT_VMDK);
+	assert_int_equal(c->disks[1].mode, VM_DISK_MODE_INDEPENDENT_PERSISTENT);
+	assert_int_equal(c->disks[3].device, VM_DISK_DEVICE_CDROM);
+	assert_int_equal(c->n_nics, 2);
+	assert_int_equal(c->nics[0].model, VM_NIC_VMXNET3);
+	assert_int_equal(c->nics[0].connection, VM_NIC_CONN_BRIDGE);
+	assert_true(c->nics[0].mac_static);
+	assert_string_equal(c->nics[0].mac, "00:50:56:01:02:03");
+	assert_int_equal(c->nics[1].connection, VM_NIC_CONN_NONE);
+	vm_config_free(c);
+	free(path);
+}
+
+static void test_config_errors(void **state)
+{
+	(void)state;
+	struct {
+		const char *file;
+		const char *expect;
+	} cases[] = {
+		{"bad-memsize.vmx", "memsize = \"lots\" is not a number"},
+		{"bad-name.vmx", "contains '/'"},
+		{"bad-path.vmx", "\"..\" component"},
+		{"bad-quote.vmx", "unterminated quoted value"},
+		{"bad-mac.vmx", "is not a unicast MAC address"},
+		{"bad-vcpus.vmx", "numvcpus = \"999\" is out of range"},
+		{"bad-slot.vmx", "no such scsi slot 0:7"},
+		{"bad-syntax.vmx", "line 1: missing '='"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *path = xasprintf("%s/vmx-bad/%s", data_dir, cases[i].file), *msg = NULL;
+		struct vm_config *c = load_config(path, &msg);
+		if (c)
+			fail_msg("%s was accepted", cases[i].file);
+		if (!strstr(msg, cases[i].expect))
+			fail_msg("%s: \"%s\" lacks \"%s\"", cases[i].file, msg, cases[i].expect);
+		free(msg);
+		free(path);
+	}
+}
+
+static void test_mac_and_paths(void **state)
+{
+	(void)state;
+	char mac[18];
+	assert_int_equal(vm_mac_parse("00-0C-29-AA-bb-01", mac), 0);
+	assert_string_equal(mac, "00:0c:29:aa:bb:01");
+	assert_true(vm_mac_parse("01:00:5e:00:00:01", mac) < 0);
+	assert_true(vm_mac_parse("00:0c:29:aa:bb", mac) < 0);
+	assert_true(vm_mac_parse("00:0c:29:aa:bb:0g", mac) < 0);
+	vm_mac_generate(mac);
+	assert_int_equal(vm_mac_parse(mac, mac), 0);
+	assert_true(str_has_prefix(mac, "00:0c:29:"));
+	assert_int_equal(vm_path_validate("p", "a/b.vmdk", false, NULL), 0);
+	assert_true(vm_path_validate("p", "/abs.vmdk", false, NULL) < 0);
+	assert_int_equal(vm_path_validate("p", "/abs.vmdk", true, NULL), 0);
+	assert_true(vm_path_validate("p", "a/../b", true, NULL) < 0);
+	assert_true(vm_path_validate("p", "a//b", true, NULL) < 0);
+	assert_true(vm_path_validate("p", "", true, NULL) < 0);
+	assert_int_equal(name_validate("VM", "web-01 prod", NULL), 0);
+	assert_true(name_validate("VM", "a/b", NULL) < 0);
+	assert_true(name_validate("VM", "a\nb", NULL) < 0);
+	assert_true(name_validate("VM", "..", NULL) < 0);
+	assert_true(name_validate("VM", "-x", NULL) < 0);
+}
+
+int main(int argc, char **argv)
+{
+	data_dir = argc > 1 ? argv[1] : "tests/data";
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_escapes_roundtrip),
+		cmocka_unit_test(test_last_definition_wins),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_config_vmware),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_mac_and_paths),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
