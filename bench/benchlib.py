@@ -91,6 +91,26 @@ def proc_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
 
 
+def proc_sched_ns(pid):
+    """Per-thread CPU time in ns (/proc/PID/task/TID/schedstat, first field)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def sched_delta_ns(before, after):
+    return sum(v - before.get(t, 0) for t, v in after.items())
+
+
 def proc_mem(pid):
     return {"rss_kib": proc_status_kib(pid, "VmRSS"), "pss_kib": proc_pss_kib(pid),
             "threads": proc_status_kib(pid, "Threads")}

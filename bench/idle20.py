@@ -13,7 +13,8 @@ both with VMs at the same time):
      VmRSS (/proc/PID/status) and Pss (/proc/PID/smaps_rollup) every 5 s;
      the same for the N QEMU processes, as context;
   5. power every VM off (hostd power/off, virsh destroy), delete them, stop the daemon.
-CPU % = (ticks_end - ticks_start) / CLK_TCK / window seconds * 100 (% of one core).
+CPU % = (ticks_end - ticks_start) / CLK_TCK / window seconds * 100 (% of one core);
+also, at ns resolution, the sum over threads of /proc/PID/task/TID/schedstat's run time.
 """
 import argparse
 import os
@@ -52,6 +53,7 @@ def wait_all_ready(peer, vms, offsets, t0, timeout):
 
 def measure_window(daemon_pids, qemu_pids, seconds):
     ticks0 = {k: bl.proc_cpu_ticks(p) for k, p in daemon_pids.items()}
+    sched0 = {k: bl.proc_sched_ns(p) for k, p in daemon_pids.items()}
     qticks0 = {p: bl.proc_cpu_ticks(p) for p in qemu_pids}
     t0 = time.monotonic()
     mem = {k: [] for k in daemon_pids}
@@ -67,6 +69,7 @@ def measure_window(daemon_pids, qemu_pids, seconds):
         time.sleep(min(0.5, max(0.0, t0 + seconds - now)))
     wall = time.monotonic() - t0
     ticks1 = {k: bl.proc_cpu_ticks(p) for k, p in daemon_pids.items()}
+    sched1 = {k: bl.proc_sched_ns(p) for k, p in daemon_pids.items()}
     for k, p in daemon_pids.items():
         mem[k].append(bl.proc_mem(p))
     qticks1 = {p: bl.proc_cpu_ticks(p) for p in qemu_pids}
@@ -78,6 +81,9 @@ def measure_window(daemon_pids, qemu_pids, seconds):
         out["daemons"][k] = {
             "pid": daemon_pids[k], "cpu_ticks": dt,
             "cpu_pct_one_core": 100.0 * dt / bl.CLK_TCK / wall,
+            "sched_cpu_ms": bl.sched_delta_ns(sched0[k], sched1[k]) / 1e6,
+            "sched_cpu_pct_one_core":
+                100.0 * bl.sched_delta_ns(sched0[k], sched1[k]) / 1e9 / wall,
             "rss_kib_end": rss[-1] if rss else None, "rss_kib_max": max(rss) if rss else None,
             "pss_kib_end": pss[-1] if pss else None, "pss_kib_max": max(pss) if pss else None,
             "threads": mem[k][-1]["threads"], "samples": len(mem[k]),

@@ -199,26 +199,33 @@ def main():
              f"every guest printed READY plus {idle['settle_seconds']} s, over an idle window "
              f"of {idle['idle_seconds']} s: VmRSS (`/proc/PID/status`) and Pss "
              "(`/proc/PID/smaps_rollup`) at the end of the window (max over 5-s samples in "
-             "brackets), CPU = utime+stime (`/proc/PID/stat`) over the window, as % of one "
-             "core.\n")
+             "brackets), CPU = utime+stime (`/proc/PID/stat`, 10-ms ticks) over the window, "
+             "as % of one core, and the same from the threads' `schedstat` run time (ns "
+             "resolution).\n")
     L.append("| Process | RSS, 0 VMs (MiB) | RSS, "
-             f"{idle['vms']} VMs (MiB) | PSS, {idle['vms']} VMs (MiB) | CPU (% of one core) | "
-             "CPU ticks | threads |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|")
+             f"{idle['vms']} VMs (MiB) | PSS, {idle['vms']} VMs (MiB) | CPU % (utime+stime) | "
+             "ticks | CPU % (schedstat) | threads |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def sched(d):
+        v = d.get("sched_cpu_pct_one_core")
+        return "n/a" if v is None else f"{v:.4f}"
 
     def prow(name, d, base):
         return (f"| {name} | {mib(base['rss_kib'])} | **{mib(d['rss_kib_end'])}** "
                 f"({mib(d['rss_kib_max'])}) | {mib(d['pss_kib_end'])} ({mib(d['pss_kib_max'])}) "
-                f"| {d['cpu_pct_one_core']:.3f} | {d['cpu_ticks']} | {d['threads']} |")
+                f"| {d['cpu_pct_one_core']:.3f} | {d['cpu_ticks']} | {sched(d)} | "
+                f"{d['threads']} |")
     L.append(prow("vireo-hostd", hd, idle["hostd"]["baseline"]["vireo-hostd"]))
     for k, d in lw.items():
         L.append(prow(k, d, idle["libvirt"]["baseline"][k]))
     if len(lw) > 1:
         lcpu = sum(d["cpu_pct_one_core"] for d in lw.values())
+        lsch = sum(d.get("sched_cpu_pct_one_core") or 0 for d in lw.values())
         L.append(f"| libvirt total ({' + '.join(lw)}) | "
                  f"{mib(sum(idle['libvirt']['baseline'][k]['rss_kib'] for k in lw))} | "
                  f"{mib(lsum_rss)} | {mib(lsum_pss)} | {lcpu:.3f} | "
-                 f"{sum(d['cpu_ticks'] for d in lw.values())} | |")
+                 f"{sum(d['cpu_ticks'] for d in lw.values())} | {lsch:.4f} | |")
     L.append("")
     qh, ql = idle["hostd"]["window"]["qemu"], idle["libvirt"]["window"]["qemu"]
     L.append("Context, the guests themselves during the same windows: "

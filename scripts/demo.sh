@@ -55,7 +55,7 @@ if ! "$VIREO" vm info demo01 >/dev/null 2>&1; then
 		--nic "nat,hostfwd=tcp:127.0.0.1:$HTTP_PORT-:80" \
 		--kernel "$D/datastore/guest-image/vmlinuz" \
 		--initrd "$D/datastore/guest-image/initrd.img" \
-		--cmdline "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off vireo.hostname=demo01 vireo.ip=10.0.2.15/24 vireo.gw=10.0.2.2 vireo.http=80" >/dev/null
+		--cmdline "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off vireo.hostname=demo01 vireo.ip=10.0.2.15/24 vireo.gw=10.0.2.2 vireo.http=80 vireo.shell=1" >/dev/null
 fi
 state=$("$VIREO" --json vm info demo01 | python3 -c 'import json,sys; print(json.load(sys.stdin)["power_state"])')
 [ "$state" = poweredOn ] || "$VIREO" vm power-on demo01
