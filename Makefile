@@ -23,8 +23,9 @@ $(BUILD)/release/build.ninja:
 build: deps $(BUILD)/release/build.ninja
 	ninja -C $(BUILD)/release
 
+# A failed download usually means stale package lists: refresh them once and retry.
 guest: deps
-	bash guest/build.sh $(BUILD)/guest
+	bash guest/build.sh $(BUILD)/guest || { apt-get update -q && bash guest/build.sh $(BUILD)/guest; }
 
 $(BUILD)/check/build.ninja:
 	meson setup $(BUILD)/check -Db_sanitize=address,undefined -Db_lundef=false

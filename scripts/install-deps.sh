@@ -27,3 +27,9 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
 fi
+# The guest image is built from packages fetched with apt-get download:
+# make sure the package lists exist (a fresh machine may have none).
+if [ "$(id -u)" = 0 ] && ! apt-cache show --no-all-versions linux-image-cloud-amd64 >/dev/null 2>&1; then
+	echo "install-deps: fetching the package lists"
+	apt-get update -q
+fi
