@@ -1,8 +1,10 @@
 #!/bin/sh
-# Installs every Debian package Vireo needs to build, test, demo and benchmark.
+# Installs every Debian package Vireo needs to build, test and demo, plus
+# any packages given as arguments (scripts/install-bench-deps.sh uses that).
 # Idempotent: skips apt-get when everything is already installed.
 set -eu
-PKGS="
+PKGS="$*
+
 build-essential pkg-config meson ninja-build clang lld llvm libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev
 libseccomp-dev libcap-ng-dev libcmocka-dev

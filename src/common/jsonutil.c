@@ -207,3 +207,41 @@ char *json_dump_compact(const json_t *value)
 		abort();
 	return s;
 }
+
+int json_state_load(const char *path, size_t max_len, const char *member, json_t **doc,
+		    json_t **array, struct vr_error **err)
+{
+	*doc = NULL;
+	*array = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r = file_read_all(path, max_len, &text, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return vr_error_set_errno(err, r, "cannot read \"%s\"", path);
+	json_error_t jerr;
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *a = o ? json_object_get(o, member) : NULL;
+	if (!json_is_array(a)) {
+		r = o ? vr_error_set(err, EINVAL, "\"%s\" is malformed: no \"%s\" array", path, member)
+		      : vr_error_set(err, EINVAL, "\"%s\" is malformed (line %d: %s)", path,
+				     jerr.line, jerr.text);
+		json_decref(o);
+		return r;
+	}
+	*doc = o;
+	*array = a;
+	return 0;
+}
+
+int json_state_save(const char *path, const char *member, json_t *array, struct vr_error **err)
+{
+	json_t *o = json_pack("{s:i, s:o}", "version", 1, member, array);
+	char *text = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	if (!text)
+		return vr_error_set(err, ENOMEM, "cannot format \"%s\"", path);
+	int r = file_write_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return r;
+}

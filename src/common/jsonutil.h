@@ -56,4 +56,15 @@ json_t *json_error_body(int status, const char *message);
 /* Dumps compactly with sorted keys; never NULL (aborts on out-of-memory). */
 char *json_dump_compact(const json_t *value);
 
+/*
+ * State files of the daemons: {"version": 1, MEMBER: [...]}.
+ * json_state_load() sets *doc to NULL when the file does not exist, else to
+ * the document (caller frees) and *array to its MEMBER array (borrowed).
+ * json_state_save() writes atomically with mode 0600; takes array.
+ */
+int json_state_load(const char *path, size_t max_len, const char *member, json_t **doc,
+		    json_t **array, struct vr_error **err);
+int json_state_save(const char *path, const char *member, json_t *array /* stolen */,
+		    struct vr_error **err);
+
 #endif

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "common/error.h"
+#include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "host/hostd.h"
@@ -23,13 +24,8 @@ static int datastores_save(struct hostd *h, struct vr_error **err)
 	for (size_t i = 0; i < h->n_datastores; i++)
 		json_array_append_new(a, json_pack("{s:s, s:s}", "name", h->datastores[i].name,
 						   "path", h->datastores[i].path));
-	json_t *o = json_pack("{s:i, s:o}", "version", 1, "datastores", a);
-	char *text = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
 	_cleanup_free_ char *path = datastores_file(h);
-	int r = file_write_atomic(path, text, strlen(text), 0600, err);
-	free(text);
-	return r;
+	return json_state_save(path, "datastores", a, err);
 }
 
 static int datastore_add_locked(struct hostd *h, const char *name, const char *path,
@@ -67,20 +63,10 @@ static int datastore_add_locked(struct hostd *h, const char *name, const char *p
 int datastores_load(struct hostd *h, struct vr_error **err)
 {
 	_cleanup_free_ char *path = datastores_file(h);
-	_cleanup_free_ char *text = NULL;
-	int r = file_read_all(path, 1 << 20, &text, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return vr_error_set_errno(err, r, "cannot read \"%s\"", path);
-	json_error_t jerr;
-	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *a = o ? json_object_get(o, "datastores") : NULL;
-	if (!json_is_array(a)) {
-		json_decref(o);
-		return vr_error_set(err, EINVAL, "\"%s\" is malformed (line %d: %s)", path, jerr.line,
-				    o ? "no datastores array" : jerr.text);
-	}
+	json_t *o = NULL, *a = NULL;
+	int r = json_state_load(path, 1 << 20, "datastores", &o, &a, err);
+	if (r < 0 || !o)
+		return r;
 	size_t i;
 	json_t *e;
 	pthread_mutex_lock(&h->lock);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "common/error.h"
+#include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "host/hostd.h"
@@ -23,13 +24,8 @@ static int inventory_save_locked(struct hostd *h, struct vr_error **err)
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "id", vm->id, "datastore",
 						   vm->datastore, "path", vm->rel_path));
-	json_t *o = json_pack("{s:i, s:o}", "version", 1, "vms", a);
-	char *text = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
 	_cleanup_free_ char *path = inventory_file(h);
-	int r = file_write_atomic(path, text, strlen(text), 0600, err);
-	free(text);
-	return r;
+	return json_state_save(path, "vms", a, err);
 }
 
 int inventory_save(struct hostd *h, struct vr_error **err)
@@ -96,20 +92,10 @@ static int check_rel_path(const char *rel_path, struct vr_error **err)
 int inventory_load(struct hostd *h, struct vr_error **err)
 {
 	_cleanup_free_ char *path = inventory_file(h);
-	_cleanup_free_ char *text = NULL;
-	int r = file_read_all(path, 16 << 20, &text, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return vr_error_set_errno(err, r, "cannot read \"%s\"", path);
-	json_error_t jerr;
-	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *a = o ? json_object_get(o, "vms") : NULL;
-	if (!json_is_array(a)) {
-		json_decref(o);
-		return vr_error_set(err, EINVAL, "\"%s\" is malformed (%s)", path,
-				    o ? "no vms array" : jerr.text);
-	}
+	json_t *o = NULL, *a = NULL;
+	int r = json_state_load(path, 16 << 20, "vms", &o, &a, err);
+	if (r < 0 || !o)
+		return r;
 	size_t i;
 	json_t *e;
 	json_array_foreach(a, i, e)
