@@ -51,7 +51,24 @@ def wait_all_ready(peer, vms, offsets, t0, timeout):
     return ready_at
 
 
+def keeper_pids(qemu_pids):
+    """hostd's per-VM keepers: the vireo-shim parents of its QEMUs (none for libvirt)."""
+    out = []
+    for p in qemu_pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{ppid}/comm") as f:
+                if f.read().strip() == "vireo-shim":
+                    out.append(ppid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def measure_window(daemon_pids, qemu_pids, seconds):
+    keepers = keeper_pids(qemu_pids)
+    kticks0 = {p: bl.proc_cpu_ticks(p) for p in keepers}
     ticks0 = {k: bl.proc_cpu_ticks(p) for k, p in daemon_pids.items()}
     sched0 = {k: bl.proc_sched_ns(p) for k, p in daemon_pids.items()}
     qticks0 = {p: bl.proc_cpu_ticks(p) for p in qemu_pids}
@@ -88,6 +105,13 @@ def measure_window(daemon_pids, qemu_pids, seconds):
             "pss_kib_end": pss[-1] if pss else None, "pss_kib_max": max(pss) if pss else None,
             "threads": mem[k][-1]["threads"], "samples": len(mem[k]),
         }
+    kt = sum(bl.proc_cpu_ticks(p) - kticks0[p] for p in keepers)
+    out["keepers"] = {
+        "count": len(keepers),
+        "cpu_pct_one_core_total": 100.0 * kt / bl.CLK_TCK / wall,
+        "rss_kib_total": sum(bl.proc_status_kib(p, "VmRSS") or 0 for p in keepers),
+        "pss_kib_total": sum(bl.proc_pss_kib(p) or 0 for p in keepers),
+    }
     qt = sum(qticks1[p] - qticks0[p] for p in qemu_pids)
     out["qemu"] = {
         "count": len(qemu_pids),

@@ -10,7 +10,7 @@ libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev
 libseccomp-dev libcap-ng-dev libcmocka-dev
 qemu-system-x86 qemu-utils
 busybox-static cpio xz-utils zstd kmod
-curl socat iproute2 procps python3
+curl socat iproute2 procps python3 openssl
 "
 missing=""
 for p in $PKGS; do

@@ -11,6 +11,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/vm_nic.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
@@ -32,6 +33,9 @@ enum {
 	OPT_ACCEL,
 	OPT_ANNOTATION,
 	OPT_TIMEOUT,
+	OPT_NIC_ADD,
+	OPT_NIC_REMOVE,
+	OPT_NIC_SET,
 };
 
 /* "vm create " etc., for usage hints. */
@@ -150,6 +154,21 @@ static void print_field(const char *label, const char *value)
 		printf("%-14s %s\n", label, value);
 }
 
+static void print_vm_nics(const json_t *cfg)
+{
+	size_t i;
+	json_t *d;
+	const json_t *nics = json_object_get(cfg, "nics");
+	printf("NICs:%s\n", json_array_size(nics) ? "" : "          none");
+	json_array_foreach(nics, i, d) {
+		const char *net = json_get_string(d, "network", NULL);
+		printf("  ethernet%lld  %s  %s%s%s  %s%s\n", (long long)json_get_int(d, "index", 0),
+		       json_get_string(d, "model", "?"), json_get_string(d, "connection", "?"),
+		       net ? ":" : "", net ? net : "", json_get_string(d, "mac", "?"),
+		       json_get_bool(d, "start_connected", true) ? "" : "  (starts disconnected)");
+	}
+}
+
 static void print_vm_config(const json_t *cfg)
 {
 	_cleanup_free_ char *cpus = xasprintf("%lld (%lld per socket)",
@@ -177,15 +196,7 @@ static void print_vm_config(const json_t *cfg)
 		       json_get_string(d, "file", "?"), json_get_string(d, "device", "disk"),
 		       json_get_string(d, "format", "?"), json_get_string(d, "mode", "?"));
 	}
-	const json_t *nics = json_object_get(cfg, "nics");
-	printf("NICs:%s\n", json_array_size(nics) ? "" : "          none");
-	json_array_foreach(nics, i, d) {
-		const char *net = json_get_string(d, "network", NULL);
-		printf("  ethernet%lld  %s  %s%s%s  %s%s\n", (long long)json_get_int(d, "index", 0),
-		       json_get_string(d, "model", "?"), json_get_string(d, "connection", "?"),
-		       net ? ":" : "", net ? net : "", json_get_string(d, "mac", "?"),
-		       json_get_bool(d, "start_connected", true) ? "" : "  (disconnected)");
-	}
+	print_vm_nics(cfg);
 }
 
 static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
@@ -259,60 +270,6 @@ static int parse_disk(const char *cmd, const char *spec, json_t *disks)
 	return 0;
 }
 
-/*
- * "nat|none|bridged:NETWORK[,model=M][,mac=MAC][,hostfwd=SPEC]"; items
- * without '=' after hostfwd= continue its comma-separated list.
- */
-static int parse_nic(const char *cmd, const char *spec, json_t *nics)
-{
-	_cleanup_free_ char *copy = xstrdup(spec);
-	char *save = NULL;
-	char *conn = strtok_r(copy, ",", &save);
-	if (!conn)
-		return cli_usage_error(cmd, "--nic needs nat, none or bridged:NETWORK");
-	json_t *nic = json_object();
-	if (strcmp(conn, "nat") == 0 || strcmp(conn, "none") == 0) {
-		json_object_set_new(nic, "connection", json_string(conn));
-	} else if (str_has_prefix(conn, "bridged:") && conn[8]) {
-		json_object_set_new(nic, "connection", json_string("bridged"));
-		json_object_set_new(nic, "network", json_string(conn + 8));
-	} else {
-		json_decref(nic);
-		return cli_usage_error(cmd, "--nic \"%s\": the connection must be nat, none or "
-					    "bridged:NETWORK", spec);
-	}
-	_cleanup_free_ char *fwd = NULL;
-	bool in_fwd = false;
-	for (char *item = strtok_r(NULL, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(item, '=');
-		if (!eq && in_fwd) {
-			char *longer = xasprintf("%s,%s", fwd, item);
-			free(fwd);
-			fwd = longer;
-			continue;
-		}
-		in_fwd = false;
-		if (eq)
-			*eq++ = '\0';
-		if (eq && *eq && (strcmp(item, "model") == 0 || strcmp(item, "mac") == 0)) {
-			json_object_set_new(nic, item, json_string(eq));
-		} else if (eq && *eq && strcmp(item, "hostfwd") == 0) {
-			char *longer = fwd ? xasprintf("%s,%s", fwd, eq) : xstrdup(eq);
-			free(fwd);
-			fwd = longer;
-			in_fwd = true;
-		} else {
-			json_decref(nic);
-			return cli_usage_error(cmd, "--nic \"%s\": unknown setting \"%s\" (model=, "
-						    "mac=, hostfwd=)", spec, item);
-		}
-	}
-	if (fwd)
-		json_object_set_new(nic, "hostfwd", json_string(fwd));
-	json_array_append_new(nics, nic);
-	return 0;
-}
-
 static int check_accel(const char *cmd, const char *accel)
 {
 	if (strcmp(accel, "auto") != 0 && strcmp(accel, "kvm") != 0 && strcmp(accel, "tcg") != 0)
@@ -364,7 +321,7 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
 			r = parse_disk(cmd, optarg, disks);
 			break;
 		case OPT_NIC:
-			r = parse_nic(cmd, optarg, nics);
+			r = cli_nic_parse(cmd, "--nic", optarg, nics);
 			break;
 		case OPT_KERNEL:
 			json_object_set_new(boot, "kernel", json_string(optarg));
@@ -558,6 +515,23 @@ static int cmd_power(struct cli_ctx *ctx, int argc, char **argv)
 	return r;
 }
 
+/* Adds the NIC changes to a reconfigure request, from the VM's NICs now. */
+static int reconfigure_nics(struct vireo_client *client, const char *vm,
+			    const struct cli_nic_changes *changes, json_t *body)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *path = vm_path(vm, NULL);
+	json_t *current = NULL, *nics = NULL;
+	if (client_request(client, "GET", path, NULL, NULL, &current, &err) < 0)
+		return vm_fail(vm, err);
+	int r = cli_nic_changes_build(changes, current, &nics, &err);
+	json_decref(current);
+	if (r < 0)
+		return vm_fail(vm, err);
+	json_object_set_new(body, "nics", nics);
+	return CLI_EXIT_OK;
+}
+
 static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -566,10 +540,14 @@ static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 		{ "annotation", required_argument, NULL, OPT_ANNOTATION },
 		{ "guest-os", required_argument, NULL, OPT_GUEST_OS },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "nic-add", required_argument, NULL, OPT_NIC_ADD },
+		{ "nic-remove", required_argument, NULL, OPT_NIC_REMOVE },
+		{ "nic-set", required_argument, NULL, OPT_NIC_SET },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "vm reconfigure ";
 	json_t *body = json_object();
+	struct cli_nic_changes nics = { .add = json_array() };
 	uint64_t n = 0;
 	int r = 0, opt;
 	while (r == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -593,24 +571,34 @@ static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 			r = check_accel(cmd, optarg);
 			json_object_set_new(body, "accel", json_string(optarg));
 			break;
+		case OPT_NIC_ADD:
+			r = cli_nic_parse(cmd, "--nic-add", optarg, nics.add);
+			break;
+		case OPT_NIC_REMOVE:
+			r = cli_nic_remove(cmd, optarg, &nics);
+			break;
+		case OPT_NIC_SET:
+			r = cli_nic_set(cmd, optarg, &nics);
+			break;
 		default:
 			r = cli_usage_error(cmd, "bad option");
 		}
 	}
 	if (r == 0 && optind + 1 != argc)
 		r = cli_usage_error(cmd, "expected one VM (name or id)");
-	if (r == 0 && json_object_size(body) == 0)
+	if (r == 0 && json_object_size(body) == 0 && cli_nic_changes_empty(&nics))
 		r = cli_usage_error(cmd, "nothing to change: give --memory, --cpus, --annotation, "
-					 "--guest-os or --accel");
+					 "--guest-os, --accel, --nic-add, --nic-remove or --nic-set");
+	struct vireo_client *client = r ? NULL : cli_client(ctx);
+	if (r == 0 && !client)
+		r = CLI_EXIT_FAILED;
+	const char *vm = argv[optind];
+	if (r == 0 && !cli_nic_changes_empty(&nics))
+		r = reconfigure_nics(client, vm, &nics, body);
+	cli_nic_changes_release(&nics);
 	if (r) {
 		json_decref(body);
 		return r;
-	}
-	const char *vm = argv[optind];
-	struct vireo_client *client = cli_client(ctx);
-	if (!client) {
-		json_decref(body);
-		return CLI_EXIT_FAILED;
 	}
 	_cleanup_error_ struct vr_error *err = NULL;
 	_cleanup_free_ char *path = vm_path(vm, NULL);
@@ -619,10 +607,14 @@ static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 	json_decref(body);
 	if (r < 0)
 		return vm_fail(vm, err);
-	if (ctx->json)
+	if (ctx->json) {
 		output_json(reply);
-	else
+	} else {
 		printf("Reconfigured VM %s.\n", vm);
+		const json_t *cfg = json_object_get(reply, "config");
+		if (cfg && json_object_get(cfg, "nics"))
+			print_vm_nics(cfg);
+	}
 	json_decref(reply);
 	return CLI_EXIT_OK;
 }
@@ -690,7 +682,7 @@ static const struct cli_command vm_commands[] = {
 	{ "create",
 	  "NAME --datastore DS [--memory MIB] [--cpus N] [--guest-os OS] "
 	  "[--disk SIZE_MIB[:qcow2|raw]]... "
-	  "[--nic nat|none|bridged:NETWORK[,model=M][,mac=MAC][,hostfwd=SPEC]]... "
+	  "[--nic " CLI_NIC_SPEC "]... "
 	  "[--kernel PATH] [--initrd PATH] [--cmdline TEXT] [--accel auto|kvm|tcg] "
 	  "[--annotation TEXT] [--no-wait]",
 	  "create a VM and print its id", cmd_create },
@@ -707,8 +699,10 @@ static const struct cli_command vm_commands[] = {
 	{ "resume", POWER_ARGS, "resume a suspended VM (power on)", cmd_power },
 	{ "reconfigure",
 	  "VM [--memory MIB] [--cpus N] [--annotation TEXT] [--guest-os OS] "
-	  "[--accel auto|kvm|tcg]",
-	  "change a powered-off VM's settings", cmd_reconfigure },
+	  "[--accel auto|kvm|tcg] [--nic-add " CLI_NIC_SPEC "]... [--nic-remove N]... "
+	  "[--nic-set " CLI_NIC_SET_SPEC "]...",
+	  "change a powered-off VM's settings (N: the NIC ethernetN, as vm info shows)",
+	  cmd_reconfigure },
 	{ "guest", "VM", "show what the guest agent reports", cmd_guest },
 	{ "console", "VM [--linger SECONDS]",
 	  "attach to a VM's serial console (escape character ^])", cli_vm_console },

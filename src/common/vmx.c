@@ -154,7 +154,8 @@ static int hexval(char c)
 /*
  * Parses one value. VMware quotes values and escapes special bytes as
  * "|XX" (hex); we accept that, plain unquoted tokens, and reject control
- * characters and unterminated quotes.
+ * characters (other than escaped tab and line breaks) and unterminated
+ * quotes.
  */
 static int vmx_parse_value(const char *p, const char *end, const char *source, size_t lineno,
 			   char **out, struct vr_error **err)
@@ -187,7 +188,8 @@ static int vmx_parse_value(const char *p, const char *end, const char *source, s
 					    lineno, c);
 		if (c == '|' && end - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
 			int v = hexval(p[1]) * 16 + hexval(p[2]);
-			if (v < 0x20 && v != '\t')
+			/* VMware escapes line breaks in annotations as |0A (and |0D). */
+			if (v < 0x20 && v != '\t' && v != '\n' && v != '\r')
 				return vr_error_set(err, EINVAL,
 						    "%s line %zu: escaped control character |%c%c in a value",
 						    source, lineno, p[1], p[2]);
@@ -360,5 +362,11 @@ char *vmx_format(const struct vmx *vmx)
 int vmx_save_file(const struct vmx *vmx, const char *path, struct vr_error **err)
 {
 	_cleanup_free_ char *text = vmx_format(vmx);
+	/* Never write what cannot be read back (a value whose escapes overflow a line, say). */
+	struct vmx *check = NULL;
+	int r = vmx_parse(text, strlen(text), path, &check, err);
+	if (r < 0)
+		return vr_error_wrap(err, "refusing to write \"%s\"", path);
+	vmx_free(check);
 	return file_write_atomic(path, text, strlen(text), 0644, err);
 }

@@ -17,6 +17,7 @@ struct api_server;
 struct tasks;
 struct events;
 struct qmp;
+struct qga;
 struct vmx;
 
 
@@ -29,6 +30,7 @@ struct hostd_config {
 	char *tls_cert;
 	char *tls_key;
 	char *qemu_binary; /* "qemu-system-x86_64" */
+	char *shim_binary; /* vireo-shim; default: next to vireo-hostd */
 	char *qemu_user;   /* QEMU drops to this user; NULL = stay */
 	bool qemu_sandbox;
 	enum vm_accel accel; /* host override: auto, kvm, tcg */
@@ -48,8 +50,13 @@ enum vm_power_state {
 	VM_POWER_SUSPENDED,
 };
 
-/* One registered VM.  Fields after `lock` are protected by it. */
+/*
+ * One registered VM.  Fields after `lock` are protected by it.  Counted:
+ * the inventory list holds one reference, and so does whoever found the
+ * VM (inventory_find) or works on it (a task, the exit handler).
+ */
 struct vm {
+	unsigned refs;      /* atomic */
 	char id[37];        /* uuid.bios; stable API identifier */
 	char *datastore;    /* datastore name */
 	char *rel_path;     /* "web01/web01.vmx", relative to the datastore */
@@ -66,19 +73,20 @@ struct vm {
 	enum vm_power_state power;
 	bool paused;           /* vCPUs stopped (QMP STOP) */
 	char *busy_task;       /* id of the task holding the VM, NULL if idle */
-	pid_t pid;
-	bool pid_is_child;
+	pid_t pid;             /* QEMU */
+	pid_t shim_pid;        /* its vireo-shim (QEMU's parent, keeper of the lock) */
+	bool shim_is_child;    /* started by this hostd (else found at start-up) */
 	struct qmp *qmp;
-	unsigned qmp_users;    /* threads using qmp; it is closed only at 0 */
+	struct qga *qga;       /* guest agent, connected for the whole run */
+	unsigned qmp_users;    /* threads using qmp or qga; they are closed only at 0 */
 	uint64_t reset_count;  /* QMP RESET events seen */
 	enum vm_accel accel;   /* accelerator of the running QEMU */
 	char *qemu_version;
 	char *last_shutdown_reason; /* from QMP SHUTDOWN */
 	bool expect_exit;      /* a power-off/suspend is in progress */
-	bool lock_held;        /* this host holds vireo.lck and renews it */
-	bool lock_lost;        /* another host took the lock; the VM was paused */
 	uint64_t powered_on_ms;
 	char *runtime_error;   /* why the last run ended abnormally */
+	char *kill_reason;     /* why hostd killed QEMU, for the exit report */
 	struct vm *next;
 };
 
@@ -92,13 +100,12 @@ struct hostd {
 	struct api_server *api;
 	struct tasks *tasks;
 	struct events *events;
-	uint64_t lock_timer;
+	uint64_t supervise_timer;
 
 	pthread_mutex_t lock; /* protects the lists below */
 	struct datastore *datastores;
 	size_t n_datastores;
 	struct vm *vms;
-	struct vm *graveyard; /* unregistered VMs: freed at exit, as handlers may still hold them */
 };
 
 /* ---- datastore.c ---- */
@@ -113,14 +120,21 @@ char *datastore_of_path(struct hostd *h, const char *abs_path, char **rel_out);
 /* ---- inventory.c: the VMs registered on this host ---- */
 int inventory_load(struct hostd *h, struct vr_error **err);
 int inventory_save(struct hostd *h, struct vr_error **err);
-/* Finds a VM by id or by display name; NULL if none. */
+/* Finds a VM by id or by display name and takes a reference; NULL if none. */
 struct vm *inventory_find(struct hostd *h, const char *id_or_name);
-/* Registers a .vmx (datastore-relative path); loads and validates it. */
+/* Registers a .vmx (datastore-relative path); loads and validates it.  *out: a reference. */
 int inventory_register(struct hostd *h, const char *datastore, const char *rel_path,
 		       struct vm **out, struct vr_error **err);
-/* Removes from the inventory (files stay). VM must be powered off. */
+/* Removes from the inventory (files stay) and drops the list's reference. VM must be powered off. */
 int inventory_unregister(struct hostd *h, struct vm *vm, struct vr_error **err);
 void vm_free(struct vm *vm);
+struct vm *vm_ref(struct vm *vm);
+/* Drops a reference; the last one frees the VM.  Accepts NULL. */
+void vm_unref(struct vm *vm);
+static inline void vm_unrefp(struct vm **vm)
+{
+	vm_unref(*vm);
+}
 
 /* ---- vm.c ---- */
 /* Re-reads the .vmx into vm->cfg/vm->vmx (call with vm->lock held). */
@@ -134,13 +148,19 @@ void vm_release(struct vm *vm);
 /* Borrows the VM's QMP connection (NULL if not running); give it back with vm_qmp_put(). */
 struct qmp *vm_qmp_get(struct vm *vm);
 void vm_qmp_put(struct vm *vm);
+/* Borrows the VM's guest-agent client (NULL if not running); give it back with vm_qga_put(). */
+struct qga *vm_qga_get(struct vm *vm);
+void vm_qga_put(struct vm *vm);
 /* JSON summary (with_config: also hardware details). Takes vm->lock. */
 json_t *vm_to_json(struct vm *vm, bool with_config);
 
 /* ---- lifecycle.c ---- */
 /* Finds the QEMU of a VM left running by an earlier hostd and reattaches. */
 void lifecycle_reattach(struct hostd *h, struct vm *vm);
-/* Renews the locks of running VMs (timer on the loop thread). */
-void lifecycle_renew_locks(void *opaque);
+/*
+ * Checks that every running VM still has its keeper (timer on the loop
+ * thread); a QEMU whose shim died is stopped, as nothing renews its lock.
+ */
+void lifecycle_supervise(void *opaque);
 
 #endif

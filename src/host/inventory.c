@@ -49,6 +49,8 @@ struct vm *inventory_find(struct hostd *h, const char *id_or_name)
 			found = vm;
 		pthread_mutex_unlock(&vm->lock);
 	}
+	if (found)
+		vm_ref(found);
 	pthread_mutex_unlock(&h->lock);
 	return found;
 }
@@ -58,6 +60,7 @@ static struct vm *vm_new(struct hostd *h, const char *datastore, const char *ds_
 			 const char *rel_path, const char *known_id)
 {
 	struct vm *vm = xcalloc(1, sizeof(*vm));
+	vm->refs = 1; /* the inventory list's */
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->host = h;
@@ -193,8 +196,8 @@ int inventory_register(struct hostd *h, const char *datastore, const char *rel_p
 		vm_free(vm);
 		return r;
 	}
+	*out = vm_ref(vm); /* the caller's */
 	pthread_mutex_unlock(&h->lock);
-	*out = vm;
 	return 0;
 }
 
@@ -220,10 +223,9 @@ int inventory_unregister(struct hostd *h, struct vm *vm, struct vr_error **err)
 	if (r < 0) {
 		vm->next = h->vms;
 		h->vms = vm;
-	} else {
-		vm->next = h->graveyard;
-		h->graveyard = vm;
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (r == 0)
+		vm_unref(vm); /* the list's; the caller still holds its own */
 	return r;
 }

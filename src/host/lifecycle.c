@@ -17,16 +17,17 @@
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/lock.h"
+#include "host/runtime.h"
+#include "host/shim.h"
 #include "host/tasks.h"
 #include "qemu/accel.h"
 #include "qemu/cmdline.h"
+#include "qemu/nic.h"
 #include "qemu/process.h"
 #include "qemu/qga.h"
 #include "qemu/qmp.h"
 
-#define QMP_TIMEOUT_MS 10000
 #define QMP_CONNECT_TIMEOUT_MS 30000
-#define EXIT_WAIT_MS 15000
 
 static struct vm_lock_params lock_params(struct hostd *h)
 {
@@ -36,173 +37,6 @@ static struct vm_lock_params lock_params(struct hostd *h)
 		.renew_ms = h->cfg.lock_renew_ms,
 		.lease_ms = h->cfg.lock_lease_ms,
 	};
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static const char *vm_name(struct vm *vm)
-{
-	return vm->cfg ? vm->cfg->display_name : vm->id;
-}
-
-/* The last non-empty line QEMU wrote to the VM's log: usually its error. */
-static char *vm_log_last_line(struct vm *vm)
-{
-	_cleanup_free_ char *path = xasprintf("%s/vireo.log", vm->dir);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	if (file_read_all(path, 8 << 20, &text, &len, NULL) < 0 || len == 0)
-		return NULL;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		text[--len] = '\0';
-	char *nl = strrchr(text, '\n');
-	return xstrdup(nl ? nl + 1 : text);
-}
-
-/*
- * Frees the runtime of a VM whose QEMU has ended: waits until nobody
- * uses the QMP connection, closes it, removes the run folder, releases
- * the lock.  Called without vm->lock.
- */
-static void runtime_teardown(struct hostd *h, struct vm *vm)
-{
-	pthread_mutex_lock(&vm->lock);
-	while (vm->qmp_users > 0)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	struct qmp *qmp = vm->qmp;
-	vm->qmp = NULL;
-	pthread_mutex_unlock(&vm->lock);
-	if (qmp)
-		qmp_close(qmp);
-	rm_rf(vm->run_dir);
-	struct vr_error *err = NULL;
-	pthread_mutex_lock(&vm->lock);
-	vm->lock_held = false;
-	pthread_mutex_unlock(&vm->lock);
-	if (vm_lock_release(vm->dir, h->host_id, &err) < 0) {
-		log_warn("VM \"%s\": %s", vm_name(vm), err->msg);
-		vr_error_free(err);
-	}
-	pthread_mutex_lock(&vm->lock);
-	vm->pid = 0;
-	vm->paused = false;
-	vm->powered_on_ms = 0;
-	free(vm->qemu_version);
-	vm->qemu_version = NULL;
-	vm->power = VM_POWER_OFF;
-	if (vm->cfg) {
-		_cleanup_free_ char *vmss = xasprintf("%s/%s.vmss", vm->dir, vm->cfg->display_name);
-		if (access(vmss, F_OK) == 0)
-			vm->power = VM_POWER_SUSPENDED;
-	}
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-}
-
-/* Waits for a process that is not our child to disappear. */
-static bool wait_gone(pid_t pid, int timeout_ms)
-{
-	uint64_t end = time_mono_ms() + (uint64_t)timeout_ms;
-	while (kill(pid, 0) == 0 || errno != ESRCH) {
-		if (time_mono_ms() > end)
-			return false;
-		sleep_ms(20);
-	}
-	return true;
-}
-
-/* Runs on its own thread after the QMP connection of a VM closed. */
-static void *vm_exit_thread(void *arg)
-{
-	struct vm *vm = arg;
-	struct hostd *h = vm->host;
-	pthread_mutex_lock(&vm->lock);
-	pid_t pid = vm->pid;
-	bool child = vm->pid_is_child;
-	bool expected = vm->expect_exit;
-	_cleanup_free_ char *reason =
-		vm->last_shutdown_reason ? xstrdup(vm->last_shutdown_reason) : NULL;
-	pthread_mutex_unlock(&vm->lock);
-
-	_cleanup_free_ char *how = NULL;
-	if (pid > 0 && child) {
-		int status = 0;
-		pid_t w;
-		do {
-			w = waitpid(pid, &status, 0);
-		} while (w < 0 && errno == EINTR);
-		how = w == pid ? qemu_process_describe_status(status) : xstrdup("ended");
-	} else if (pid > 0) {
-		if (!wait_gone(pid, EXIT_WAIT_MS)) {
-			log_warn("VM \"%s\": QEMU (pid %d) closed QMP but did not exit; killing it",
-				 vm_name(vm), (int)pid);
-			kill(pid, SIGKILL);
-			wait_gone(pid, EXIT_WAIT_MS);
-		}
-		how = xstrdup("ended (not a child of this hostd, so its exit status is unknown)");
-	}
-	runtime_teardown(h, vm);
-
-	if (expected) {
-		vm_log(vm, "QEMU %s", how ? how : "ended");
-	} else if (reason) {
-		vm_log(vm, "guest powered off (%s); QEMU %s", reason, how ? how : "ended");
-		events_add(h->events, EVENT_INFO, vm->id, "VmPoweredOff",
-			   "VM \"%s\" powered off: %s", vm_name(vm), reason);
-	} else {
-		_cleanup_free_ char *last = vm_log_last_line(vm);
-		pthread_mutex_lock(&vm->lock);
-		free(vm->runtime_error);
-		vm->runtime_error = xasprintf("QEMU %s unexpectedly%s%s", how ? how : "ended",
-					      last ? "; last log line: " : "", last ? last : "");
-		pthread_mutex_unlock(&vm->lock);
-		vm_log(vm, "QEMU %s unexpectedly", how ? how : "ended");
-		events_add(h->events, EVENT_ERROR, vm->id, "VmFailed",
-			   "VM \"%s\" powered off: its QEMU process %s unexpectedly", vm_name(vm),
-			   how ? how : "ended");
-	}
-	return NULL;
-}
-
-static void vm_on_qmp_event(struct qmp *qmp, const char *event, json_t *data,
-			    uint64_t timestamp_us, void *opaque)
-{
-	struct vm *vm = opaque;
-	(void)qmp;
-	(void)timestamp_us;
-	if (strcmp(event, QMP_EVENT_DISCONNECTED) == 0) {
-		pthread_t th;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&th, &attr, vm_exit_thread, vm) != 0)
-			log_error("VM \"%s\": cannot start the exit handler", vm->id);
-		pthread_attr_destroy(&attr);
-		return;
-	}
-	pthread_mutex_lock(&vm->lock);
-	if (strcmp(event, "STOP") == 0) {
-		vm->paused = true;
-	} else if (strcmp(event, "RESUME") == 0) {
-		vm->paused = false;
-	} else if (strcmp(event, "RESET") == 0) {
-		vm->reset_count++;
-	} else if (strcmp(event, "SHUTDOWN") == 0) {
-		const char *reason = json_string_value(json_object_get(data, "reason"));
-		free(vm->last_shutdown_reason);
-		vm->last_shutdown_reason = xstrdup(reason ? reason : "unknown");
-	} else if (strcmp(event, "GUEST_PANICKED") == 0) {
-		free(vm->runtime_error);
-		vm->runtime_error = xstrdup("the guest kernel panicked");
-	}
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-	log_debug("VM %s: QMP event %s", vm->id, event);
 }
 
 /* Waits until the VM's QEMU is gone and torn down; SIGKILL after timeout_ms. */
@@ -216,7 +50,7 @@ static void wait_powered_off(struct vm *vm, int timeout_ms)
 		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == ETIMEDOUT) {
 			if (vm->pid > 0) {
 				log_warn("VM \"%s\": QEMU (pid %d) did not exit; killing it",
-					 vm_name(vm), (int)vm->pid);
+					 vm_display_name(vm), (int)vm->pid);
 				kill(vm->pid, SIGKILL);
 			}
 			while (vm->pid != 0)
@@ -253,7 +87,7 @@ static int vm_qmp(struct vm *vm, const char *cmd, json_t *args, int timeout_ms, 
 	struct qmp *q = vm_qmp_get(vm);
 	if (!q) {
 		json_decref(args);
-		return vr_error_set(err, ENOTCONN, "VM \"%s\" is not running", vm_name(vm));
+		return vr_error_set(err, ENOTCONN, "VM \"%s\" is not running", vm_display_name(vm));
 	}
 	int r = qmp_execute(q, cmd, args, timeout_ms, ret, err);
 	vm_qmp_put(vm);
@@ -282,13 +116,13 @@ static int check_vm_files(struct hostd *h, struct vm *vm, struct vr_error **err)
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *p = qemu_cmdline_resolve_path(vm->dir, files[i]);
 		if (access(p, R_OK) < 0)
-			return vr_error_set_errno(err, errno, "VM \"%s\": %s \"%s\"", vm_name(vm),
+			return vr_error_set_errno(err, errno, "VM \"%s\": %s \"%s\"", vm_display_name(vm),
 						  what[i], files[i]);
 		_cleanup_free_ char *ds = datastore_of_path(h, p, NULL);
 		if (!ds)
 			return vr_error_set(err, EACCES,
 					    "VM \"%s\": %s \"%s\" is not on a datastore of this host",
-					    vm_name(vm), what[i], files[i]);
+					    vm_display_name(vm), what[i], files[i]);
 	}
 	return 0;
 }
@@ -322,7 +156,7 @@ static int migrate_wait(struct vm *vm, struct task *task, int timeout_ms, struct
 		if (time_mono_ms() > end)
 			return vr_error_set(err, ETIMEDOUT, "saving or restoring the VM state took longer than %d s",
 					    timeout_ms / 1000);
-		sleep_ms(100);
+		runtime_sleep_ms(100);
 	}
 }
 
@@ -330,13 +164,13 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 {
 	int r;
 	_cleanup_free_ char *vmss = NULL, *console_log = NULL, *joined = NULL, *log_path = NULL,
-			    *qmp_path = NULL;
-	_cleanup_close_ int vmss_fd = -1;
+			    *qmp_path = NULL, *qga_path = NULL;
+	_cleanup_close_ int vmss_fd = -1, lock_fd = -1;
 	_cleanup_strv_ char **argv = NULL;
 	pthread_mutex_lock(&vm->lock);
 	if (vm->power == VM_POWER_ON) {
 		pthread_mutex_unlock(&vm->lock);
-		return vr_error_set(err, EALREADY, "VM \"%s\" is already powered on", vm_name(vm));
+		return vr_error_set(err, EALREADY, "VM \"%s\" is already powered on", vm_display_name(vm));
 	}
 	r = vm_reload_config(vm, err);
 	bool resuming = vm->power == VM_POWER_SUSPENDED;
@@ -356,19 +190,16 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 	task_set_progress(task, 5);
 
 	struct vm_lock_params lp = lock_params(h);
-	r = vm_lock_acquire(vm->dir, &lp, err);
+	uint64_t lock_counter;
+	r = vm_lock_acquire(vm->dir, &lp, &lock_fd, &lock_counter, err);
 	if (r < 0)
 		return vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
-	pthread_mutex_lock(&vm->lock);
-	vm->lock_held = true;
-	vm->lock_lost = false;
-	pthread_mutex_unlock(&vm->lock);
 
 	rm_rf(vm->run_dir);
 	r = mkdir_p(vm->run_dir, 0750);
 	if (r < 0) {
-		vm_lock_release(vm->dir, h->host_id, NULL);
-		return vr_error_set_errno(err, -r, "cannot create \"%s\"", vm->run_dir);
+		r = vr_error_set_errno(err, -r, "cannot create \"%s\"", vm->run_dir);
+		goto fail_unlocked;
 	}
 	vmss = xasprintf("%s/%s.vmss", vm->dir, cfg->display_name);
 	if (resuming) {
@@ -406,13 +237,26 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 	vm_log(vm, "%s with %s: %s", resuming ? "resuming" : "powering on", vm_accel_name(accel),
 	       joined);
 	log_path = xasprintf("%s/vireo.log", vm->dir);
-	pid_t pid;
-	r = qemu_process_spawn(argv, log_path, NULL, 0, &pid, err);
+	pid_t pid, shim_pid;
+	struct shim_start ss = {
+		.shim_binary = h->cfg.shim_binary,
+		.vm_dir = vm->dir,
+		.run_dir = vm->run_dir,
+		.log_path = log_path,
+		.lock_fd = lock_fd,
+		.lock_counter = lock_counter,
+		.lock = &lp,
+		.qemu_argv = argv,
+	};
+	r = shim_spawn(&ss, &shim_pid, &pid, err);
 	if (r < 0)
 		goto fail_unlocked;
+	/* The shim holds the lock from now on, and releases it when QEMU ends. */
+	close(steal_fd(&lock_fd));
 	pthread_mutex_lock(&vm->lock);
 	vm->pid = pid;
-	vm->pid_is_child = true;
+	vm->shim_pid = shim_pid;
+	vm->shim_is_child = true;
 	vm->expect_exit = false;
 	vm->accel = accel;
 	free(vm->runtime_error);
@@ -426,43 +270,41 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 	struct qmp *qmp = NULL;
 	for (uint64_t end = time_mono_ms() + QMP_CONNECT_TIMEOUT_MS;;) {
 		struct vr_error *e2 = NULL;
-		qmp = qmp_open(h->loop, qmp_path, 200, vm_on_qmp_event, vm, &e2);
+		qmp = qmp_open(h->loop, qmp_path, 200, runtime_on_qmp_event, vm, &e2);
 		if (qmp) {
 			vr_error_free(e2);
 			break;
 		}
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
+		/* QEMU's early death ends the shim, which records how. */
+		if (waitpid(shim_pid, NULL, WNOHANG) == shim_pid) {
 			vr_error_free(e2);
-			_cleanup_free_ char *how = qemu_process_describe_status(status);
 			_cleanup_free_ char *last = vm_log_last_line(vm);
-			r = vr_error_set(err, EIO, "QEMU %s while starting VM \"%s\": %s", how,
-					 cfg->display_name, last ? last : "see vireo.log");
-			pthread_mutex_lock(&vm->lock);
-			vm->pid = 0;
-			pthread_mutex_unlock(&vm->lock);
-			goto fail_unlocked;
+			_cleanup_free_ char *how = runtime_exit_description(vm);
+			r = vr_error_set(err, EIO, "QEMU %s while starting VM \"%s\"; the VM log's last "
+					 "line: %s", how, cfg->display_name, last ? last : "none");
+			goto fail_started;
 		}
 		if (time_mono_ms() > end) {
 			r = vr_error_set(err, ETIMEDOUT, "QEMU of VM \"%s\" did not open QMP: %s",
 					 cfg->display_name, e2 ? e2->msg : "timeout");
 			vr_error_free(e2);
 			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			pthread_mutex_lock(&vm->lock);
-			vm->pid = 0;
-			pthread_mutex_unlock(&vm->lock);
-			goto fail_unlocked;
+			runtime_wait_shim(shim_pid, true, EXIT_WAIT_MS);
+			goto fail_started;
 		}
 		vr_error_free(e2);
 	}
+	qga_path = xasprintf("%s/qga.sock", vm->run_dir);
 	pthread_mutex_lock(&vm->lock);
 	vm->qmp = qmp;
+	vm->qga = qga_new(qga_path);
 	free(vm->qemu_version);
 	vm->qemu_version = xstrdup(qmp_get_version(qmp));
 	vm->paused = true;
 	vm->power = VM_POWER_ON;
 	pthread_mutex_unlock(&vm->lock);
+	/* Connected from the start: an agent whose host side is closed busy-polls. */
+	qga_keep_connected(vm->qga, NULL);
 	task_set_progress(task, 20);
 
 	if (resuming) {
@@ -482,6 +324,15 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 				      vmss);
 			goto fail_running;
 		}
+	}
+	if (!resuming) { /* ethernetN.startConnected = "FALSE": link down before the guest runs */
+		struct qmp *q = vm_qmp_get(vm);
+		r = q ? qemu_nics_apply_start_connected(q, cfg, QMP_TIMEOUT_MS, err)
+		      : vr_error_set(err, ENOTCONN, "QEMU went away");
+		if (q)
+			vm_qmp_put(vm);
+		if (r < 0)
+			goto fail_running;
 	}
 	r = vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
 	if (r < 0)
@@ -513,12 +364,18 @@ fail_running:
 	vm_log(vm, "power on failed: %s", vr_error_msg(*err));
 	return r;
 
+fail_started:
+	pthread_mutex_lock(&vm->lock);
+	vm->pid = 0;
+	vm->shim_pid = 0;
+	vm->shim_is_child = false;
+	pthread_mutex_unlock(&vm->lock);
 fail_unlocked:
 	rm_rf(vm->run_dir);
-	pthread_mutex_lock(&vm->lock);
-	vm->lock_held = false;
-	pthread_mutex_unlock(&vm->lock);
-	vm_lock_release(vm->dir, h->host_id, NULL);
+	if (lock_fd >= 0)
+		vm_lock_release_fd(lock_fd, vm->dir, NULL);
+	else
+		vm_lock_release(vm->dir, h->host_id, NULL);
 	vm_log(vm, "power on failed: %s", err && *err ? (*err)->msg : "error");
 	return r;
 }
@@ -529,7 +386,7 @@ static int require_running(struct vm *vm, struct vr_error **err)
 	bool on = vm->power == VM_POWER_ON && vm->qmp;
 	pthread_mutex_unlock(&vm->lock);
 	if (!on)
-		return vr_error_set(err, EINVAL, "VM \"%s\" is not powered on", vm_name(vm));
+		return vr_error_set(err, EINVAL, "VM \"%s\" is not powered on", vm_display_name(vm));
 	return 0;
 }
 
@@ -546,7 +403,7 @@ static void power_off_now(struct vm *vm)
 	set_expect_exit(vm, true);
 	struct vr_error *e = NULL;
 	if (vm_qmp(vm, "quit", NULL, 5000, NULL, &e) < 0) {
-		log_info("VM \"%s\": quit: %s", vm_name(vm), e->msg);
+		log_info("VM \"%s\": quit: %s", vm_display_name(vm), e->msg);
 		vr_error_free(e);
 		pthread_mutex_lock(&vm->lock);
 		if (vm->pid > 0)
@@ -564,7 +421,7 @@ int lifecycle_power_off(struct hostd *h, struct vm *vm, struct task *task, struc
 	power_off_now(vm);
 	vm_log(vm, "powered off");
 	events_add(h->events, EVENT_INFO, vm->id, "VmPoweredOff", "VM \"%s\" powered off",
-		   vm_name(vm));
+		   vm_display_name(vm));
 	set_expect_exit(vm, false);
 	(void)task;
 	return 0;
@@ -579,7 +436,7 @@ int lifecycle_reset(struct hostd *h, struct vm *vm, struct task *task, struct vr
 	if (r < 0)
 		return r;
 	vm_log(vm, "reset");
-	events_add(h->events, EVENT_INFO, vm->id, "VmReset", "VM \"%s\" was reset", vm_name(vm));
+	events_add(h->events, EVENT_INFO, vm->id, "VmReset", "VM \"%s\" was reset", vm_display_name(vm));
 	(void)task;
 	return 0;
 }
@@ -587,17 +444,17 @@ int lifecycle_reset(struct hostd *h, struct vm *vm, struct task *task, struct vr
 /* Asks the guest agent for a shutdown or reboot; true if it accepted. */
 static bool agent_shutdown(struct vm *vm, const char *mode)
 {
-	_cleanup_free_ char *path = xasprintf("%s/qga.sock", vm->run_dir);
 	struct vr_error *e = NULL;
-	struct qga *qga = qga_open(path, 2000, &e);
+	struct qga *qga = vm_qga_get(vm);
 	bool ok = false;
 	if (qga && qga_ping(qga, 3000, &e) == 0 && qga_shutdown(qga, mode, 5000, &e) == 0)
 		ok = true;
 	if (!ok)
-		log_info("VM \"%s\": guest agent %s not possible: %s", vm_name(vm), mode,
+		log_info("VM \"%s\": guest agent %s not possible: %s", vm_display_name(vm), mode,
 			 e ? e->msg : "no agent");
 	vr_error_free(e);
-	qga_close(qga);
+	if (qga)
+		vm_qga_put(vm);
 	return ok;
 }
 
@@ -632,7 +489,7 @@ int lifecycle_shutdown_guest(struct hostd *h, struct vm *vm, struct task *task, 
 	set_expect_exit(vm, false);
 	vm_log(vm, "guest shut down by %s", method);
 	events_add(h->events, EVENT_INFO, vm->id, "VmGuestShutdown",
-		   "VM \"%s\" shut down by %s", vm_name(vm), method);
+		   "VM \"%s\" shut down by %s", vm_display_name(vm), method);
 	task_set_result(task, json_pack("{s:s}", "method", method));
 	return 0;
 }
@@ -676,7 +533,7 @@ int lifecycle_reboot_guest(struct hostd *h, struct vm *vm, struct task *task, in
 	}
 	vm_log(vm, "guest restarted by %s", method);
 	events_add(h->events, EVENT_INFO, vm->id, "VmGuestReboot", "VM \"%s\" restarted by %s",
-		   vm_name(vm), method);
+		   vm_display_name(vm), method);
 	task_set_result(task, json_pack("{s:s}", "method", method));
 	return 0;
 }
@@ -757,14 +614,14 @@ json_t *lifecycle_guest_info(struct hostd *h, struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	if (!on)
 		return json_pack("{s:s}", "agent", "notRunning");
-	_cleanup_free_ char *path = xasprintf("%s/qga.sock", vm->run_dir);
 	struct vr_error *e = NULL;
-	struct qga *qga = qga_open(path, 1000, &e);
+	struct qga *qga = vm_qga_get(vm);
 	if (!qga || qga_ping(qga, 2000, &e) < 0) {
 		json_t *o = json_pack("{s:s, s:s}", "agent", "notRunning", "reason",
 				      e ? e->msg : "no answer");
 		vr_error_free(e);
-		qga_close(qga);
+		if (qga)
+			vm_qga_put(vm);
 		return o;
 	}
 	json_t *o = json_pack("{s:s}", "agent", "running");
@@ -809,117 +666,7 @@ json_t *lifecycle_guest_info(struct hostd *h, struct vm *vm)
 		qga_free_osinfo(os);
 	}
 	vr_error_free(e);
-	qga_close(qga);
+	vm_qga_put(vm);
 	return o;
 }
 
-void lifecycle_reattach(struct hostd *h, struct vm *vm)
-{
-	_cleanup_free_ char *pidfile = xasprintf("%s/qemu.pid", vm->run_dir);
-	pid_t pid;
-	if (qemu_process_read_pidfile(pidfile, &pid) < 0)
-		return;
-	if (!qemu_process_matches(pid, vm->id)) {
-		rm_rf(vm->run_dir);
-		struct vm_lock_info li;
-		if (vm_lock_read(vm->dir, &li, NULL) == 0 && strcmp(li.host_id, h->host_id) == 0)
-			vm_lock_release(vm->dir, h->host_id, NULL);
-		vm_log(vm, "found powered off: its QEMU ended while hostd was not running");
-		events_add(h->events, EVENT_WARNING, vm->id, "VmPoweredOff",
-			   "VM \"%s\" was found powered off: its QEMU (pid %d) ended while hostd was "
-			   "not running",
-			   vm_name(vm), (int)pid);
-		return;
-	}
-	pthread_mutex_lock(&vm->lock);
-	vm->pid = pid;
-	vm->pid_is_child = false;
-	vm->power = VM_POWER_ON;
-	vm->expect_exit = false;
-	pthread_mutex_unlock(&vm->lock);
-	_cleanup_free_ char *qmp_path = xasprintf("%s/qmp.sock", vm->run_dir);
-	struct vr_error *e = NULL;
-	struct qmp *qmp = qmp_open(h->loop, qmp_path, 5000, vm_on_qmp_event, vm, &e);
-	if (!qmp) {
-		/* QEMU accepts one QMP client; without it we cannot manage the VM. */
-		events_add(h->events, EVENT_ERROR, vm->id, "VmReattachFailed",
-			   "VM \"%s\": QEMU (pid %d) runs but its QMP socket does not answer: %s",
-			   vm_name(vm), (int)pid, e->msg);
-		pthread_mutex_lock(&vm->lock);
-		vm->runtime_error = xasprintf("cannot reattach: %s", e->msg);
-		pthread_mutex_unlock(&vm->lock);
-		vr_error_free(e);
-		return;
-	}
-	json_t *st = NULL;
-	bool running = true;
-	if (qmp_execute(qmp, "query-status", NULL, QMP_TIMEOUT_MS, &st, &e) == 0) {
-		running = json_is_true(json_object_get(st, "running"));
-		json_decref(st);
-	}
-	vr_error_free(e);
-	e = NULL;
-	pthread_mutex_lock(&vm->lock);
-	vm->qmp = qmp;
-	vm->paused = !running;
-	vm->accel = VM_ACCEL_TCG;
-	vm->qemu_version = xstrdup(qmp_get_version(qmp));
-	pthread_mutex_unlock(&vm->lock);
-	json_t *accel = NULL;
-	if (qmp_execute(qmp, "query-kvm", NULL, QMP_TIMEOUT_MS, &accel, &e) == 0) {
-		pthread_mutex_lock(&vm->lock);
-		vm->accel = json_is_true(json_object_get(accel, "enabled")) ? VM_ACCEL_KVM : VM_ACCEL_TCG;
-		pthread_mutex_unlock(&vm->lock);
-		json_decref(accel);
-	}
-	vr_error_free(e);
-	e = NULL;
-	struct vm_lock_params lp = lock_params(h);
-	if (vm_lock_renew(vm->dir, &lp, &e) < 0) {
-		events_add(h->events, EVENT_ERROR, vm->id, "VmLockLost",
-			   "VM \"%s\": %s; pausing it so that two copies never run", vm_name(vm),
-			   e->msg);
-		vr_error_free(e);
-		e = NULL;
-		qmp_execute(qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, &e);
-		vr_error_free(e);
-		pthread_mutex_lock(&vm->lock);
-		vm->lock_lost = true;
-		pthread_mutex_unlock(&vm->lock);
-	} else {
-		pthread_mutex_lock(&vm->lock);
-		vm->lock_held = true;
-		pthread_mutex_unlock(&vm->lock);
-	}
-	vm_log(vm, "hostd reattached to QEMU pid %d", (int)pid);
-	events_add(h->events, EVENT_INFO, vm->id, "VmReattached",
-		   "VM \"%s\" is running (QEMU pid %d); reattached", vm_name(vm), (int)pid);
-}
-
-void lifecycle_renew_locks(void *opaque)
-{
-	struct hostd *h = opaque;
-	struct vm_lock_params lp = lock_params(h);
-	pthread_mutex_lock(&h->lock);
-	for (struct vm *vm = h->vms; vm; vm = vm->next) {
-		pthread_mutex_lock(&vm->lock);
-		bool held = vm->lock_held && !vm->lock_lost;
-		pthread_mutex_unlock(&vm->lock);
-		if (!held)
-			continue;
-		struct vr_error *e = NULL;
-		if (vm_lock_renew(vm->dir, &lp, &e) < 0) {
-			/* Another host may run this VM now: stop our copy's vCPUs at once. */
-			events_add(h->events, EVENT_ERROR, vm->id, "VmLockLost",
-				   "VM \"%s\": %s; pausing it so that two copies never run",
-				   vm_name(vm), e->msg);
-			vr_error_free(e);
-			pthread_mutex_lock(&vm->lock);
-			vm->lock_lost = true;
-			if (vm->qmp)
-				qmp_execute_async(vm->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL);
-			pthread_mutex_unlock(&vm->lock);
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-}

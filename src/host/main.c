@@ -18,6 +18,7 @@
 #include "host/auth.h"
 #include "host/events.h"
 #include "host/hostd.h"
+#include "host/shim.h"
 #include "host/tasks.h"
 #include "qemu/accel.h"
 #include "qemu/qmp.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 		"  --datastore NAME=PATH  add a datastore (kept in the state dir)\n"
 		"  --accel auto|kvm|tcg   accelerator override for this host (default auto)\n"
 		"  --qemu PATH            QEMU binary (default qemu-system-x86_64)\n"
+		"  --shim PATH            per-VM keeper (default: vireo-shim next to vireo-hostd)\n"
 		"  --qemu-user USER       user QEMU runs as (default vireo-qemu if it exists;\n"
 		"                         \"none\" keeps QEMU as the user hostd runs as)\n"
 		"  --no-sandbox           do not enable QEMU's seccomp sandbox\n"
@@ -76,6 +78,7 @@ enum {
 	OPT_DATASTORE,
 	OPT_ACCEL,
 	OPT_QEMU,
+	OPT_SHIM,
 	OPT_QEMU_USER,
 	OPT_NO_SANDBOX,
 	OPT_HOST_NAME,
@@ -97,6 +100,7 @@ static const struct option long_opts[] = {
 	{"datastore", required_argument, NULL, OPT_DATASTORE},
 	{"accel", required_argument, NULL, OPT_ACCEL},
 	{"qemu", required_argument, NULL, OPT_QEMU},
+	{"shim", required_argument, NULL, OPT_SHIM},
 	{"qemu-user", required_argument, NULL, OPT_QEMU_USER},
 	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{"host-name", required_argument, NULL, OPT_HOST_NAME},
@@ -157,7 +161,12 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 			break;
 		case OPT_QEMU:
 			free(c->qemu_binary);
+	free(c->shim_binary);
 			c->qemu_binary = xstrdup(optarg);
+			break;
+		case OPT_SHIM:
+			free(c->shim_binary);
+			c->shim_binary = xstrdup(optarg);
 			break;
 		case OPT_QEMU_USER:
 			free(c->qemu_user);
@@ -236,6 +245,7 @@ static void config_free(struct hostd_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->qemu_binary);
+	free(c->shim_binary);
 	free(c->qemu_user);
 	free(c->host_name);
 }
@@ -311,8 +321,8 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		return r;
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		lifecycle_reattach(h, vm);
-	h->lock_timer = vr_loop_add_timer(h->loop, h->cfg.lock_renew_ms, h->cfg.lock_renew_ms,
-					  lifecycle_renew_locks, h);
+	h->supervise_timer = vr_loop_add_timer(h->loop, h->cfg.lock_renew_ms,
+					       h->cfg.lock_renew_ms, lifecycle_supervise, h);
 
 	struct api_server_config api_cfg = {
 		.bind_address = h->cfg.listen,
@@ -342,8 +352,8 @@ static void hostd_stop(struct hostd *h)
 {
 	if (h->api)
 		api_server_stop_and_free(h->api);
-	if (h->loop && h->lock_timer)
-		vr_loop_cancel_timer(h->loop, h->lock_timer);
+	if (h->loop && h->supervise_timer)
+		vr_loop_cancel_timer(h->loop, h->supervise_timer);
 	/* Running VMs keep running: only our connections to them close. */
 	tasks_free(h->tasks);
 	for (struct vm *vm = h->vms; vm; vm = vm->next) {
@@ -356,12 +366,10 @@ static void hostd_stop(struct hostd *h)
 	}
 	if (h->loop)
 		vr_loop_stop_and_free(h->loop);
-	struct vm *lists[] = {h->vms, h->graveyard};
-	for (size_t i = 0; i < 2; i++)
-		for (struct vm *vm = lists[i], *n; vm; vm = n) {
-			n = vm->next;
-			vm_free(vm);
-		}
+	for (struct vm *vm = h->vms, *n; vm; vm = n) {
+		n = vm->next;
+		vm_unref(vm);
+	}
 	for (size_t i = 0; i < h->n_datastores; i++) {
 		free(h->datastores[i].name);
 		free(h->datastores[i].path);
@@ -392,6 +400,24 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&h.lock, NULL);
 	_cleanup_strv_ char **datastores = NULL;
 	if (parse_args(argc, argv, &h.cfg, &datastores) < 0) {
+		config_free(&h.cfg);
+		return 2;
+	}
+	if (!h.cfg.shim_binary) {
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = '\0';
+			char *slash = strrchr(self, '/');
+			*slash = '\0';
+			h.cfg.shim_binary = xasprintf("%s/%s", self, SHIM_BINARY);
+		} else {
+			h.cfg.shim_binary = xstrdup(SHIM_BINARY);
+		}
+	}
+	if (access(h.cfg.shim_binary, X_OK) < 0) {
+		fprintf(stderr, "vireo-hostd: the VM keeper \"%s\" cannot be run: %s\n",
+			h.cfg.shim_binary, strerror(errno));
 		config_free(&h.cfg);
 		return 2;
 	}

@@ -39,14 +39,6 @@ static const struct json_field disk_fields[] = {
 	{"format", JSON_STRING, false, 1, 8},
 };
 
-static const struct json_field nic_fields[] = {
-	{"connection", JSON_STRING, false, 1, 16},
-	{"network", JSON_STRING, false, 1, 80},
-	{"model", JSON_STRING, false, 1, 16},
-	{"mac", JSON_STRING, false, 17, 17},
-	{"hostfwd", JSON_STRING, false, 1, 512},
-};
-
 static const struct json_field boot_fields[] = {
 	{"kernel", JSON_STRING, true, 1, 1024},
 	{"initrd", JSON_STRING, false, 1, 1024},
@@ -66,41 +58,6 @@ static const struct json_field reconfigure_fields[] = {
 static const char *jstr(const json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
-}
-
-/* Writes the NIC keys of one ethernetN from its API description. */
-static int nic_to_vmx(struct vmx *vmx, unsigned idx, const json_t *nic, struct vr_error **err)
-{
-	int r = json_check_object(nic, nic_fields, ARRAY_SIZE(nic_fields), "NIC", err);
-	if (r < 0)
-		return r;
-	const char *conn = jstr(nic, "connection");
-	const char *net = jstr(nic, "network");
-	const char *model = jstr(nic, "model");
-	const char *mac = jstr(nic, "mac");
-	const char *fwd = jstr(nic, "hostfwd");
-	char key[64];
-	snprintf(key, sizeof(key), "ethernet%u.", idx);
-	vmx_remove_prefix(vmx, key);
-#define NICKEY(suffix) (snprintf(key, sizeof(key), "ethernet%u." suffix, idx), key)
-	vmx_set(vmx, NICKEY("present"), "TRUE");
-	vmx_set(vmx, NICKEY("virtualDev"), model ? model : "virtio");
-	vmx_set(vmx, NICKEY("connectionType"), conn ? conn : (net ? "bridged" : "nat"));
-	if (net)
-		vmx_set(vmx, NICKEY("networkName"), net);
-	if (mac) {
-		vmx_set(vmx, NICKEY("addressType"), "static");
-		vmx_set(vmx, NICKEY("address"), mac);
-	} else {
-		char gen[18];
-		vm_mac_generate(gen);
-		vmx_set(vmx, NICKEY("addressType"), "generated");
-		vmx_set(vmx, NICKEY("generatedAddress"), gen);
-	}
-	if (fwd)
-		vmx_set(vmx, NICKEY("vireo.hostfwd"), fwd);
-#undef NICKEY
-	return 0;
 }
 
 static int boot_to_vmx(struct hostd *h, struct vmx *vmx, const json_t *boot,
@@ -194,11 +151,11 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", unit);
 		vmx_setf(vmx, key, "%lld", (long long)json_integer_value(json_object_get(d, "size_mib")));
 	}
-	json_array_foreach(json_object_get(spec, "nics"), i, d)
-	{
-		r = nic_to_vmx(vmx, (unsigned)i, d, err);
+	json_t *nics = json_object_get(spec, "nics");
+	if (nics) {
+		r = provision_nics_to_vmx(vmx, NULL, nics, err);
 		if (r < 0)
-			return vr_error_wrap(err, "NIC %zu", i);
+			return r;
 	}
 	json_t *boot = json_object_get(spec, "boot");
 	if (boot) {
@@ -209,6 +166,9 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 	/* The neutral parser is the judge of the whole result. */
 	_cleanup_vm_config_ struct vm_config *cfg = NULL;
 	r = vm_config_from_vmx(vmx, "request", &cfg, err);
+	if (r < 0)
+		return r;
+	r = provision_check_nics(cfg, err);
 	if (r < 0)
 		return r;
 	*out = steal_pointer(&vmx);
@@ -225,7 +185,8 @@ int provision_validate(struct hostd *h, const json_t *spec, struct vr_error **er
 	_cleanup_free_ char *ds_path = datastore_path(h, ds);
 	if (!ds_path)
 		return vr_error_set(err, ENOENT, "no datastore \"%s\"", ds);
-	if (inventory_find(h, jstr(spec, "name")))
+	_cleanup_(vm_unrefp) struct vm *same = inventory_find(h, jstr(spec, "name"));
+	if (same)
 		return vr_error_set(err, EEXIST, "a VM named \"%s\" is already registered",
 				    jstr(spec, "name"));
 	return 0;
@@ -278,7 +239,7 @@ int provision_create(struct hostd *h, const json_t *spec, struct task *task, str
 	r = inventory_register(h, ds, rel, out, err);
 	if (r < 0)
 		goto fail;
-	vm_log(*out, "created on datastore \"%s\"", ds);
+	vm_log(*out, "created on datastore \"%s\"", ds); /* *out: the caller's reference */
 	events_add(h->events, EVENT_INFO, (*out)->id, "VmCreated", "VM \"%s\" created on \"%s\"",
 		   name, ds);
 	return 0;
@@ -326,29 +287,15 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 			return r;
 	}
 	if ((v = json_object_get(changes, "nics"))) {
-		/* The list replaces the NICs; a NIC keeps its MAC unless one is given. */
-		struct vmx *old = cur;
-		for (unsigned i = 0; i < VM_MAX_NICS; i++) {
-			char key[32];
-			snprintf(key, sizeof(key), "ethernet%u.", i);
-			vmx_remove_prefix(vmx, key);
-		}
-		size_t i;
-		json_t *nic;
-		json_array_foreach(v, i, nic)
-		{
-			r = nic_to_vmx(vmx, (unsigned)i, nic, err);
-			if (r < 0)
-				return vr_error_wrap(err, "NIC %zu", i);
-			char key[64];
-			snprintf(key, sizeof(key), "ethernet%zu.generatedAddress", i);
-			const char *oldmac = vmx_get(old, key);
-			if (!json_object_get(nic, "mac") && oldmac)
-				vmx_set(vmx, key, oldmac);
-		}
+		r = provision_nics_to_vmx(vmx, cur, v, err);
+		if (r < 0)
+			return r;
 	}
 	_cleanup_vm_config_ struct vm_config *cfg = NULL;
 	r = vm_config_from_vmx(vmx, vm->vmx_path, &cfg, err);
+	if (r < 0)
+		return r;
+	r = provision_check_nics(cfg, err);
 	if (r < 0)
 		return r;
 	r = vmx_save_file(vmx, vm->vmx_path, err);

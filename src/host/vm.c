@@ -31,6 +31,18 @@ const char *vm_power_name(enum vm_power_state s)
 	return "poweredOff";
 }
 
+struct vm *vm_ref(struct vm *vm)
+{
+	__atomic_add_fetch(&vm->refs, 1, __ATOMIC_RELAXED);
+	return vm;
+}
+
+void vm_unref(struct vm *vm)
+{
+	if (vm && __atomic_sub_fetch(&vm->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		vm_free(vm);
+}
+
 void vm_free(struct vm *vm)
 {
 	if (!vm)
@@ -47,6 +59,7 @@ void vm_free(struct vm *vm)
 	free(vm->qemu_version);
 	free(vm->last_shutdown_reason);
 	free(vm->runtime_error);
+	free(vm->kill_reason);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
@@ -161,6 +174,21 @@ void vm_qmp_put(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+struct qga *vm_qga_get(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	struct qga *g = vm->qga;
+	if (g)
+		vm->qmp_users++;
+	pthread_mutex_unlock(&vm->lock);
+	return g;
+}
+
+void vm_qga_put(struct vm *vm)
+{
+	vm_qmp_put(vm);
+}
+
 static json_t *vm_config_json(const struct vm_config *c)
 {
 	json_t *disks = json_array();
@@ -226,8 +254,8 @@ json_t *vm_to_json(struct vm *vm, bool with_config)
 				       "pid", (int)vm->pid, "accel", vm_accel_name(vm->accel));
 		if (vm->qemu_version)
 			json_object_set_new(rt, "qemu_version", json_string(vm->qemu_version));
-		if (vm->lock_lost)
-			json_object_set_new(rt, "lock_lost", json_true());
+		if (vm->shim_pid > 0)
+			json_object_set_new(rt, "shim_pid", json_integer(vm->shim_pid));
 		if (vm->powered_on_ms) {
 			char t[32];
 			time_format_iso(vm->powered_on_ms, t);

@@ -98,7 +98,7 @@ fail: {
 	return 0;
 }
 
-bool qemu_process_matches(pid_t pid, const char *uuid)
+bool process_has_arg_pair(pid_t pid, const char *opt, const char *value, bool ignore_case)
 {
 	if (pid <= 1)
 		return false;
@@ -108,15 +108,21 @@ bool qemu_process_matches(pid_t pid, const char *uuid)
 	size_t len = 0;
 	if (file_read_all(path, 1 << 20, &buf, &len, NULL) < 0)
 		return false;
-	/* Arguments are NUL-separated: look for "-uuid" followed by uuid. */
+	/* Arguments are NUL-separated: look for opt followed by value. */
 	const char *p = buf, *end = buf + len;
 	while (p < end) {
 		size_t l = strnlen(p, (size_t)(end - p));
-		if (strcmp(p, "-uuid") == 0 && p + l + 1 < end)
-			return strcasecmp(p + l + 1, uuid) == 0;
+		if (strcmp(p, opt) == 0 && p + l + 1 < end)
+			return ignore_case ? strcasecmp(p + l + 1, value) == 0
+					   : strcmp(p + l + 1, value) == 0;
 		p += l + 1;
 	}
 	return false;
+}
+
+bool qemu_process_matches(pid_t pid, const char *uuid)
+{
+	return process_has_arg_pair(pid, "-uuid", uuid, true);
 }
 
 int qemu_process_read_pidfile(const char *path, pid_t *pid)

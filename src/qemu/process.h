@@ -22,6 +22,8 @@ int qemu_process_spawn(char *const argv[], const char *log_path, const int *keep
  * pid after a host-agent restart.
  */
 bool qemu_process_matches(pid_t pid, const char *uuid);
+/* Whether pid is alive and its command line holds opt immediately followed by value. */
+bool process_has_arg_pair(pid_t pid, const char *opt, const char *value, bool ignore_case);
 
 /* Reads a pid file written by QEMU's -pidfile. */
 int qemu_process_read_pidfile(const char *path, pid_t *pid);

@@ -221,6 +221,37 @@ static int qga_execute(struct qga *qga, const char *command, json_t *args, int t
 	return r;
 }
 
+struct qga *qga_new(const char *socket_path)
+{
+	struct qga *qga = xcalloc(1, sizeof(*qga));
+	pthread_mutex_init(&qga->lock, NULL);
+	qga->fd = -1;
+	qga->path = xstrdup(socket_path);
+	qga->what = xasprintf("guest agent socket \"%s\"", socket_path);
+	qga->inbox = json_array();
+	qga->rbuf = xmalloc(QGA_READ_CHUNK);
+	qmp_parser_init(&qga->parser, QGA_MAX_MESSAGE_SIZE, qga->what);
+	return qga;
+}
+
+int qga_keep_connected(struct qga *qga, struct vr_error **err)
+{
+	if (pthread_mutex_trylock(&qga->lock) != 0)
+		return 0; /* a command is running: the connection is in use */
+	int r = 0;
+	if (qga->fd < 0) {
+		qga->fd = qmp_socket_connect(qga->path, "guest agent socket", false,
+					     time_mono_ms(), err);
+		if (qga->fd < 0) {
+			r = qga->fd;
+			qga->fd = -1;
+		}
+		qga->synced = false;
+	}
+	pthread_mutex_unlock(&qga->lock);
+	return r;
+}
+
 struct qga *qga_open(const char *socket_path, int timeout_ms, struct vr_error **err)
 {
 	if (!socket_path) {
@@ -228,13 +259,7 @@ struct qga *qga_open(const char *socket_path, int timeout_ms, struct vr_error **
 		return NULL;
 	}
 	uint64_t deadline = qmp_deadline(timeout_ms);
-	struct qga *qga = xcalloc(1, sizeof(*qga));
-	pthread_mutex_init(&qga->lock, NULL);
-	qga->path = xstrdup(socket_path);
-	qga->what = xasprintf("guest agent socket \"%s\"", socket_path);
-	qga->inbox = json_array();
-	qga->rbuf = xmalloc(QGA_READ_CHUNK);
-	qmp_parser_init(&qga->parser, QGA_MAX_MESSAGE_SIZE, qga->what);
+	struct qga *qga = qga_new(socket_path);
 	qga->fd = qmp_socket_connect(socket_path, "guest agent socket", true, deadline, err);
 	if (qga->fd < 0 || qga_sync(qga, deadline, err) < 0) {
 		qga_close(qga);

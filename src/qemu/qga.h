@@ -51,6 +51,17 @@ struct qga_osinfo {
  * timeout_ms) and synchronises.  Fails with ETIMEDOUT when no agent answers.
  */
 struct qga *qga_open(const char *socket_path, int timeout_ms, struct vr_error **err);
+/*
+ * A client that connects lazily: the first command connects and
+ * synchronises.  For a connection held for a VM's whole run.
+ */
+struct qga *qga_new(const char *socket_path);
+/*
+ * Connects if not connected (one attempt, no synchronisation) and keeps
+ * the connection open: an agent whose host side is closed busy-polls its
+ * port in the guest.  Never blocks on a command in progress.
+ */
+int qga_keep_connected(struct qga *qga, struct vr_error **err);
 void qga_close(struct qga *qga);
 
 int qga_ping(struct qga *qga, int timeout_ms, struct vr_error **err);

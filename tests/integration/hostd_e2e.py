@@ -257,6 +257,8 @@ def test_hostd_kill9_and_qemu_death():
     info = h.vm(vm)
     check(info["power_state"] == "poweredOn", f"after restart: {info['power_state']}")
     check(info["runtime"]["pid"] == pid, "after restart: a different pid")
+    shim = info["runtime"]["shim_pid"]
+    check(pid_alive(shim), "no keeper process")
     # Still managed: the restarted hostd can talk QMP to it.
     power(h, vm, "reset")
     h.wait_console(vm, "VIREO-GUEST-READY", count=2)
@@ -269,10 +271,50 @@ def test_hostd_kill9_and_qemu_death():
     check(any(e["type"] == "VmFailed" for e in events), f"no VmFailed event: {events}")
     log = open(os.path.join(DS, "resil01", "vireo.log")).read()
     check("unexpectedly" in log, "vireo.log does not record the crash")
-    # The lock was released: it powers on again.
+    # The keeper released the lock: it powers on again.
+    check(not os.path.exists(os.path.join(DS, "resil01", "vireo.lck")), "lock left after QEMU died")
+    power(h, vm, "on")
+    h.wait_console(vm, "VIREO-GUEST-READY", count=3)
+
+    # QEMU ends while hostd is down: the keeper records how, the next hostd reports it.
+    pid = h.vm(vm)["runtime"]["pid"]
+    h.kill9()
+    qmp_quit(os.path.join(h.run, vm, "qmp.sock"))
+    wait_for("QEMU to exit", lambda: not pid_alive(pid))
+    wait_for("the keeper to release the lock",
+             lambda: not os.path.exists(os.path.join(DS, "resil01", "vireo.lck")))
+    h.start()
+    check(h.vm(vm)["power_state"] == "poweredOff", "VM not shown powered off")
+    events = h.ok("GET", f"/api/v1/events?object={vm}")["events"]
+    check(any(e["type"] == "VmPoweredOff" and "exited with status 0" in e["message"]
+              and "while hostd was not running" in e["message"] for e in events),
+          f"no report of the exit while hostd was away: {events}")
+
+    # The keeper dies while QEMU runs: nothing would renew the lock, so QEMU is stopped.
+    power(h, vm, "on")
+    info = h.vm(vm)
+    pid, shim = info["runtime"]["pid"], info["runtime"]["shim_pid"]
+    os.kill(shim, signal.SIGKILL)
+    wait_for("the VM to show powered off", lambda: h.vm(vm)["power_state"] == "poweredOff")
+    check(not pid_alive(pid), "QEMU kept running without its keeper")
+    check("keeper" in h.vm(vm).get("last_error", ""), f"no reason: {h.vm(vm)}")
     power(h, vm, "on")
     power(h, vm, "off")
     check(not os.path.exists(os.path.join(DS, "resil01", "vireo.lck")), "lock left after power off")
+
+
+def qmp_quit(path):
+    """Asks a QEMU to quit over its QMP socket (free while hostd is down)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    f = s.makefile("rwb")
+    f.readline()  # greeting
+    for cmd in (b'{"execute":"qmp_capabilities"}\n', b'{"execute":"quit"}\n'):
+        f.write(cmd)
+        f.flush()
+        f.readline()
+    s.close()
 
 
 def test_shared_datastore_lock():
@@ -297,16 +339,34 @@ def test_shared_datastore_lock():
     pid = a.vm(vm)["runtime"]["pid"]
     a.kill9()
     try:
-        # A's VM still runs and its lease has not run out: B must refuse.
+        # A's hostd is gone but its keeper renews the lock: B must refuse,
+        # even after the lease (2 s in these tests) has passed.
+        time.sleep(3)
         err = b.task_error("POST", f"/api/v1/vms/{vm}/power/on")
         check("locked by host \"hostA\"" in err, f"unclear lock error: {err}")
+        # QEMU ends: the keeper releases the lock, B takes the VM at once.
         os.kill(pid, signal.SIGKILL)
         wait_for("QEMU to go", lambda: not pid_alive(pid))
-        time.sleep(2.5)  # the lease in these tests is 2 s
-        power(b, vm, "on")  # confirms the counter stopped moving, breaks the stale lock
-        power(b, vm, "off")
+        wait_for("the lock to be released",
+                 lambda: not os.path.exists(os.path.join(DS, "shared01", "vireo.lck")))
+        power(b, vm, "on")
     finally:
         a.start()
+    # A comes back: it shows the VM off and leaves B's lock alone.
+    check(a.vm(vm)["power_state"] == "poweredOff", "A shows B's VM as its own")
+    err = a.task_error("POST", f"/api/v1/vms/{vm}/power/on")
+    check("locked by host \"hostB\"" in err, f"unclear lock error: {err}")
+    power(b, vm, "off")
+    # A stale lock (holder gone without releasing, nobody renewing) is broken.
+    lock = os.path.join(DS, "shared01", "vireo.lck")
+    with open(lock, "w") as f:
+        f.write('{"version": 1, "host_id": "cccccccc-cccc-4ccc-8ccc-cccccccccccc", '
+                '"host_name": "hostC", "counter": 7}')
+    err = b.task_error("POST", f"/api/v1/vms/{vm}/power/on")
+    check("locked by host \"hostC\"" in err, f"unclear lock error: {err}")
+    time.sleep(2.5)
+    power(b, vm, "on")  # confirms the counter stopped moving, breaks the stale lock
+    power(b, vm, "off")
     b.ok("POST", f"/api/v1/vms/{vm}/unregister")
     b.stop()
 

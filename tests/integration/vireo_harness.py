@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for Vireo's end-to-end tests: start/stop hostd, call its API, wait."""
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
+import stat
 import subprocess
 import tempfile
 import time
@@ -41,7 +44,9 @@ def wait_for(what, fn, timeout=60.0, interval=0.2):
 class Hostd:
     """One vireo-hostd process with its own state and run folders."""
 
-    def __init__(self, binary, workdir, name, datastore_dir, extra=()):
+    def __init__(self, binary, workdir, name, datastore_dir, extra=(), tls_cert=None,
+                 tls_key=None):
+        """With tls_cert and tls_key hostd serves HTTPS; requests trust tls_cert."""
         self.binary = binary
         self.name = name
         self.state = os.path.join(workdir, name, "state")
@@ -50,19 +55,24 @@ class Hostd:
         self.datastore_dir = datastore_dir
         self.port = free_port()
         self.extra = list(extra)
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.ssl_context = ssl.create_default_context(cafile=tls_cert) if tls_cert else None
         self.proc = None
         self.token = None
         os.makedirs(os.path.join(workdir, name), exist_ok=True)
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
 
     def start(self):
         args = [self.binary, "--state-dir", self.state, "--run-dir", self.run,
                 "--port", str(self.port), "--host-name", self.name,
                 "--datastore", f"ds1={self.datastore_dir}",
                 "--lock-renew-ms", "500", "--lock-lease-ms", "2000"] + self.extra
+        if self.tls_cert:
+            args += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         log.close()
@@ -104,17 +114,18 @@ class Hostd:
                 self.proc.kill()
                 self.proc.wait()
 
-    def request(self, method, path, body=None, auth=True, raw=None, headers=None):
+    def request(self, method, path, body=None, auth=True, raw=None, headers=None, token=None):
+        """token: another session's token instead of this admin's."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        if auth and self.token:
-            req.add_header("Authorization", "Bearer " + self.token)
+        if auth and (token or self.token):
+            req.add_header("Authorization", "Bearer " + (token or self.token))
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=120) as r:
+            with urllib.request.urlopen(req, timeout=120, context=self.ssl_context) as r:
                 text = r.read()
                 return r.status, (json.loads(text) if text else None)
         except urllib.error.HTTPError as e:
@@ -158,6 +169,39 @@ class Hostd:
     def wait_console(self, vm_id, needle, count=1, timeout=90):
         return wait_for(f"{needle!r} x{count} on the console of {vm_id}",
                         lambda: self.console_text(vm_id).count(needle) >= count, timeout)
+
+
+def make_self_signed_cert(directory, name="vireo-test", ip="127.0.0.1"):
+    """A self-signed certificate for ip made with the openssl CLI: (cert, key) paths."""
+    cert = os.path.join(directory, f"{name}.crt")
+    key = os.path.join(directory, f"{name}.key")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", f"/CN={name}", "-addext", f"subjectAltName=IP:{ip}",
+                        "-keyout", key, "-out", cert], capture_output=True, text=True)
+    check(p.returncode == 0, f"openssl req failed: {p.stderr}")
+    return cert, key
+
+
+def tree_snapshot(path):
+    """Every file and folder under path with its mode and, for files, its SHA-256."""
+    snap = {}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            st = os.lstat(full)
+            digest = None
+            if stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            snap[os.path.relpath(full, path)] = (st.st_mode, st.st_size, digest)
+    return snap
+
+
+def tree_diff(before, after):
+    """What changed between two tree_snapshot()s, for messages."""
+    return {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
+            if before.get(k) != after.get(k)}
 
 
 def pid_alive(pid):

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
+#include "qemu/nic.h"
 #include "qemu/qmp.h"
 #include "qemu/qmp_priv.h"
 
@@ -763,6 +764,55 @@ static void test_concurrent_callers(void **state)
 	fake_join(env);
 }
 
+/* ---- NIC link state (nic.c) ---- */
+
+static bool srv_expect_set_link(struct env *env, int fd, const char *name, json_int_t *id)
+{
+	json_t *cmd = srv_read_cmd(env, fd, "set_link", id);
+	json_t *args = json_object_get(cmd, "arguments");
+	bool ok = cmd && json_object_size(args) == 2 &&
+		  strcmp(json_string_value(json_object_get(args, "name")), name) == 0 &&
+		  json_is_false(json_object_get(args, "up"));
+	json_decref(cmd);
+	return ok;
+}
+
+static void script_set_link(struct env *env, int fd)
+{
+	SRV_CHECK(env, srv_greet(env, fd));
+	json_int_t id;
+	/* ethernet0 starts connected: nothing is sent for it. */
+	SRV_CHECK(env, srv_expect_set_link(env, fd, "ethernet2", &id));
+	srv_reply(fd, id, "{}");
+	SRV_CHECK(env, srv_expect_set_link(env, fd, "ethernet5", &id));
+	char *s = xasprintf("{\"id\": %lld, \"error\": {\"class\": \"DeviceNotFound\", "
+			    "\"desc\": \"Device 'ethernet5' not found\"}}\r\n",
+			    (long long)id);
+	srv_sends(fd, s);
+	free(s);
+	srv_wait_eof(env, fd);
+}
+
+static void test_nics_start_connected(void **state)
+{
+	struct env *env = *state;
+	fake_start(env, script_set_link);
+	struct qmp *qmp = open_ok(env);
+	struct vm_nic nics[] = {
+		{ .index = 0, .start_connected = true },
+		{ .index = 2, .start_connected = false },
+		{ .index = 5, .start_connected = false },
+	};
+	struct vm_config cfg = { .nics = nics, .n_nics = ARRAY_SIZE(nics) };
+	_cleanup_error_ struct vr_error *err = NULL;
+	assert_int_equal(qemu_nics_apply_start_connected(qmp, &cfg, 2000, &err), -ENODEV);
+	assert_string_equal(err->msg, "ethernet5.startConnected is FALSE: cannot set the link of "
+				      "NIC ethernet5 down: QMP command \"set_link\" failed: "
+				      "DeviceNotFound: Device 'ethernet5' not found");
+	qmp_close(qmp);
+	fake_join(env);
+}
+
 /* ---- the framing parser on its own ---- */
 
 static int collect(json_t *msg, void *opaque)
@@ -824,6 +874,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_retry_and_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_greeting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_execute_on_loop_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nics_start_connected, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

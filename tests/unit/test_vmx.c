@@ -73,6 +73,45 @@ static void test_escapes_roundtrip(void **state)
 	vmx_free(again);
 }
 
+/* VMware writes line breaks in annotations as |0A; they survive a round trip. */
+static void test_escaped_line_breaks(void **state)
+{
+	(void)state;
+	struct vmx *vmx = parse("annotation = \"line one|0Aline two|0D|0A\"\n");
+	assert_string_equal(vmx_get(vmx, "annotation"), "line one\nline two\r\n");
+	char *text = vmx_format(vmx);
+	assert_non_null(strstr(text, "line one|0Aline two|0D|0A"));
+	struct vmx *again = parse(text);
+	assert_string_equal(vmx_get(again, "annotation"), vmx_get(vmx, "annotation"));
+	free(text);
+	vmx_free(vmx);
+	vmx_free(again);
+}
+
+/* A value whose escaped form overflows a line is refused, and nothing is written. */
+static void test_save_refuses_unreadable(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vireo-vmx-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/x.vmx", dir);
+	struct vmx *vmx = parse("displayName = \"x\"\n");
+	size_t n = VMX_MAX_LINE / 3 + 10;
+	char *big = xmalloc(n + 1);
+	memset(big, '"', n);
+	big[n] = '\0';
+	vmx_set(vmx, "annotation", big);
+	struct vr_error *err = NULL;
+	assert_true(vmx_save_file(vmx, path, &err) < 0);
+	assert_non_null(strstr(err->msg, "refusing to write"));
+	assert_int_equal(access(path, F_OK), -1);
+	vr_error_free(err);
+	free(big);
+	vmx_free(vmx);
+	rmdir(dir);
+	free(path);
+}
+
 static void test_last_definition_wins(void **state)
 {
 	(void)state;
@@ -94,7 +133,7 @@ static void test_syntax_errors(void **state)
 		{"a b = \"c\"\n", "line 1: invalid key"},
 		{"a = \"c\" extra\n", "unexpected text after the closing quote"},
 		{"a = \"c\x01\"\n", "control character 0x01"},
-		{"a = \"|0A\"\n", "escaped control character"},
+		{"a = \"|01\"\n", "escaped control character"},
 		{"= \"c\"\n", "invalid key"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -229,6 +268,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_escapes_roundtrip),
+		cmocka_unit_test(test_escaped_line_breaks),
+		cmocka_unit_test(test_save_refuses_unreadable),
 		cmocka_unit_test(test_last_definition_wins),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_limits),

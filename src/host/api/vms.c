@@ -40,7 +40,7 @@ static void vms_list(struct api_request *req, void *opaque)
 
 static void vms_get(struct api_request *req, void *opaque)
 {
-	struct vm *vm = find_vm(req, opaque);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, opaque);
 	if (vm)
 		api_respond_json(req, 200, vm_to_json(vm, true));
 }
@@ -108,22 +108,29 @@ static int vm_task_run(struct task *task, void *opaque, struct vr_error **err)
 	return r;
 }
 
+static void vm_task_free(void *opaque)
+{
+	struct vm_task *t = opaque;
+	vm_unref(t->vm);
+	free(t);
+}
+
 /* Starts a task on a VM: claims the VM first, so one operation at a time. */
 static void start_vm_task(struct api_request *req, struct hostd *h, struct vm *vm,
 			  enum vm_op op, int timeout_s)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
 	struct vm_task *t = xcalloc(1, sizeof(*t));
-	*t = (struct vm_task){.h = h, .vm = vm, .op = op, .timeout_s = timeout_s};
+	*t = (struct vm_task){.h = h, .vm = vm_ref(vm), .op = op, .timeout_s = timeout_s};
 	/* Claim with a provisional name, then rename to the task id. */
 	if (vm_claim(vm, "a starting task", &err) < 0) {
-		free(t);
+		vm_task_free(t);
 		api_respond_vr_error(req, err);
 		return;
 	}
 	char id[24];
 	if (tasks_start(h->tasks, vm_ops[op].description, vm->id, api_request_user(req),
-			vm_task_run, t, free, id, &err) < 0) {
+			vm_task_run, t, vm_task_free, id, &err) < 0) {
 		vm_release(vm);
 		api_respond_vr_error(req, err);
 		return;
@@ -144,7 +151,7 @@ static const struct json_field power_fields[] = {
 static void vms_power(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (!vm)
 		return;
 	const char *op = api_request_param(req, "op");
@@ -163,10 +170,7 @@ static void vms_power(struct api_request *req, void *opaque)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(vm_ops); i++) {
 		if (i != VM_OP_DELETE && strcmp(op, vm_ops[i].name) == 0) {
-			pthread_mutex_lock(&vm->lock);
-			bool invalid = vm->cfg == NULL && i == VM_OP_POWER_ON;
-			pthread_mutex_unlock(&vm->lock);
-			(void)invalid; /* power on re-reads the .vmx and reports what is wrong */
+			/* Power on re-reads the .vmx and reports what is wrong with it. */
 			start_vm_task(req, h, vm, (enum vm_op)i, timeout_s);
 			return;
 		}
@@ -178,7 +182,7 @@ static void vms_power(struct api_request *req, void *opaque)
 static void vms_delete(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (vm)
 		start_vm_task(req, h, vm, VM_OP_DELETE, 0);
 }
@@ -200,7 +204,7 @@ static void create_task_free(void *p)
 static int create_task_run(struct task *task, void *opaque, struct vr_error **err)
 {
 	struct create_task *c = opaque;
-	struct vm *vm = NULL;
+	_cleanup_(vm_unrefp) struct vm *vm = NULL;
 	int r = provision_create(c->h, c->spec, task, &vm, err);
 	if (r < 0)
 		return r;
@@ -241,7 +245,7 @@ static void vms_register(struct api_request *req, void *opaque)
 	struct hostd *h = opaque;
 	json_t *body = api_request_body_json(req);
 	_cleanup_error_ struct vr_error *err = NULL;
-	struct vm *vm = NULL;
+	_cleanup_(vm_unrefp) struct vm *vm = NULL;
 	if (json_check_object(body, register_fields, ARRAY_SIZE(register_fields),
 			      "register request", &err) < 0 ||
 	    inventory_register(h, json_string_value(json_object_get(body, "datastore")),
@@ -256,7 +260,7 @@ static void vms_register(struct api_request *req, void *opaque)
 static void vms_unregister(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (!vm)
 		return;
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -276,7 +280,7 @@ static void vms_unregister(struct api_request *req, void *opaque)
 static void vms_reconfigure(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (!vm)
 		return;
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -296,7 +300,7 @@ static void vms_reconfigure(struct api_request *req, void *opaque)
 static void vms_guest(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (vm)
 		api_respond_json(req, 200, lifecycle_guest_info(h, vm));
 }
@@ -397,7 +401,7 @@ out:
 static void vms_console(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (!vm)
 		return;
 	pthread_mutex_lock(&vm->lock);
@@ -416,7 +420,7 @@ static void vms_console(struct api_request *req, void *opaque)
 static void vms_console_log(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
 	if (!vm)
 		return;
 	uint64_t max = 65536;

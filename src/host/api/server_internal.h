@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared between the API server's files (server.c, upgrade.c); not for handlers. */
+#ifndef VIREO_HOST_API_SERVER_INTERNAL_H
+#define VIREO_HOST_API_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "host/api/server.h"
+#include "host/auth.h"
+
+struct route {
+	char *method;
+	char *pattern;
+	char **segs; /* "{name}" for parameters */
+	size_t n_segs;
+	size_t n_literals;
+	api_handler_fn fn;
+	void *opaque;
+	unsigned flags;
+};
+
+struct upgrade {
+	struct api_server *srv;
+	api_upgrade_fn fn;
+	void *opaque;
+	void (*release)(void *opaque);
+	MHD_socket sock;
+	struct MHD_UpgradeResponseHandle *urh;
+	char *extra;
+	size_t extra_len;
+	struct upgrade *next;
+};
+
+struct api_server {
+	struct MHD_Daemon *daemon;
+	struct auth *auth;
+	struct sockaddr_storage addr;
+	bool ipv6;
+	uint16_t port;
+	char *tls_cert;
+	char *tls_key;
+	size_t tls_key_len;
+	size_t max_body;
+	unsigned threads;
+	unsigned conn_timeout_s;
+	struct route *routes;
+	size_t n_routes;
+
+	pthread_mutex_t lock;
+	pthread_cond_t upgrades_done;
+	struct upgrade *upgrades; /* running upgrade threads */
+	bool stopping;
+};
+
+struct api_request {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	char *method;
+	char *path;
+	const struct route *route;
+	char **params; /* decoded values, parallel to the route's segments */
+	char **allocs; /* decoded query values */
+	char *body;
+	size_t body_len;
+	size_t body_seen;
+	json_t *body_json;
+	char *user;
+	enum auth_role role;
+	char *token;
+	bool responded;
+	int status;
+	uint64_t start_ms;
+	struct upgrade *pending_upgrade; /* queued, callback not yet run */
+};
+
+/* Frees an upgrade that never started (runs its release callback). */
+void upgrade_discard(struct upgrade *u);
+/* Logs a response line at a level chosen by the status. */
+void log_response(struct api_request *req, int status, const char *message);
+/* Answers with a JSON error body and optionally one extra header. */
+void respond_error_with(struct api_request *req, int status, const char *header,
+			const char *header_value, const char *message);
+
+#endif
