@@ -246,25 +246,36 @@ static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-/* "SIZE_MIB[:FORMAT]" */
+/* "SIZE_MIB[:FORMAT][:PROVISIONING]", each part optional after the size, in any order */
 static int parse_disk(const char *cmd, const char *spec, json_t *disks)
 {
 	_cleanup_free_ char *copy = xstrdup(spec);
-	char *format = strchr(copy, ':');
-	if (format)
-		*format++ = '\0';
+	char *rest = strchr(copy, ':');
+	if (rest)
+		*rest++ = '\0';
 	uint64_t mib;
 	int r = parse_number_opt(cmd, "--disk", copy, 1, MAX_DISK_MIB, &mib);
 	if (r)
 		return r;
 	json_t *d = json_pack("{s:I}", "size_mib", (json_int_t)mib);
-	if (format) {
-		if (strcmp(format, "qcow2") != 0 && strcmp(format, "raw") != 0) {
+	char *save = NULL;
+	for (char *part = rest ? strtok_r(rest, ":", &save) : NULL; part;
+	     part = strtok_r(NULL, ":", &save)) {
+		const char *key = NULL;
+		if (strcmp(part, "qcow2") == 0 || strcmp(part, "raw") == 0)
+			key = "format";
+		else if (strcmp(part, "thin") == 0 || strcmp(part, "thick-lazy") == 0 ||
+			 strcmp(part, "thick-eager") == 0)
+			key = "provisioning";
+		if (!key || json_object_get(d, key)) {
 			json_decref(d);
-			return cli_usage_error(
-				cmd, "--disk \"%s\": the format must be qcow2 or raw", spec);
+			return cli_usage_error(cmd,
+					       "--disk \"%s\": \"%s\" is not a format (qcow2, raw) or a "
+					       "provisioning (thin, thick-lazy, thick-eager), or is given "
+					       "twice",
+					       spec, part);
 		}
-		json_object_set_new(d, "format", json_string(format));
+		json_object_set_new(d, key, json_string(part));
 	}
 	json_array_append_new(disks, d);
 	return 0;
@@ -681,7 +692,7 @@ static const struct cli_command vm_commands[] = {
 	{ "info", "VM", "show a VM's configuration and state", cmd_info },
 	{ "create",
 	  "NAME --datastore DS [--memory MIB] [--cpus N] [--guest-os OS] "
-	  "[--disk SIZE_MIB[:qcow2|raw]]... "
+	  "[--disk SIZE_MIB[:qcow2|raw][:thin|thick-lazy|thick-eager]]... "
 	  "[--nic " CLI_NIC_SPEC "]... "
 	  "[--kernel PATH] [--initrd PATH] [--cmdline TEXT] [--accel auto|kvm|tcg] "
 	  "[--annotation TEXT] [--no-wait]",

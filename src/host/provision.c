@@ -37,6 +37,7 @@ static const struct json_field create_fields[] = {
 static const struct json_field disk_fields[] = {
 	{"size_mib", JSON_INTEGER, true, 1, MAX_DISK_MIB},
 	{"format", JSON_STRING, false, 1, 8},
+	{"provisioning", JSON_STRING, false, 1, 32},
 };
 
 static const struct json_field boot_fields[] = {
@@ -138,6 +139,13 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 		if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
 			return vr_error_set(err, EINVAL, "disk %zu: format \"%s\" is not qcow2 or raw",
 					    i, fmt);
+		enum qemu_img_provisioning prov = QEMU_IMG_THIN;
+		const char *prov_name = jstr(d, "provisioning");
+		if (prov_name && qemu_img_provisioning_from_name(prov_name, &prov) < 0)
+			return vr_error_set(err, EINVAL,
+					    "disk %zu: provisioning \"%s\" is not thin, thick-lazy or "
+					    "thick-eager",
+					    i, prov_name);
 		unsigned unit = (unsigned)i >= 7 ? (unsigned)i + 1 : (unsigned)i;
 		char key[64];
 		snprintf(key, sizeof(key), "scsi0:%u.present", unit);
@@ -150,6 +158,8 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 				 strcmp(fmt, "raw") == 0 ? "img" : fmt);
 		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", unit);
 		vmx_setf(vmx, key, "%lld", (long long)json_integer_value(json_object_get(d, "size_mib")));
+		snprintf(key, sizeof(key), "scsi0:%u.vireo.provisioning", unit);
+		vmx_set(vmx, key, qemu_img_provisioning_name(prov));
 	}
 	json_t *nics = json_object_get(spec, "nics");
 	if (nics) {
@@ -192,6 +202,20 @@ int provision_validate(struct hostd *h, const json_t *spec, struct vr_error **er
 	return 0;
 }
 
+/* Task progress while disks are created: 10..90 %, shared evenly between the disks. */
+struct disk_progress {
+	struct task *task;
+	size_t index, count;
+};
+
+static int disk_progress(uint64_t done, uint64_t total, void *opaque)
+{
+	struct disk_progress *dp = opaque;
+	uint64_t share = total ? 80 * done / total : 80;
+	task_set_progress(dp->task, (int)(10 + (80 * dp->index + share) / dp->count));
+	return 0;
+}
+
 int provision_create(struct hostd *h, const json_t *spec, struct task *task, struct vm **out,
 		     struct vr_error **err)
 {
@@ -222,9 +246,21 @@ int provision_create(struct hostd *h, const json_t *spec, struct task *task, str
 		uint64_t mib = 0;
 		parse_u64(vmx_get(vmx, key), 1, (uint64_t)MAX_DISK_MIB, &mib);
 		vmx_remove(vmx, key);
+		snprintf(key, sizeof(key), "scsi0:%u.vireo.provisioning", cfg->disks[i].unit);
+		enum qemu_img_provisioning prov = QEMU_IMG_THIN;
+		qemu_img_provisioning_from_name(vmx_get(vmx, key), &prov);
+		vmx_remove(vmx, key);
 		_cleanup_free_ char *path = xasprintf("%s/%s", dir, cfg->disks[i].file_name);
-		r = qemu_img_create("qemu-img", path, vm_disk_format_name(cfg->disks[i].format),
-				    mib << 20, err);
+		struct disk_progress dp = {.task = task, .index = i, .count = cfg->n_disks};
+		struct qemu_img_create_opts opts = {
+			.path = path,
+			.format = vm_disk_format_name(cfg->disks[i].format),
+			.size = mib << 20,
+			.provisioning = prov,
+			.progress = disk_progress,
+			.opaque = &dp,
+		};
+		r = qemu_img_create_disk("qemu-img", &opts, err);
 		if (r < 0) {
 			vr_error_wrap(err, "cannot create disk %zu of VM \"%s\"", i, name);
 			goto fail;

@@ -371,6 +371,37 @@ def test_shared_datastore_lock():
     b.stop()
 
 
+def test_disk_provisioning():
+    h = hosts[0]
+    cli(h, "login", "--user", "admin", env_extra={"VIREO_PASSWORD": h.admin_password()})
+    cli(h, "vm", "create", "prov01", "--datastore", "ds1", "--memory", "256",
+        "--disk", "48:raw:thick-eager", "--disk", "40:qcow2:thick-lazy", "--disk", "32:raw",
+        "--kernel", KERNEL, "--initrd", INITRD, "--cmdline", CMDLINE)
+    folder = os.path.join(DS, "prov01")
+
+    def allocated_mib(name):
+        return os.stat(os.path.join(folder, name)).st_blocks * 512 / (1 << 20)
+
+    check(allocated_mib("prov01.img") >= 48, f"eager disk not allocated: {allocated_mib('prov01.img')}")
+    check(allocated_mib("prov01_1.qcow2") >= 40, "lazy disk not reserved")
+    check(allocated_mib("prov01_2.img") < 1, "thin disk allocated")
+    vmx = open(os.path.join(folder, "prov01.vmx")).read()
+    check("vireo.provisioning" not in vmx and "vireo.sizeMiB" not in vmx, "creation keys left in .vmx")
+    p = cli(h, "vm", "create", "prov02", "--datastore", "ds1", "--disk", "64:thick-huge", check_rc=2)
+    check("thick-huge" in p.stderr, f"unclear CLI error: {p.stderr!r}")
+    # A reservation the datastore cannot hold is refused up front; nothing is left behind.
+    err = h.task_error("POST", "/api/v1/vms", {
+        "name": "prov03", "datastore": "ds1",
+        "disks": [{"size_mib": 60 << 20, "provisioning": "thick-eager"}]})
+    check("free" in err or "space" in err, f"unclear free-space error: {err}")
+    check(not os.path.exists(os.path.join(DS, "prov03")), "refused create left a folder")
+    status, body = h.request("POST", "/api/v1/vms", {
+        "name": "prov04", "datastore": "ds1", "disks": [{"size_mib": 8, "provisioning": "fat"}]})
+    check(status == 400 and "provisioning" in body["error"]["message"],
+          f"bad provisioning: {status} {body}")
+    cli(h, "vm", "delete", "prov01")
+
+
 def test_cli_and_delete():
     h = hosts[0]
     cli(h, "login", "--user", "admin", env_extra={"VIREO_PASSWORD": h.admin_password()})
@@ -427,6 +458,7 @@ if __name__ == "__main__":
             ("hostd kill -9 and QEMU death", test_hostd_kill9_and_qemu_death),
             ("shared datastore lock", test_shared_datastore_lock),
             ("CLI and delete", test_cli_and_delete),
+            ("disk provisioning", test_disk_provisioning),
         ])
     finally:
         cleanup()
