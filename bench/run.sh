@@ -1,12 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Vireo benchmarks: vireo-hostd vs libvirt vs bare QEMU.  Writes BENCHMARKS.md.
+# Vireo benchmarks: vireo-hostd vs libvirt vs bare QEMU, and clones.  Writes BENCHMARKS.md.
 #   sh bench/run.sh BUILD_DIR        (what `make bench` runs)
 # Environment overrides:
 #   VIREO_HOSTD=PATH        hostd binary (default BUILD_DIR/release/src/host/vireo-hostd)
 #   BENCH_RUNS=N            power-ons per path for (a)/(b) (default 12, at least 10)
 #   BENCH_IDLE_VMS=N        VMs for (c) (default 20)
 #   BENCH_IDLE_SECONDS=N    idle measuring window for (c) (default 60)
+#   BENCH_CLONE_RUNS=N      linked clones timed per disk size for (d) (default 10)
+#   BENCH_FULL_CLONE_RUNS=N full clones (and hand-run copies) for (d) (default 3)
+#   BENCH_SNAPSHOT_ROUNDS=N snapshot take/revert/delete rounds per peer for (e) (default 10)
 #   BENCH_OUT=FILE          report (default BENCHMARKS.md in the repository)
 set -eu
 BUILD=${1:-build}
@@ -18,6 +21,9 @@ GUEST=$BUILD/guest
 RUNS=${BENCH_RUNS:-12}
 IDLE_VMS=${BENCH_IDLE_VMS:-20}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
+CLONE_RUNS=${BENCH_CLONE_RUNS:-10}
+FULL_RUNS=${BENCH_FULL_CLONE_RUNS:-3}
+SNAP_ROUNDS=${BENCH_SNAPSHOT_ROUNDS:-10}
 OUT=${BENCH_OUT:-$REPO/BENCHMARKS.md}
 WORK=$BUILD/bench
 T0=$(date +%s)
@@ -44,8 +50,15 @@ python3 bench/poweron.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
 say "(c) daemons with $IDLE_VMS idle VMs, ${IDLE_SECONDS}s windows (~$((IDLE_SECONDS * 2 / 60 + 5)) min)"
 python3 bench/idle20.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
 	--vms "$IDLE_VMS" --idle-seconds "$IDLE_SECONDS" --out "$WORK/idle20.json"
+say "(d) clones: 2 x $((CLONE_RUNS + 1)) linked clones, $FULL_RUNS full clones of 1 GiB vs qemu-img by hand (~2 min)"
+python3 bench/clones.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
+	--runs "$CLONE_RUNS" --full-runs "$FULL_RUNS" --out "$WORK/clones.json"
+say "(e) snapshots with memory of a running 512 MiB guest: $SNAP_ROUNDS rounds per peer (~2 min)"
+python3 bench/snapshots.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
+	--rounds "$SNAP_ROUNDS" --out "$WORK/snapshots.json"
 T1=$(date +%s)
 python3 bench/report.py --poweron "$WORK/poweron.json" --idle "$WORK/idle20.json" \
+	--clones "$WORK/clones.json" --snapshots "$WORK/snapshots.json" \
 	--facts "$WORK/facts.json" --total-seconds $((T1 - T0)) \
 	--run-command "${BENCH_RUN_COMMAND:-make bench}" --out "$OUT"
 rm -rf "$WORK/work"

@@ -22,7 +22,7 @@ CACHE=$(cd "$CACHE" && pwd)
 
 # Kernel modules wanted in the initramfs (their dependencies are added).
 WANT_MODULES="virtio_pci virtio_blk virtio_scsi sd_mod virtio_net virtio_console
-virtio_balloon virtio_rng button evdev"
+virtio_balloon virtio_rng button evdev vmw_pvscsi vmxnet3"
 # Root packages; the shared-library packages qemu-guest-agent needs are added.
 KERNEL_META=linux-image-cloud-amd64
 

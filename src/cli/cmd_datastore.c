@@ -10,20 +10,11 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 
-/* "1.5 GiB"; NULL when the member is absent. */
-static char *format_bytes(const json_t *o, const char *key)
+/* "1.25x": provisioned space over capacity; NULL when absent. */
+static char *format_ratio(const json_t *o)
 {
-	const json_t *v = json_object_get(o, key);
-	if (!json_is_integer(v))
-		return NULL;
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double n = (double)json_integer_value(v);
-	size_t u = 0;
-	while (n >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		n /= 1024;
-		u++;
-	}
-	return u == 0 ? xasprintf("%.0f B", n) : xasprintf("%.1f %s", n, units[u]);
+	const json_t *v = json_object_get(o, "overcommit_ratio");
+	return json_is_number(v) ? xasprintf("%.2fx", json_number_value(v)) : NULL;
 }
 
 static char *datastore_path(const char *name)
@@ -48,18 +39,25 @@ static int cmd_list(struct cli_ctx *ctx, int argc, char **argv)
 		json_decref(reply);
 		return CLI_EXIT_OK;
 	}
-	static const char *const headers[] = { "NAME", "CAPACITY", "FREE", "VMS", "PATH", NULL };
+	static const char *const headers[] = { "NAME", "CAPACITY", "FREE", "PROVISIONED", "USED",
+					       "OVERCOMMIT", "VMS", "PATH", NULL };
 	struct table *t = table_new(headers);
 	size_t i;
 	json_t *ds;
 	json_array_foreach(json_object_get(reply, "datastores"), i, ds) {
-		_cleanup_free_ char *cap = format_bytes(ds, "capacity_bytes");
-		_cleanup_free_ char *free_ = format_bytes(ds, "free_bytes");
+		_cleanup_free_ char *cap = output_bytes(ds, "capacity_bytes");
+		_cleanup_free_ char *free_ = output_bytes(ds, "free_bytes");
+		_cleanup_free_ char *prov = output_bytes(ds, "provisioned_bytes");
+		_cleanup_free_ char *used = output_bytes(ds, "used_bytes");
+		_cleanup_free_ char *ratio = format_ratio(ds);
 		_cleanup_free_ char *vms = xasprintf("%lld", (long long)json_get_int(ds, "vms", 0));
 		const char *cells[] = {
 			json_get_string(ds, "name", NULL),
 			json_get_bool(ds, "accessible", true) ? cap : "inaccessible",
 			free_,
+			prov,
+			used,
+			ratio,
 			vms,
 			json_get_string(ds, "path", NULL),
 		};
@@ -88,14 +86,21 @@ static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 		json_decref(ds);
 		return CLI_EXIT_OK;
 	}
-	_cleanup_free_ char *cap = format_bytes(ds, "capacity_bytes");
-	_cleanup_free_ char *free_ = format_bytes(ds, "free_bytes");
+	_cleanup_free_ char *cap = output_bytes(ds, "capacity_bytes");
+	_cleanup_free_ char *free_ = output_bytes(ds, "free_bytes");
+	_cleanup_free_ char *prov = output_bytes(ds, "provisioned_bytes");
+	_cleanup_free_ char *used = output_bytes(ds, "used_bytes");
+	_cleanup_free_ char *ratio = format_ratio(ds);
 	printf("Name:        %s\n", json_get_string(ds, "name", "?"));
 	printf("Path:        %s\n", json_get_string(ds, "path", "?"));
 	if (json_get_bool(ds, "accessible", true)) {
 		printf("Accessible:  yes\n");
 		printf("Capacity:    %s\n", cap ? cap : "-");
 		printf("Free:        %s\n", free_ ? free_ : "-");
+		printf("Provisioned: %s (virtual size of the disks of this host's VMs)\n",
+		       prov ? prov : "-");
+		printf("Used:        %s (allocated by this host's VMs' files)\n", used ? used : "-");
+		printf("Overcommit:  %s (provisioned / capacity)\n", ratio ? ratio : "-");
 	} else {
 		printf("Accessible:  no (%s)\n", json_get_string(ds, "error", "unknown error"));
 	}

@@ -2,7 +2,8 @@
 /*
  * vireo vm list | info | create | register | unregister | delete |
  * power-on | power-off | reset | shutdown | reboot | suspend | resume |
- * reconfigure | guest  (console, console-log: cmd_vm_console.c)
+ * continue | reconfigure | guest  (console, console-log: cmd_vm_console.c;
+ * disk-list, disk-grow: cmd_vm_disk.c)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -230,6 +231,7 @@ static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 			"%s, pid %lld, accelerator %s", json_get_string(rt, "state", "?"),
 			(long long)json_get_int(rt, "pid", 0), json_get_string(rt, "accel", "?"));
 		print_field("Runtime:", state);
+		print_field("Paused by:", json_get_string(rt, "paused_reason", NULL));
 		print_field("Powered on:", json_get_string(rt, "powered_on", NULL));
 		print_field("QEMU:", json_get_string(rt, "qemu_version", NULL));
 	}
@@ -473,7 +475,7 @@ static const struct {
 	{ "power-on", "on", "Powered on" },	 { "power-off", "off", "Powered off" },
 	{ "reset", "reset", "Reset" },		 { "shutdown", "shutdown", "Shut down" },
 	{ "reboot", "reboot", "Restarted" },	 { "suspend", "suspend", "Suspended" },
-	{ "resume", "on", "Resumed" },
+	{ "resume", "on", "Resumed" },	 { "continue", "continue", "Continued" },
 };
 
 static int cmd_power(struct cli_ctx *ctx, int argc, char **argv)
@@ -708,6 +710,12 @@ static const struct cli_command vm_commands[] = {
 	{ "reboot", POWER_ARGS, "restart the guest", cmd_power },
 	{ "suspend", POWER_ARGS, "suspend a VM", cmd_power },
 	{ "resume", POWER_ARGS, "resume a suspended VM (power on)", cmd_power },
+	{ "continue", POWER_ARGS, "continue a VM paused by QEMU (e.g. its datastore was full)",
+	  cmd_power },
+	{ "disk-list", "VM", "list a VM's disks with their sizes", cli_vm_disk_list },
+	{ "disk-grow", "VM SLOT SIZE_MIB [--no-wait]",
+	  "grow a disk (SLOT as vm info shows, e.g. scsi0:1), powered off or running",
+	  cli_vm_disk_grow },
 	{ "reconfigure",
 	  "VM [--memory MIB] [--cpus N] [--annotation TEXT] [--guest-os OS] "
 	  "[--accel auto|kvm|tcg] [--nic-add " CLI_NIC_SPEC "]... [--nic-remove N]... "

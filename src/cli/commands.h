@@ -50,6 +50,9 @@ struct cli_group {
 extern const struct cli_group cli_group_session; /* login, logout, whoami, health */
 extern const struct cli_group cli_group_user;	 /* user list|add|remove|passwd */
 extern const struct cli_group cli_group_vm;	 /* vm list|info|create|power-on|console|... */
+extern const struct cli_group cli_group_snapshot; /* snapshot list|create|revert|delete|... */
+extern const struct cli_group cli_group_clone;    /* clone, template (top-level) */
+extern const struct cli_group cli_group_import;    /* import register|convert */
 extern const struct cli_group cli_group_datastore; /* datastore list|add|remove|info */
 extern const struct cli_group cli_group_task;	   /* task list|info|wait */
 extern const struct cli_group cli_group_host;	   /* host info */
@@ -69,6 +72,10 @@ void cli_getopt_reset(void);
 /* vireo vm console | console-log (cmd_vm_console.c) */
 int cli_vm_console(struct cli_ctx *ctx, int argc, char **argv);
 int cli_vm_console_log(struct cli_ctx *ctx, int argc, char **argv);
+
+/* vireo vm disk-list | disk-grow (cmd_vm_disk.c) */
+int cli_vm_disk_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_vm_disk_grow(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---- tasks (task_follow.c) ---- */
 

@@ -19,6 +19,21 @@ struct table {
 	size_t nrows;
 };
 
+char *output_bytes(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!json_is_integer(v))
+		return NULL;
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double n = (double)json_integer_value(v);
+	size_t u = 0;
+	while (n >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		n /= 1024;
+		u++;
+	}
+	return u == 0 ? xasprintf("%.0f B", n) : xasprintf("%.1f %s", n, units[u]);
+}
+
 void output_json(const json_t *value)
 {
 	char *s = json_dumps(value, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);

@@ -13,6 +13,9 @@ struct table;
 /* Pretty-prints a JSON value on stdout (the --json output). */
 void output_json(const json_t *value);
 
+/* A byte count member as "1.5 GiB" (caller frees); NULL when the member is absent. */
+char *output_bytes(const json_t *obj, const char *key);
+
 /* Columns are sized to their widest cell; headers are printed as given. */
 struct table *table_new(const char *const *headers /* NULL-terminated */);
 /* Exactly as many cells as headers; NULL prints "-". Copied. */

@@ -97,6 +97,7 @@ const char *vm_scsi_model_name(enum vm_scsi_model m)
 		[VM_SCSI_VIRTIO] = "virtio-scsi",
 		[VM_SCSI_PVSCSI] = "pvscsi",
 		[VM_SCSI_LSILOGIC] = "lsilogic",
+		[VM_SCSI_LSISAS1068] = "lsisas1068",
 	};
 	return names[m];
 }
@@ -313,9 +314,10 @@ static int parse_disks(const struct vmx *vmx, const char *source, struct vm_conf
 			cfg->scsi_model[c] = VM_SCSI_VIRTIO;
 		else if (strcasecmp(m, "pvscsi") == 0)
 			cfg->scsi_model[c] = VM_SCSI_PVSCSI;
-		else if (strcasecmp(m, "lsilogic") == 0 || strcasecmp(m, "lsisas1068") == 0 ||
-			 strcasecmp(m, "buslogic") == 0)
+		else if (strcasecmp(m, "lsilogic") == 0 || strcasecmp(m, "buslogic") == 0)
 			cfg->scsi_model[c] = VM_SCSI_LSILOGIC;
+		else if (strcasecmp(m, "lsisas1068") == 0)
+			cfg->scsi_model[c] = VM_SCSI_LSISAS1068;
 		else
 			return vr_error_set(err, EINVAL,
 					    "%s: %s = \"%.64s\": not a SCSI controller (virtio-scsi, "
@@ -336,6 +338,15 @@ static int parse_disks(const struct vmx *vmx, const char *source, struct vm_conf
 		    (bus == VM_DISK_BUS_SCSI && unit == 7))
 			return vr_error_set(err, EINVAL, "%s: %s: no such %s slot %u:%u", source,
 					    vmx->entries[i].key, bn, ctrl, unit);
+		/* QEMU's LSI emulations have fewer targets than VMware's 15. */
+		if (bus == VM_DISK_BUS_SCSI && ((cfg->scsi_model[ctrl] == VM_SCSI_LSILOGIC && unit > 6) ||
+						(cfg->scsi_model[ctrl] == VM_SCSI_LSISAS1068 && unit > 7)))
+			return vr_error_set(err, EINVAL,
+					    "%s: %s: controller scsi%u (%s) is emulated with targets 0-%d "
+					    "only; move the disk to a lower unit or use pvscsi",
+					    source, vmx->entries[i].key, ctrl,
+					    vm_scsi_model_name(cfg->scsi_model[ctrl]),
+					    cfg->scsi_model[ctrl] == VM_SCSI_LSILOGIC ? 6 : 7);
 		snprintf(k, sizeof(k), "%s%u.present", bn, ctrl);
 		if (bus != VM_DISK_BUS_IDE && !vmx_get_bool(vmx, k, true))
 			return vr_error_set(err, EINVAL,
@@ -397,6 +408,12 @@ static int parse_nics(const struct vmx *vmx, const char *source, struct vm_confi
 		struct vm_nic n = {.index = idx, .start_connected = true};
 		snprintf(k, sizeof(k), "ethernet%u.virtualDev", idx);
 		const char *dev = vmx_get(vmx, k);
+		if (dev && (strcasecmp(dev, "vlance") == 0 || strcasecmp(dev, "vmxnet") == 0 ||
+			    strcasecmp(dev, "vmxnet2") == 0 || strcasecmp(dev, "flexible") == 0))
+			return vr_error_set(err, EINVAL,
+					    "%s: %s = \"%s\": VMware's legacy NIC has no emulation here; "
+					    "change it to vmxnet3 or e1000 (the guest needs a driver for it)",
+					    source, k, dev);
 		if (dev && vm_nic_model_parse(dev, &n.model) < 0)
 			return vr_error_set(err, EINVAL,
 					    "%s: %s = \"%.64s\": not a NIC model (virtio, vmxnet3, "

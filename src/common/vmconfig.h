@@ -31,7 +31,8 @@ enum vm_disk_bus {
 enum vm_scsi_model {
 	VM_SCSI_VIRTIO,  /* "virtio-scsi" (our default) */
 	VM_SCSI_PVSCSI,  /* "pvscsi" */
-	VM_SCSI_LSILOGIC, /* "lsilogic": emulated by lsi53c895a */
+	VM_SCSI_LSILOGIC, /* "lsilogic", "buslogic": emulated by lsi53c895a (targets 0-6) */
+	VM_SCSI_LSISAS1068, /* "lsisas1068": QEMU's mptsas1068 (targets 0-7) */
 };
 
 enum vm_disk_format {

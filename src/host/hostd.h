@@ -19,6 +19,7 @@ struct events;
 struct qmp;
 struct qga;
 struct vmx;
+struct disk_size_cache;
 
 
 /* Settings of one host agent; from the command line and hostd.json. */
@@ -72,6 +73,7 @@ struct vm {
 	struct vmx *vmx;
 	enum vm_power_state power;
 	bool paused;           /* vCPUs stopped (QMP STOP) */
+	char *paused_reason;   /* why QEMU paused it (a full datastore); NULL when not known */
 	char *busy_task;       /* id of the task holding the VM, NULL if idle */
 	pid_t pid;             /* QEMU */
 	pid_t shim_pid;        /* its vireo-shim (QEMU's parent, keeper of the lock) */
@@ -101,6 +103,7 @@ struct hostd {
 	struct tasks *tasks;
 	struct events *events;
 	uint64_t supervise_timer;
+	struct disk_size_cache *disk_sizes; /* storage/disk.c: virtual sizes of disk files */
 
 	pthread_mutex_t lock; /* protects the lists below */
 	struct datastore *datastores;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/hostd.h"
+#include "host/storage/import.h"
 
 static char *inventory_file(struct hostd *h)
 {
@@ -160,7 +161,10 @@ int inventory_register(struct hostd *h, const char *datastore, const char *rel_p
 				    rel_path);
 	struct vm *vm = vm_new(h, datastore, ds_path, real + dl + 1, NULL);
 	r = vm_reload_config(vm, err);
+	if (r == 0 && vm->cfg)
+		r = storage_check_vm_disks(h, vm->dir, vm->cfg, false, err);
 	if (r < 0) {
+		vr_error_wrap(err, "cannot register \"[%s] %s\"", datastore, rel_path);
 		vm_free(vm);
 		return r;
 	}

@@ -19,6 +19,9 @@
 #include "host/lock.h"
 #include "host/runtime.h"
 #include "host/shim.h"
+#include "host/storage/import.h"
+#include "host/storage/disk.h"
+#include "host/storage/snapshot.h"
 #include "host/tasks.h"
 #include "qemu/accel.h"
 #include "qemu/cmdline.h"
@@ -162,6 +165,12 @@ static int migrate_wait(struct vm *vm, struct task *task, int timeout_ms, struct
 
 int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct vr_error **err)
 {
+	return lifecycle_power_on_state(h, vm, task, NULL, err);
+}
+
+int lifecycle_power_on_state(struct hostd *h, struct vm *vm, struct task *task,
+			     const char *state_file, struct vr_error **err)
+{
 	int r;
 	_cleanup_free_ char *vmss = NULL, *console_log = NULL, *joined = NULL, *log_path = NULL,
 			    *qmp_path = NULL, *qga_path = NULL;
@@ -173,11 +182,18 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 		return vr_error_set(err, EALREADY, "VM \"%s\" is already powered on", vm_display_name(vm));
 	}
 	r = vm_reload_config(vm, err);
-	bool resuming = vm->power == VM_POWER_SUSPENDED;
+	bool resuming = vm->power == VM_POWER_SUSPENDED || state_file;
+	/* A suspended VM's own state is consumed by resuming; a snapshot's is kept. */
+	bool consume_state = !state_file;
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0)
 		return r;
 	const struct vm_config *cfg = vm->cfg; /* stable while we hold the claim */
+	if (cfg->is_template)
+		return vr_error_set(err, EPERM,
+				    "VM \"%s\" is a template: templates are not powered on; deploy "
+				    "a clone of it, or convert it back to a VM first",
+				    cfg->display_name);
 
 	enum vm_accel accel;
 	r = qemu_accel_resolve(cfg->accel, h->cfg.accel, h->detected_accel, h->accel_reason,
@@ -187,6 +203,14 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 	r = check_vm_files(h, vm, err);
 	if (r < 0)
 		return r;
+	r = storage_check_vm_disks(h, vm->dir, cfg, true, err);
+	if (r == 0)
+		r = storage_prepare_disks(h, vm, err);
+	if (r < 0)
+		return vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
+	r = disk_check_space(h, vm, err); /* a full datastore would pause the VM at once */
+	if (r < 0)
+		return vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
 	task_set_progress(task, 5);
 
 	struct vm_lock_params lp = lock_params(h);
@@ -201,7 +225,7 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 		r = vr_error_set_errno(err, -r, "cannot create \"%s\"", vm->run_dir);
 		goto fail_unlocked;
 	}
-	vmss = xasprintf("%s/%s.vmss", vm->dir, cfg->display_name);
+	vmss = state_file ? xstrdup(state_file) : xasprintf("%s/%s.vmss", vm->dir, cfg->display_name);
 	if (resuming) {
 		vmss_fd = open(vmss, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (vmss_fd < 0) {
@@ -218,6 +242,11 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 		rename(console_log, old);
 	}
 
+	char **redo = NULL;
+	size_t n_redo = 0;
+	r = storage_redo_prepare(h, vm, resuming && consume_state, &redo, &n_redo, err);
+	if (r < 0)
+		goto fail_unlocked;
 	struct qemu_launch launch = {
 		.qemu_binary = h->cfg.qemu_binary,
 		.vm_dir = vm->dir,
@@ -227,8 +256,13 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 		.sandbox = h->cfg.qemu_sandbox,
 		.start_paused = true,
 		.incoming = resuming,
+		.disk_redo = redo,
+		.n_disk_redo = n_redo,
 	};
 	r = qemu_cmdline_build(cfg, &launch, &argv, err);
+	for (size_t i = 0; i < n_redo; i++)
+		free(redo[i]);
+	free(redo);
 	if (r < 0) {
 		vr_error_wrap(err, "VM \"%s\"", cfg->display_name);
 		goto fail_unlocked;
@@ -340,7 +374,7 @@ int lifecycle_power_on(struct hostd *h, struct vm *vm, struct task *task, struct
 	pthread_mutex_lock(&vm->lock);
 	vm->powered_on_ms = time_real_ms();
 	pthread_mutex_unlock(&vm->lock);
-	if (resuming) {
+	if (resuming && consume_state) {
 		if (unlink(vmss) < 0)
 			log_warn("cannot remove \"%s\" after resuming: %s", vmss, strerror(errno));
 		fsync_dir_of(vmss);
@@ -372,6 +406,8 @@ fail_started:
 	pthread_mutex_unlock(&vm->lock);
 fail_unlocked:
 	rm_rf(vm->run_dir);
+	if (!(resuming && consume_state))
+		storage_redo_discard(vm);
 	if (lock_fd >= 0)
 		vm_lock_release_fd(lock_fd, vm->dir, NULL);
 	else
@@ -538,6 +574,48 @@ int lifecycle_reboot_guest(struct hostd *h, struct vm *vm, struct task *task, in
 	return 0;
 }
 
+int lifecycle_save_state(struct vm *vm, const char *path, struct task *task,
+			 struct vr_error **err)
+{
+	_cleanup_free_ char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return vr_error_set(err, EINVAL, "\"%s\" is not an absolute path", path);
+	*slash = '\0';
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp", dir, slash + 1);
+	unlink(tmp);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return vr_error_set_errno(err, errno, "cannot create \"%s\"", tmp);
+	/* Saving to a local file: no reason to throttle. */
+	int r = vm_qmp(vm, "migrate-set-parameters",
+		       json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), QMP_TIMEOUT_MS, NULL,
+		       err);
+	struct qmp *q = r < 0 ? NULL : vm_qmp_get(vm);
+	if (r >= 0) {
+		r = q ? qmp_execute_with_fd(q, "getfd", json_pack("{s:s}", "fdname", "vmstate"), fd,
+					    QMP_TIMEOUT_MS, NULL, err)
+		      : vr_error_set(err, ENOTCONN, "QEMU went away");
+		if (q)
+			vm_qmp_put(vm);
+	}
+	if (r >= 0)
+		r = vm_qmp(vm, "migrate", json_pack("{s:s}", "uri", "fd:vmstate"), QMP_TIMEOUT_MS,
+			   NULL, err);
+	if (r >= 0)
+		r = migrate_wait(vm, task, 600000, err);
+	if (r >= 0 && fsync(fd) < 0)
+		r = vr_error_set_errno(err, errno, "cannot sync \"%s\"", tmp);
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = vr_error_set_errno(err, errno, "cannot rename \"%s\" to \"%s\"", tmp, path);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	fsync_dir_of(path);
+	return 0;
+}
+
 int lifecycle_suspend(struct hostd *h, struct vm *vm, struct task *task, struct vr_error **err)
 {
 	int r = require_running(vm, err);
@@ -545,45 +623,20 @@ int lifecycle_suspend(struct hostd *h, struct vm *vm, struct task *task, struct 
 		return r;
 	const char *name = vm->cfg->display_name;
 	_cleanup_free_ char *vmss = xasprintf("%s/%s.vmss", vm->dir, name);
-	_cleanup_free_ char *tmp = xasprintf("%s/.%s.vmss.tmp", vm->dir, name);
-	unlink(tmp);
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return vr_error_set_errno(err, errno, "cannot create \"%s\"", tmp);
-
 	r = vm_qmp(vm, "stop", NULL, QMP_TIMEOUT_MS, NULL, err);
 	if (r < 0)
-		goto fail;
+		return vr_error_wrap(err, "cannot suspend VM \"%s\"", name);
 	task_set_progress(task, 5);
-	/* Saving to a local file: no reason to throttle. */
-	r = vm_qmp(vm, "migrate-set-parameters",
-		   json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), QMP_TIMEOUT_MS, NULL,
-		   err);
-	if (r < 0)
-		goto fail_cont;
-	struct qmp *q = vm_qmp_get(vm);
-	r = q ? qmp_execute_with_fd(q, "getfd", json_pack("{s:s}", "fdname", "vmss"), fd,
-				    QMP_TIMEOUT_MS, NULL, err)
-	      : vr_error_set(err, ENOTCONN, "QEMU went away");
-	if (q)
-		vm_qmp_put(vm);
-	if (r < 0)
-		goto fail_cont;
-	r = vm_qmp(vm, "migrate", json_pack("{s:s}", "uri", "fd:vmss"), QMP_TIMEOUT_MS, NULL, err);
-	if (r < 0)
-		goto fail_cont;
-	r = migrate_wait(vm, task, 600000, err);
-	if (r < 0)
-		goto fail_cont;
-	if (fsync(fd) < 0) {
-		r = vr_error_set_errno(err, errno, "cannot sync \"%s\"", tmp);
-		goto fail_cont;
+	r = lifecycle_save_state(vm, vmss, task, err);
+	if (r < 0) {
+		struct vr_error *e = NULL;
+		if (vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, NULL, &e) < 0) {
+			log_error("VM \"%s\": cannot continue after a failed suspend: %s", name,
+				  e->msg);
+			vr_error_free(e);
+		}
+		return vr_error_wrap(err, "cannot suspend VM \"%s\"", name);
 	}
-	if (rename(tmp, vmss) < 0) {
-		r = vr_error_set_errno(err, errno, "cannot rename \"%s\" to \"%s\"", tmp, vmss);
-		goto fail_cont;
-	}
-	fsync_dir_of(vmss);
 	task_set_progress(task, 95);
 	power_off_now(vm);
 	set_expect_exit(vm, false);
@@ -593,17 +646,26 @@ int lifecycle_suspend(struct hostd *h, struct vm *vm, struct task *task, struct 
 	events_add(h->events, EVENT_INFO, vm->id, "VmSuspended", "VM \"%s\" suspended", name);
 	task_set_result(task, json_pack("{s:s, s:I}", "file", vmss, "bytes", (json_int_t)size));
 	return 0;
-
-fail_cont: {
-	struct vr_error *e = NULL;
-	if (vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, NULL, &e) < 0) {
-		log_error("VM \"%s\": cannot continue after a failed suspend: %s", name, e->msg);
-		vr_error_free(e);
-	}
 }
-fail:
-	unlink(tmp);
-	return vr_error_wrap(err, "cannot suspend VM \"%s\"", name);
+
+int lifecycle_qmp(struct vm *vm, const char *cmd, json_t *args, int timeout_ms, json_t **ret,
+		  struct vr_error **err)
+{
+	return vm_qmp(vm, cmd, args, timeout_ms, ret, err);
+}
+
+void lifecycle_power_off_now(struct vm *vm)
+{
+	power_off_now(vm);
+	set_expect_exit(vm, false);
+}
+
+bool lifecycle_is_running(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	bool on = vm->power == VM_POWER_ON && vm->qmp;
+	pthread_mutex_unlock(&vm->lock);
+	return on;
 }
 
 json_t *lifecycle_guest_info(struct hostd *h, struct vm *vm)
@@ -670,3 +732,25 @@ json_t *lifecycle_guest_info(struct hostd *h, struct vm *vm)
 	return o;
 }
 
+int lifecycle_continue(struct hostd *h, struct vm *vm, struct task *task, struct vr_error **err)
+{
+	int r = require_running(vm, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	if (!paused)
+		return vr_error_set(err, EALREADY, "VM \"%s\" is not paused", vm_display_name(vm));
+	r = disk_check_space(h, vm, err); /* else it would pause again at its next write */
+	if (r < 0)
+		return vr_error_wrap(err, "cannot continue VM \"%s\"", vm_display_name(vm));
+	r = vm_qmp(vm, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+	if (r < 0)
+		return vr_error_wrap(err, "cannot continue VM \"%s\"", vm_display_name(vm));
+	vm_log(vm, "continued");
+	events_add(h->events, EVENT_INFO, vm->id, "VmContinued", "VM \"%s\" continued",
+		   vm_display_name(vm));
+	(void)task;
+	return 0;
+}

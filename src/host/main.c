@@ -19,6 +19,7 @@
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/shim.h"
+#include "host/storage/disk.h"
 #include "host/tasks.h"
 #include "qemu/accel.h"
 #include "qemu/qmp.h"
@@ -299,6 +300,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		return -EIO;
 	h->events = events_new(2000);
 	h->tasks = tasks_new();
+	h->disk_sizes = disk_size_cache_new();
 	h->loop = vr_loop_new(err);
 	if (!h->loop)
 		return -EIO;
@@ -339,6 +341,10 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_host_register(h->api, h);
 	api_datastores_register(h->api, h);
 	api_vms_register(h->api, h);
+	api_disks_register(h->api, h);
+	api_snapshots_register(h->api, h);
+	api_clones_register(h->api, h);
+	api_import_register(h->api, h);
 	api_tasks_register(h->api, h);
 	if ((r = api_server_start(h->api, err)) < 0)
 		return r;
@@ -376,6 +382,7 @@ static void hostd_stop(struct hostd *h)
 	}
 	free(h->datastores);
 	events_free(h->events);
+	disk_size_cache_free(h->disk_sizes);
 	auth_free(h->auth);
 	free(h->accel_reason);
 	config_free(&h->cfg);

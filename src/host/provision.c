@@ -16,6 +16,7 @@
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/lock.h"
+#include "host/storage/clone.h"
 #include "host/tasks.h"
 #include "qemu/img.h"
 
@@ -38,6 +39,7 @@ static const struct json_field disk_fields[] = {
 	{"size_mib", JSON_INTEGER, true, 1, MAX_DISK_MIB},
 	{"format", JSON_STRING, false, 1, 8},
 	{"provisioning", JSON_STRING, false, 1, 32},
+	{"mode", JSON_STRING, false, 1, 32},
 };
 
 static const struct json_field boot_fields[] = {
@@ -146,6 +148,13 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 					    "disk %zu: provisioning \"%s\" is not thin, thick-lazy or "
 					    "thick-eager",
 					    i, prov_name);
+		enum vm_disk_mode mode = VM_DISK_MODE_PERSISTENT;
+		const char *mode_name = jstr(d, "mode");
+		if (mode_name && vm_disk_mode_parse(mode_name, &mode) < 0)
+			return vr_error_set(err, EINVAL,
+					    "disk %zu: mode \"%s\" is not persistent, "
+					    "independent-persistent or independent-nonpersistent",
+					    i, mode_name);
 		unsigned unit = (unsigned)i >= 7 ? (unsigned)i + 1 : (unsigned)i;
 		char key[64];
 		snprintf(key, sizeof(key), "scsi0:%u.present", unit);
@@ -160,6 +169,10 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 		vmx_setf(vmx, key, "%lld", (long long)json_integer_value(json_object_get(d, "size_mib")));
 		snprintf(key, sizeof(key), "scsi0:%u.vireo.provisioning", unit);
 		vmx_set(vmx, key, qemu_img_provisioning_name(prov));
+		if (mode != VM_DISK_MODE_PERSISTENT) {
+			snprintf(key, sizeof(key), "scsi0:%u.mode", unit);
+			vmx_set(vmx, key, vm_disk_mode_name(mode));
+		}
 	}
 	json_t *nics = json_object_get(spec, "nics");
 	if (nics) {
@@ -379,7 +392,15 @@ int provision_destroy(struct hostd *h, struct vm *vm, struct task *task, struct 
 		}
 	}
 	pthread_mutex_unlock(&h->lock);
-	int r = inventory_unregister(h, vm, err);
+	int r = clone_deps_refuse_delete(vm->vmx_path, err);
+	if (r < 0)
+		return vr_error_wrap(err, "cannot delete VM \"%s\"",
+				     vm->cfg ? vm->cfg->display_name : vm->id);
+	pthread_mutex_lock(&vm->lock);
+	const char *src = vm->vmx ? vmx_get(vm->vmx, CLONE_SOURCE_KEY) : NULL;
+	_cleanup_free_ char *clone_of = src ? xstrdup(src) : NULL;
+	pthread_mutex_unlock(&vm->lock);
+	r = inventory_unregister(h, vm, err);
 	if (r < 0)
 		return r;
 	task_set_progress(task, 30);
@@ -387,6 +408,8 @@ int provision_destroy(struct hostd *h, struct vm *vm, struct task *task, struct 
 	if (r < 0)
 		return vr_error_set_errno(err, -r, "VM unregistered, but its folder \"%s\" could not be removed entirely",
 					  vm->dir);
+	if (clone_of) /* a linked clone: its source's files are free again */
+		clone_deps_remove(clone_of, vm->vmx_path);
 	events_add(h->events, EVENT_INFO, vm->id, "VmDeleted", "VM \"%s\" deleted",
 		   vm->cfg ? vm->cfg->display_name : vm->id);
 	return 0;

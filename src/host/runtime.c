@@ -20,6 +20,8 @@
 #include "host/hostd.h"
 #include "host/lock.h"
 #include "host/shim.h"
+#include "host/storage/snapshot.h"
+#include "host/storage/disk.h"
 #include "qemu/process.h"
 #include "qemu/qga.h"
 #include "qemu/qmp.h"
@@ -91,6 +93,9 @@ void runtime_teardown(struct hostd *h, struct vm *vm)
 	}
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	/* Nonpersistent disks lose their changes at power-off (kept while suspended). */
+	if (vm->power != VM_POWER_SUSPENDED)
+		storage_redo_discard(vm);
 }
 
 /* Waits for a process that is not our child to disappear. */
@@ -210,6 +215,7 @@ void runtime_on_qmp_event(struct qmp *qmp, const char *event, json_t *data,
 		pthread_attr_destroy(&attr);
 		return;
 	}
+	disk_on_qmp_event(vm, event, data); /* storage/disk.c: BLOCK_IO_ERROR (full datastore) */
 	pthread_mutex_lock(&vm->lock);
 	if (strcmp(event, "STOP") == 0) {
 		vm->paused = true;

@@ -60,6 +60,7 @@ void vm_free(struct vm *vm)
 	free(vm->last_shutdown_reason);
 	free(vm->runtime_error);
 	free(vm->kill_reason);
+	free(vm->paused_reason);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
@@ -252,6 +253,8 @@ json_t *vm_to_json(struct vm *vm, bool with_config)
 	if (vm->power == VM_POWER_ON) {
 		json_t *rt = json_pack("{s:s, s:i, s:s}", "state", vm->paused ? "paused" : "running",
 				       "pid", (int)vm->pid, "accel", vm_accel_name(vm->accel));
+		if (vm->paused && vm->paused_reason)
+			json_object_set_new(rt, "paused_reason", json_string(vm->paused_reason));
 		if (vm->qemu_version)
 			json_object_set_new(rt, "qemu_version", json_string(vm->qemu_version));
 		if (vm->shim_pid > 0)

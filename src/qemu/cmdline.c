@@ -49,10 +49,37 @@ static const char *scsi_controller_device(enum vm_scsi_model m)
 		return "pvscsi";
 	case VM_SCSI_LSILOGIC:
 		return "lsi53c895a";
+	case VM_SCSI_LSISAS1068:
+		return "mptsas1068";
 	case VM_SCSI_VIRTIO:
 		break;
 	}
 	return "virtio-scsi-pci";
+}
+
+void qemu_cmdline_disk_id(const struct vm_disk *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%u-%u", vm_disk_bus_name(d->bus), d->controller, d->unit);
+}
+
+void qemu_cmdline_disk_node(const struct vm_disk *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "drive-%s%u-%u", vm_disk_bus_name(d->bus), d->controller, d->unit);
+}
+
+/*
+ * What a writable disk does on a write error: pause the VM on ENOSPC (a
+ * full datastore; hostd reports it and `continue` retries the write once
+ * there is space), report any other write error and every read error to
+ * the guest, as a real disk would.  See docs/design.md.  QEMU 7.2's
+ * nvme-ns has no error policy properties: its controller always completes
+ * a failed write with a write-fault status.
+ */
+static const char *disk_error_policy(const struct vm_disk *d)
+{
+	if (d->device == VM_DISK_DEVICE_CDROM || d->bus == VM_DISK_BUS_NVME)
+		return "";
+	return ",werror=enospc,rerror=report";
 }
 
 static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, char ***argv,
@@ -63,10 +90,11 @@ static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, c
 	for (size_t i = 0; i < cfg->n_disks; i++) {
 		const struct vm_disk *d = &cfg->disks[i];
 		const char *bus = vm_disk_bus_name(d->bus);
-		if (d->mode == VM_DISK_MODE_INDEPENDENT_NONPERSISTENT)
-			return vr_error_set(err, ENOTSUP,
-					    "disk %s%u:%u: mode independent-nonpersistent is not "
-					    "supported yet",
+		const char *redo = i < l->n_disk_redo ? l->disk_redo[i] : NULL;
+		if (d->mode == VM_DISK_MODE_INDEPENDENT_NONPERSISTENT && !redo)
+			return vr_error_set(err, EINVAL,
+					    "disk %s%u:%u: an independent-nonpersistent disk needs a "
+					    "redo file prepared at power-on",
 					    bus, d->controller, d->unit);
 		if (d->bus == VM_DISK_BUS_SATA && d->unit >= 6)
 			return vr_error_set(err, ENOTSUP,
@@ -86,9 +114,12 @@ static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, c
 				strv_pushf(argv, "nvme,id=nvme%u,serial=vireo-nvme%u", d->controller,
 					   d->controller);
 		}
-		_cleanup_free_ char *path = qemu_cmdline_resolve_path(l->vm_dir, d->file_name);
-		char node[64], fnode[64];
-		snprintf(node, sizeof(node), "drive-%s%u-%u", bus, d->controller, d->unit);
+		/* A nonpersistent disk runs on its redo file; the disk itself stays untouched. */
+		_cleanup_free_ char *path = redo ? xstrdup(redo)
+						 : qemu_cmdline_resolve_path(l->vm_dir, d->file_name);
+		char node[64], fnode[64], id[QEMU_DISK_ID_MAX];
+		qemu_cmdline_disk_id(d, id, sizeof(id));
+		qemu_cmdline_disk_node(d, node, sizeof(node));
 		snprintf(fnode, sizeof(fnode), "file-%s%u-%u", bus, d->controller, d->unit);
 		bool ro = d->device == VM_DISK_DEVICE_CDROM;
 
@@ -99,7 +130,7 @@ static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, c
 			json_object_set_new(file, "discard", json_string("unmap"));
 		push_json(argv, "-blockdev", file);
 		json_t *fmt = json_pack("{s:s, s:s, s:s, s:b}", "driver",
-					vm_disk_format_name(d->format), "node-name", node, "file",
+					redo ? "qcow2" : vm_disk_format_name(d->format), "node-name", node, "file",
 					fnode, "read-only", ro);
 		if (!ro)
 			json_object_set_new(fmt, "discard", json_string("unmap"));
@@ -113,27 +144,25 @@ static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, c
 			boot = xstrdup("");
 		}
 		strv_push(argv, "-device");
+		const char *policy = disk_error_policy(d);
 		switch (d->bus) {
 		case VM_DISK_BUS_SCSI:
-			strv_pushf(argv, "%s,bus=scsi%u.0,channel=0,scsi-id=%u,lun=0,drive=%s,id=%s%u-%u%s",
-				   ro ? "scsi-cd" : "scsi-hd", d->controller, d->unit, node, bus,
-				   d->controller, d->unit, boot);
+			strv_pushf(argv, "%s,bus=scsi%u.0,channel=0,scsi-id=%u,lun=0,drive=%s,id=%s%s%s",
+				   ro ? "scsi-cd" : "scsi-hd", d->controller, d->unit, node, id, policy,
+				   boot);
 			break;
 		case VM_DISK_BUS_SATA:
-			strv_pushf(argv, "%s,bus=sata%u.%u,drive=%s,id=%s%u-%u%s",
-				   ro ? "ide-cd" : "ide-hd", d->controller, d->unit, node, bus,
-				   d->controller, d->unit, boot);
+			strv_pushf(argv, "%s,bus=sata%u.%u,drive=%s,id=%s%s%s", ro ? "ide-cd" : "ide-hd",
+				   d->controller, d->unit, node, id, policy, boot);
 			break;
 		case VM_DISK_BUS_NVME:
-			strv_pushf(argv, "nvme-ns,bus=nvme%u,nsid=%u,drive=%s,id=%s%u-%u%s",
-				   d->controller, d->unit + 1, node, bus, d->controller, d->unit,
-				   boot);
+			strv_pushf(argv, "nvme-ns,bus=nvme%u,nsid=%u,drive=%s,id=%s%s", d->controller,
+				   d->unit + 1, node, id, boot);
 			break;
 		case VM_DISK_BUS_IDE:
 			/* q35's ICH9 AHCI provides buses ide.0 .. ide.5. */
-			strv_pushf(argv, "%s,bus=ide.%u,drive=%s,id=%s%u-%u%s",
-				   ro ? "ide-cd" : "ide-hd", d->controller * 2 + d->unit, node, bus,
-				   d->controller, d->unit, boot);
+			strv_pushf(argv, "%s,bus=ide.%u,drive=%s,id=%s%s%s", ro ? "ide-cd" : "ide-hd",
+				   d->controller * 2 + d->unit, node, id, policy, boot);
 			break;
 		}
 	}

@@ -3,6 +3,7 @@
 #define VIREO_QEMU_CMDLINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/vmconfig.h"
 
@@ -21,6 +22,12 @@ struct qemu_launch {
 	/* File descriptors of tap devices for bridged NICs, by NIC position; -1 = none. */
 	const int *nic_tap_fds;
 	unsigned n_nic_tap_fds;
+	/*
+	 * Redo files of independent-nonpersistent disks, by disk position
+	 * (absolute qcow2 paths on the disk; NULL for other disks).
+	 */
+	char *const *disk_redo;
+	size_t n_disk_redo;
 };
 
 /*
@@ -31,6 +38,17 @@ struct qemu_launch {
  */
 int qemu_cmdline_build(const struct vm_config *cfg, const struct qemu_launch *launch,
 		       char ***argv_out, struct vr_error **err);
+
+/* Room for the qdev id of any disk ("scsi0-1", "sata3-5"), with its NUL. */
+#define QEMU_DISK_ID_MAX 32
+
+/*
+ * The qdev id the command line gives a disk's device ("scsi0-1" for
+ * scsi0:1): how QMP operations on a running VM name the disk.
+ */
+void qemu_cmdline_disk_id(const struct vm_disk *d, char *buf, size_t len);
+/* The node name of the disk's format node at start ("drive-scsi0-1"), until a snapshot adds one on top. */
+void qemu_cmdline_disk_node(const struct vm_disk *d, char *buf, size_t len);
 
 /* Resolves a .vmx file name against the VM folder. Caller frees. */
 char *qemu_cmdline_resolve_path(const char *vm_dir, const char *file_name);

@@ -5,11 +5,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +17,6 @@
 #include "common/util.h"
 #include "qemu/img_priv.h"
 
-extern char **environ;
 
 /* Called while qemu-img runs; non-zero asks to stop it. */
 typedef int (*img_tick_fn)(void *opaque);
@@ -97,14 +96,54 @@ static int img_run(const char *binary, char *const argv[], char **stdout_out, im
 	strv_push(&args, binary);
 	for (size_t i = 1; argv[i]; i++)
 		strv_push(&args, argv[i]);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-	pid_t pid;
-	int r = posix_spawnp(&pid, binary, &fa, NULL, args, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	/*
+	 * fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: if hostd
+	 * dies, a qemu-img it started (a commit, say) must not go on changing
+	 * disks under the next hostd.
+	 */
+	pid_t parent = getpid();
+	int exec_pipe[2];
+	if (pipe2(exec_pipe, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(out_pipe[0]);
+		close(out_pipe[1]);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		return vr_error_set_errno(err, e, "cannot create a pipe");
+	}
+	int r = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_pipe[1], 1) < 0 ||
+		    dup2(err_pipe[1], 2) < 0)
+			_exit(127);
+		execvp(binary, args);
+		int e = errno;
+		ssize_t w = write(exec_pipe[1], &e, sizeof(e));
+		(void)w;
+		_exit(127);
+	}
+	if (pid < 0) {
+		r = errno;
+		close(exec_pipe[0]);
+		close(exec_pipe[1]);
+	} else {
+		close(exec_pipe[1]);
+		int child_errno = 0;
+		ssize_t n;
+		do {
+			n = read(exec_pipe[0], &child_errno, sizeof(child_errno));
+		} while (n < 0 && errno == EINTR);
+		close(exec_pipe[0]);
+		if (n == (ssize_t)sizeof(child_errno)) {
+			waitpid(pid, NULL, 0);
+			r = child_errno;
+		}
+	}
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	if (r != 0) {
@@ -530,5 +569,89 @@ int qemu_img_resize(const char *binary, const char *path, const char *format,
 	r = img_run(binary, argv, NULL, NULL, NULL, err);
 	if (r < 0)
 		return vr_error_wrap(err, "cannot resize \"%s\"", path);
+	return 0;
+}
+
+/* ---- copies and linked overlays ---- */
+
+struct convert_watch {
+	const char *dst;
+	uint64_t total;
+	qemu_img_progress_fn progress;
+	void *opaque;
+};
+
+static int convert_tick(void *opaque)
+{
+	struct convert_watch *w = opaque;
+	struct stat st;
+	uint64_t done = 0;
+	if (stat(w->dst, &st) == 0)
+		done = (uint64_t)st.st_blocks * 512;
+	if (done >= w->total)
+		done = w->total ? w->total - 1 : 0; /* finished only when qemu-img says so */
+	return w->progress(done, w->total, w->opaque);
+}
+
+int qemu_img_convert_qcow2(const char *binary, const char *src, const char *src_format,
+			   const char *dst, qemu_img_progress_fn progress, void *opaque,
+			   struct vr_error **err)
+{
+	if (access(dst, F_OK) == 0)
+		return vr_error_set(err, EEXIST, "disk \"%s\" already exists", dst);
+	/* What the copy will take: the data of the whole chain, in qcow2. */
+	char *measure[] = {"qemu-img", "measure", "--output=json", "-U", "-f", (char *)src_format,
+			   "-O", "qcow2", (char *)src, NULL};
+	_cleanup_free_ char *json = NULL;
+	int r = img_run(binary, measure, &json, NULL, NULL, err);
+	uint64_t need = 0, fully = 0;
+	if (r >= 0)
+		r = qemu_img_parse_measure(json, strlen(json), &need, &fully, err);
+	if (r < 0)
+		return vr_error_wrap(err, "cannot measure \"%s\"", src);
+	if ((r = check_free_space(dst, need, "the copy", err)) < 0)
+		return r;
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		return vr_error_set_errno(err, errno, "cannot create \"%s\"", dst);
+	close(fd);
+	/* -U: the source may be a running VM's frozen snapshot file, which QEMU holds read-only. */
+	char *argv[] = {"qemu-img", "convert", "-U", "-f", (char *)src_format, "-O", "qcow2",
+			(char *)src, (char *)dst, NULL};
+	struct convert_watch w = {.dst = dst, .total = need ? need : 1, .progress = progress,
+				  .opaque = opaque};
+	r = img_run(binary, argv, NULL, progress ? convert_tick : NULL, &w, err);
+	if (r < 0) {
+		unlink(dst);
+		return vr_error_wrap(err, "cannot copy \"%s\" to \"%s\"", src, dst);
+	}
+	if (progress)
+		progress(w.total, w.total, opaque);
+	return 0;
+}
+
+int qemu_img_create_overlay(const char *binary, const char *dst, const char *backing,
+			    const char *backing_format, uint64_t size, struct vr_error **err)
+{
+	if (backing[0] != '/')
+		return vr_error_set(err, EINVAL, "backing file \"%s\" is not an absolute path",
+				    backing);
+	if (size == 0 || size > QEMU_IMG_MAX_SIZE)
+		return vr_error_set(err, ERANGE, "disk size %llu bytes is out of range",
+				    (unsigned long long)size);
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		return vr_error_set_errno(err, errno, "cannot create \"%s\"", dst);
+	close(fd);
+	char sz[32];
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	/* -u: the backing file is not opened (a running VM may hold it); its size is given. */
+	char *argv[] = {"qemu-img", "create", "-q", "-u", "-f", "qcow2", "-b", (char *)backing,
+			"-F", (char *)backing_format, (char *)dst, sz, NULL};
+	int r = img_run(binary, argv, NULL, NULL, NULL, err);
+	if (r < 0) {
+		unlink(dst);
+		return vr_error_wrap(err, "cannot create \"%s\" on \"%s\"", dst, backing);
+	}
 	return 0;
 }

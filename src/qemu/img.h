@@ -114,4 +114,24 @@ int qemu_img_resize(const char *binary, const char *path, const char *format,
 		    uint64_t new_size, enum qemu_img_provisioning provisioning,
 		    struct vr_error **err);
 
+/* ---- copies and linked overlays (clones) ---- */
+
+/*
+ * Copies what the chain of src (opened as src_format, shared: a running
+ * VM may hold its files read-only) holds into a new thin qcow2 dst, with
+ * `qemu-img convert`.  Refuses an existing dst and, up front, too little
+ * free space (`qemu-img measure`).  Progress from dst's allocated blocks.
+ * On failure or cancellation dst is removed.
+ */
+int qemu_img_convert_qcow2(const char *binary, const char *src, const char *src_format,
+			   const char *dst, qemu_img_progress_fn progress, void *opaque,
+			   struct vr_error **err);
+/*
+ * Creates a new qcow2 dst of size bytes on backing (an absolute path,
+ * recorded with backing_format) without opening backing; refuses an
+ * existing dst.
+ */
+int qemu_img_create_overlay(const char *binary, const char *dst, const char *backing,
+			    const char *backing_format, uint64_t size, struct vr_error **err);
+
 #endif

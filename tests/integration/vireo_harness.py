@@ -216,6 +216,9 @@ class Workdir:
     def __init__(self, prefix):
         base = os.environ.get("VIREO_TEST_TMPDIR", tempfile.gettempdir())
         self.path = tempfile.mkdtemp(prefix=prefix, dir=base)
+        # QEMU drops to an unprivileged user and must still reach the VM folders
+        # (new snapshot deltas are opened after that): traversable, not listable.
+        os.chmod(self.path, 0o711)
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)

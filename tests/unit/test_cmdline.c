@@ -133,9 +133,20 @@ static void test_refusals(void **state)
 	vr_error_freep(&err);
 	l.accel = VM_ACCEL_TCG;
 	cfg->disks[0].mode = VM_DISK_MODE_INDEPENDENT_NONPERSISTENT;
-	assert_int_equal(qemu_cmdline_build(cfg, &l, &argv, &err), -ENOTSUP);
-	assert_non_null(strstr(err->msg, "independent-nonpersistent"));
+	assert_int_equal(qemu_cmdline_build(cfg, &l, &argv, &err), -EINVAL);
+	assert_non_null(strstr(err->msg, "redo file"));
 	vr_error_freep(&err);
+	/* With its redo file, the disk runs on that file. */
+	char *redo[] = {(char *)"/d/web01-REDO.qcow2"};
+	l.disk_redo = redo;
+	l.n_disk_redo = 1;
+	assert_int_equal(qemu_cmdline_build(cfg, &l, &argv, &err), 0);
+	_cleanup_free_ char *joined = strv_join(argv, " ");
+	assert_non_null(strstr(joined, "\"filename\":\"/d/web01-REDO.qcow2\""));
+	strv_free(argv);
+	argv = NULL;
+	l.disk_redo = NULL;
+	l.n_disk_redo = 0;
 	cfg->disks[0].mode = VM_DISK_MODE_PERSISTENT;
 	cfg->firmware = VM_FIRMWARE_EFI;
 	assert_int_equal(qemu_cmdline_build(cfg, &l, &argv, &err), -ENOTSUP);

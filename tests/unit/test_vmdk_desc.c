@@ -420,6 +420,29 @@ static void test_bad_fixtures(void **state)
 	assert_true(checked >= 40);
 }
 
+/* QEMU rewrites a descriptor file when it writes the disk, padded with NULs to 512 bytes. */
+static void test_qemu_written_descriptor(void **state)
+{
+	struct env *e = *state;
+	sh("cd %s && qemu-img create -q -f vmdk -o subformat=monolithicFlat w.vmdk 16M && "
+	   "qemu-io -f vmdk -c 'write -P 0x33 0 64k' w.vmdk >/dev/null",
+	   e->dir);
+	_cleanup_free_ char *path = xasprintf("%s/w.vmdk", e->dir);
+	struct vmdk_desc *d = load_ok(path, 0);
+	assert_int_equal(d->create_type, VMDK_CREATE_MONOLITHIC_FLAT);
+	assert_int_equal(d->capacity_sectors, 16 * 2048);
+	vmdk_desc_free(d);
+	d = NULL;
+
+	/* Text after the padding is not padding. */
+	const char text[] = "version=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n"
+			    "RW 2048 FLAT \"x-flat.vmdk\" 0\n\0\0RW 2048 FLAT \"y.vmdk\" 0\n";
+	struct vr_error *err = NULL;
+	expect_error(vmdk_desc_parse_image(text, sizeof(text) - 1, "t.vmdk", 0, &d, &err), &err,
+		     "NUL byte at offset");
+	assert_null(d);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -432,6 +455,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_qemu_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_extents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qemu_written_descriptor, setup, teardown),
 		cmocka_unit_test(test_esx_descriptors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bad_fixtures),

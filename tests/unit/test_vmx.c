@@ -224,6 +224,8 @@ static void test_config_errors(void **state)
 		{"bad-vcpus.vmx", "numvcpus = \"999\" is out of range"},
 		{"bad-slot.vmx", "no such scsi slot 0:7"},
 		{"bad-syntax.vmx", "line 1: missing '='"},
+		{"bad-lsilogic-unit.vmx", "controller scsi0 (lsilogic) is emulated with targets 0-6"},
+		{"bad-vlance.vmx", "VMware's legacy NIC has no emulation here"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *path = xasprintf("%s/vmx-bad/%s", data_dir, cases[i].file), *msg = NULL;

@@ -13,19 +13,12 @@
 #include "common/util.h"
 #include "host/api/handlers.h"
 #include "host/api/server.h"
+#include "host/api/vm_task.h"
 #include "host/hostd.h"
 #include "host/lifecycle.h"
 #include "host/provision.h"
 #include "host/tasks.h"
 
-static struct vm *find_vm(struct api_request *req, struct hostd *h)
-{
-	const char *id = api_request_param(req, "id");
-	struct vm *vm = id ? inventory_find(h, id) : NULL;
-	if (!vm)
-		api_respond_error(req, 404, "no VM \"%s\" on this host", id ? id : "");
-	return vm;
-}
 
 static void vms_list(struct api_request *req, void *opaque)
 {
@@ -40,7 +33,7 @@ static void vms_list(struct api_request *req, void *opaque)
 
 static void vms_get(struct api_request *req, void *opaque)
 {
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, opaque);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, opaque);
 	if (vm)
 		api_respond_json(req, 200, vm_to_json(vm, true));
 }
@@ -54,6 +47,7 @@ enum vm_op {
 	VM_OP_SHUTDOWN,
 	VM_OP_REBOOT,
 	VM_OP_SUSPEND,
+	VM_OP_CONTINUE,
 	VM_OP_DELETE,
 };
 
@@ -67,81 +61,56 @@ static const struct {
 	[VM_OP_SHUTDOWN] = {"shutdown", "Shut down guest"},
 	[VM_OP_REBOOT] = {"reboot", "Restart guest"},
 	[VM_OP_SUSPEND] = {"suspend", "Suspend VM"},
+	[VM_OP_CONTINUE] = {"continue", "Continue paused VM"},
 	[VM_OP_DELETE] = {"delete", "Delete VM"},
 };
 
-struct vm_task {
-	struct hostd *h;
-	struct vm *vm;
+struct vm_op_arg {
 	enum vm_op op;
 	int timeout_s;
 };
 
-static int vm_task_run(struct task *task, void *opaque, struct vr_error **err)
+static int vm_op_run(struct hostd *h, struct vm *vm, struct task *task, void *arg,
+		     struct vr_error **err)
 {
-	struct vm_task *t = opaque;
+	const struct vm_op_arg *t = arg;
 	int r = -EINVAL;
 	switch (t->op) {
 	case VM_OP_POWER_ON:
-		r = lifecycle_power_on(t->h, t->vm, task, err);
+		r = lifecycle_power_on(h, vm, task, err);
 		break;
 	case VM_OP_POWER_OFF:
-		r = lifecycle_power_off(t->h, t->vm, task, err);
+		r = lifecycle_power_off(h, vm, task, err);
 		break;
 	case VM_OP_RESET:
-		r = lifecycle_reset(t->h, t->vm, task, err);
+		r = lifecycle_reset(h, vm, task, err);
 		break;
 	case VM_OP_SHUTDOWN:
-		r = lifecycle_shutdown_guest(t->h, t->vm, task, t->timeout_s, err);
+		r = lifecycle_shutdown_guest(h, vm, task, t->timeout_s, err);
 		break;
 	case VM_OP_REBOOT:
-		r = lifecycle_reboot_guest(t->h, t->vm, task, t->timeout_s, err);
+		r = lifecycle_reboot_guest(h, vm, task, t->timeout_s, err);
 		break;
 	case VM_OP_SUSPEND:
-		r = lifecycle_suspend(t->h, t->vm, task, err);
+		r = lifecycle_suspend(h, vm, task, err);
+		break;
+	case VM_OP_CONTINUE:
+		r = lifecycle_continue(h, vm, task, err);
 		break;
 	case VM_OP_DELETE:
-		r = provision_destroy(t->h, t->vm, task, err);
+		r = provision_destroy(h, vm, task, err);
 		break;
 	}
-	vm_release(t->vm);
 	return r;
-}
-
-static void vm_task_free(void *opaque)
-{
-	struct vm_task *t = opaque;
-	vm_unref(t->vm);
-	free(t);
 }
 
 /* Starts a task on a VM: claims the VM first, so one operation at a time. */
 static void start_vm_task(struct api_request *req, struct hostd *h, struct vm *vm,
 			  enum vm_op op, int timeout_s)
 {
-	_cleanup_error_ struct vr_error *err = NULL;
-	struct vm_task *t = xcalloc(1, sizeof(*t));
-	*t = (struct vm_task){.h = h, .vm = vm_ref(vm), .op = op, .timeout_s = timeout_s};
-	/* Claim with a provisional name, then rename to the task id. */
-	if (vm_claim(vm, "a starting task", &err) < 0) {
-		vm_task_free(t);
-		api_respond_vr_error(req, err);
-		return;
-	}
-	char id[24];
-	if (tasks_start(h->tasks, vm_ops[op].description, vm->id, api_request_user(req),
-			vm_task_run, t, vm_task_free, id, &err) < 0) {
-		vm_release(vm);
-		api_respond_vr_error(req, err);
-		return;
-	}
-	pthread_mutex_lock(&vm->lock);
-	if (vm->busy_task && strcmp(vm->busy_task, "a starting task") == 0) {
-		free(vm->busy_task);
-		vm->busy_task = xstrdup(id);
-	}
-	pthread_mutex_unlock(&vm->lock);
-	api_respond_json(req, 202, json_pack("{s:s}", "task", id));
+	struct vm_op_arg *t = xcalloc(1, sizeof(*t));
+	*t = (struct vm_op_arg){.op = op, .timeout_s = timeout_s};
+	api_vm_task_start(req, h, vm, vm_ops[op].description, vm_op_run, t, free);
 }
 
 static const struct json_field power_fields[] = {
@@ -151,7 +120,7 @@ static const struct json_field power_fields[] = {
 static void vms_power(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (!vm)
 		return;
 	const char *op = api_request_param(req, "op");
@@ -176,13 +145,15 @@ static void vms_power(struct api_request *req, void *opaque)
 		}
 	}
 	api_respond_error(req, 404,
-			  "no power operation \"%s\" (on, off, reset, shutdown, reboot, suspend)", op);
+			  "no power operation \"%s\" (on, off, reset, shutdown, reboot, suspend, "
+			  "continue)",
+			  op);
 }
 
 static void vms_delete(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (vm)
 		start_vm_task(req, h, vm, VM_OP_DELETE, 0);
 }
@@ -260,7 +231,7 @@ static void vms_register(struct api_request *req, void *opaque)
 static void vms_unregister(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (!vm)
 		return;
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -280,7 +251,7 @@ static void vms_unregister(struct api_request *req, void *opaque)
 static void vms_reconfigure(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (!vm)
 		return;
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -300,7 +271,7 @@ static void vms_reconfigure(struct api_request *req, void *opaque)
 static void vms_guest(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (vm)
 		api_respond_json(req, 200, lifecycle_guest_info(h, vm));
 }
@@ -401,7 +372,7 @@ out:
 static void vms_console(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (!vm)
 		return;
 	pthread_mutex_lock(&vm->lock);
@@ -420,7 +391,7 @@ static void vms_console(struct api_request *req, void *opaque)
 static void vms_console_log(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
-	_cleanup_(vm_unrefp) struct vm *vm = find_vm(req, h);
+	_cleanup_(vm_unrefp) struct vm *vm = api_find_vm(req, h);
 	if (!vm)
 		return;
 	uint64_t max = 65536;

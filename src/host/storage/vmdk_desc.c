@@ -697,6 +697,21 @@ int vmdk_desc_parse_image(const void *data, size_t len, const char *source, unsi
 		return vr_error_set(err, EINVAL,
 				    "\"%s\" is not a VMDK descriptor: %zu bytes and no sparse header",
 				    source, len);
+	/*
+	 * QEMU rewrites a descriptor file in place when it updates the CID and
+	 * pads it with NUL bytes to whole sectors: padding ends the text, as it
+	 * does for QEMU and VMware.  A NUL followed by more text is refused.
+	 */
+	const char *nul = memchr(data, '\0', len);
+	if (nul) {
+		size_t text_len = (size_t)(nul - (const char *)data);
+		for (size_t i = text_len; i < len; i++)
+			if (b[i] != 0)
+				return vr_error_set(err, EINVAL,
+						    "\"%s\": the descriptor contains a NUL byte at offset %zu followed by more text",
+						    source, text_len);
+		len = text_len;
+	}
 	return vmdk_desc_parse(data, len, source, flags, out, err);
 }
 
