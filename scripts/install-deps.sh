@@ -6,7 +6,7 @@ set -eu
 PKGS="$*
 
 build-essential pkg-config meson ninja-build clang lld llvm libclang-rt-14-dev
-libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev
+libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev libxml2-dev
 libseccomp-dev libcap-ng-dev libcmocka-dev
 qemu-system-x86 qemu-utils
 busybox-static cpio xz-utils zstd kmod

@@ -3,7 +3,7 @@
  * vireo vm list | info | create | register | unregister | delete |
  * power-on | power-off | reset | shutdown | reboot | suspend | resume |
  * continue | reconfigure | guest  (console, console-log: cmd_vm_console.c;
- * disk-list, disk-grow: cmd_vm_disk.c)
+ * disk-list, disk-grow, disk-add, disk-attach, disk-remove: cmd_vm_disk.c)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -716,6 +716,17 @@ static const struct cli_command vm_commands[] = {
 	{ "disk-grow", "VM SLOT SIZE_MIB [--no-wait]",
 	  "grow a disk (SLOT as vm info shows, e.g. scsi0:1), powered off or running",
 	  cli_vm_disk_grow },
+	{ "disk-add",
+	  "VM SIZE_MIB[:qcow2|raw][:thin|thick-lazy|thick-eager] [--slot S] [--mode M] [--no-wait]",
+	  "add a new disk (default slot: the first free unit of scsi0); hot-added while the VM "
+	  "runs (SCSI only)",
+	  cli_vm_disk_add },
+	{ "disk-attach", "VM FILE [--slot S] [--mode M] [--format F] [--no-wait]",
+	  "attach an existing disk file (in the VM folder, or an absolute path on a datastore)",
+	  cli_vm_disk_attach },
+	{ "disk-remove", "VM SLOT [--delete-file] [--no-wait]",
+	  "remove a disk (hot-removed while the VM runs; the file is kept unless --delete-file)",
+	  cli_vm_disk_remove },
 	{ "reconfigure",
 	  "VM [--memory MIB] [--cpus N] [--annotation TEXT] [--guest-os OS] "
 	  "[--accel auto|kvm|tcg] [--nic-add " CLI_NIC_SPEC "]... [--nic-remove N]... "

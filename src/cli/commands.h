@@ -51,8 +51,10 @@ extern const struct cli_group cli_group_session; /* login, logout, whoami, healt
 extern const struct cli_group cli_group_user;	 /* user list|add|remove|passwd */
 extern const struct cli_group cli_group_vm;	 /* vm list|info|create|power-on|console|... */
 extern const struct cli_group cli_group_snapshot; /* snapshot list|create|revert|delete|... */
+extern const struct cli_group cli_group_cbt;      /* cbt enable|disable|changes */
 extern const struct cli_group cli_group_clone;    /* clone, template (top-level) */
-extern const struct cli_group cli_group_import;    /* import register|convert */
+extern const struct cli_group cli_group_import;    /* import register|convert|ovf */
+extern const struct cli_group cli_group_export;    /* export (top-level, in cmd_import.c) */
 extern const struct cli_group cli_group_datastore; /* datastore list|add|remove|info */
 extern const struct cli_group cli_group_task;	   /* task list|info|wait */
 extern const struct cli_group cli_group_host;	   /* host info */
@@ -73,9 +75,12 @@ void cli_getopt_reset(void);
 int cli_vm_console(struct cli_ctx *ctx, int argc, char **argv);
 int cli_vm_console_log(struct cli_ctx *ctx, int argc, char **argv);
 
-/* vireo vm disk-list | disk-grow (cmd_vm_disk.c) */
+/* vireo vm disk-list | disk-grow | disk-add | disk-attach | disk-remove (cmd_vm_disk.c) */
 int cli_vm_disk_list(struct cli_ctx *ctx, int argc, char **argv);
 int cli_vm_disk_grow(struct cli_ctx *ctx, int argc, char **argv);
+int cli_vm_disk_add(struct cli_ctx *ctx, int argc, char **argv);
+int cli_vm_disk_attach(struct cli_ctx *ctx, int argc, char **argv);
+int cli_vm_disk_remove(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---- tasks (task_follow.c) ---- */
 

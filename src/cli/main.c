@@ -17,7 +17,9 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_user,
 	&cli_group_vm,
 	&cli_group_snapshot,
+	&cli_group_cbt,
 	&cli_group_import,
+	&cli_group_export,
 	&cli_group_clone,
 	&cli_group_datastore,
 	&cli_group_task,
@@ -94,7 +96,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun \"vireo %s--help\" for usage.\n", cmd ? cmd : "");
+	fprintf(stderr, "\nRun \"vireo %s%s--help\" for usage.\n", cmd ? cmd : "", cmd ? " " : "");
 	return CLI_EXIT_USAGE;
 }
 

@@ -343,6 +343,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_vms_register(h->api, h);
 	api_disks_register(h->api, h);
 	api_snapshots_register(h->api, h);
+	api_cbt_register(h->api, h);
 	api_clones_register(h->api, h);
 	api_import_register(h->api, h);
 	api_tasks_register(h->api, h);

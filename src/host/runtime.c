@@ -22,6 +22,7 @@
 #include "host/shim.h"
 #include "host/storage/snapshot.h"
 #include "host/storage/disk.h"
+#include "qemu/hotplug.h"
 #include "qemu/process.h"
 #include "qemu/qga.h"
 #include "qemu/qmp.h"
@@ -200,8 +201,8 @@ void runtime_on_qmp_event(struct qmp *qmp, const char *event, json_t *data,
 			    uint64_t timestamp_us, void *opaque)
 {
 	struct vm *vm = opaque;
-	(void)qmp;
 	(void)timestamp_us;
+	qemu_hotplug_on_event(qmp, event, data); /* DEVICE_DELETED for a disk being removed */
 	if (strcmp(event, QMP_EVENT_DISCONNECTED) == 0) {
 		pthread_t th;
 		pthread_attr_t attr;
@@ -316,8 +317,12 @@ void lifecycle_reattach(struct hostd *h, struct vm *vm)
 	}
 	json_t *st = NULL;
 	bool running = true;
+	bool io_error = false;
 	if (qmp_execute(qmp, "query-status", NULL, QMP_TIMEOUT_MS, &st, &e) == 0) {
 		running = json_is_true(json_object_get(st, "running"));
+		/* Paused on a disk error before this hostd started (e.g. a full datastore). */
+		const char *status = json_string_value(json_object_get(st, "status"));
+		io_error = status && strcmp(status, "io-error") == 0;
 		json_decref(st);
 	}
 	vr_error_free(e);
@@ -327,6 +332,9 @@ void lifecycle_reattach(struct hostd *h, struct vm *vm)
 	vm->qmp = qmp;
 	vm->qga = qga_new(qga_path);
 	vm->paused = !running;
+	if (io_error && !vm->paused_reason)
+		vm->paused_reason = xstrdup("a disk write failed (a datastore may be full); "
+					    "free space, then continue the VM");
 	vm->accel = VM_ACCEL_TCG;
 	vm->qemu_version = xstrdup(qmp_get_version(qmp));
 	pthread_mutex_unlock(&vm->lock);

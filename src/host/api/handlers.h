@@ -20,6 +20,7 @@ void api_vms_register(struct api_server *srv, struct hostd *h);
 /* GET /api/v1/vms/{id}/disks; POST /api/v1/vms/{id}/disks/{slot}/grow. */
 void api_disks_register(struct api_server *srv, struct hostd *h);
 void api_snapshots_register(struct api_server *srv, struct hostd *h);
+void api_cbt_register(struct api_server *srv, struct hostd *h);
 /* POST /api/v1/vms/{id}/clone and /api/v1/vms/{id}/template. */
 void api_clones_register(struct api_server *srv, struct hostd *h);
 void api_tasks_register(struct api_server *srv, struct hostd *h);

@@ -49,22 +49,31 @@ static char *canon_path(const char *path)
 	return xstrdup(realpath(path, buf) ? buf : path);
 }
 
-int clone_check(struct hostd *h, struct vm *src, const struct clone_params *p,
-		struct vr_error **err)
+int storage_new_vm_check(struct hostd *h, const char *ds, const char *name,
+			 struct vr_error **err)
 {
-	int r = name_validate("VM", p->name, err);
+	int r = name_validate("VM", name, err);
 	if (r < 0)
 		return r;
-	const char *ds = p->datastore ? p->datastore : src->datastore;
 	_cleanup_free_ char *ds_path = datastore_path(h, ds);
 	if (!ds_path)
 		return vr_error_set(err, ENOENT, "no datastore \"%s\"", ds);
-	_cleanup_(vm_unrefp) struct vm *same = inventory_find(h, p->name);
+	_cleanup_(vm_unrefp) struct vm *same = inventory_find(h, name);
 	if (same)
-		return vr_error_set(err, EEXIST, "a VM named \"%s\" is already registered", p->name);
-	_cleanup_free_ char *dir = xasprintf("%s/%s", ds_path, p->name);
+		return vr_error_set(err, EEXIST, "a VM named \"%s\" is already registered", name);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", ds_path, name);
 	if (access(dir, F_OK) == 0)
-		return vr_error_set(err, EEXIST, "folder \"[%s] %s\" already exists", ds, p->name);
+		return vr_error_set(err, EEXIST, "folder \"[%s] %s\" already exists", ds, name);
+	return 0;
+}
+
+int clone_check(struct hostd *h, struct vm *src, const struct clone_params *p,
+		struct vr_error **err)
+{
+	int r = storage_new_vm_check(h, p->datastore ? p->datastore : src->datastore, p->name,
+				     err);
+	if (r < 0)
+		return r;
 	if (!src->cfg)
 		return vr_error_set(err, EINVAL, "VM \"%s\" has an invalid configuration: %s",
 				    src->id, src->invalid_reason ? src->invalid_reason : "unknown");

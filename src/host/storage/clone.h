@@ -27,6 +27,13 @@ struct clone_params {
 	bool power_on;
 };
 
+/*
+ * Whether a new VM `name` can be made in folder NAME on datastore ds: a valid
+ * name, a known datastore, no VM of that name, no such folder (clones, OVF import).
+ */
+int storage_new_vm_check(struct hostd *h, const char *ds, const char *name,
+			 struct vr_error **err);
+
 /* Checks a request without changing anything (for 4xx answers before a task starts). */
 int clone_check(struct hostd *h, struct vm *src, const struct clone_params *p,
 		struct vr_error **err);

@@ -19,6 +19,7 @@
 #include "host/lifecycle.h"
 #include "host/storage/clone.h"
 #include "host/storage/snapshot.h"
+#include "host/storage/cbt.h"
 #include "host/storage/snapshot_priv.h"
 #include "host/storage/vmsd.h"
 #include "host/tasks.h"
@@ -245,7 +246,10 @@ static int merge(struct hostd *h, struct vm *vm, struct vmsd *vmsd, const struct
 		char *argv[] = {"qemu-img", "commit", "-q", "-f",
 				(char *)vm_disk_format_name(vm_disk_format_from_name(c)), (char *)c,
 				NULL};
-		r = qemu_img_run("qemu-img", argv, NULL, err);
+		/* qemu-img commit leaves c's dirty bitmaps behind: carry them into f. */
+		r = cbt_commit_prepare(c, f, err);
+		if (r >= 0)
+			r = qemu_img_run("qemu-img", argv, NULL, err);
 	}
 	if (r < 0)
 		return vr_error_wrap(err, "cannot merge \"%s\" into \"%s\"", c, f);

@@ -37,7 +37,7 @@ static void slot_name(const struct vm_disk *d, char out[32])
 }
 
 /* "scsi0:1" -> bus, controller, unit; numbers strictly decimal. */
-static int slot_parse(const char *slot, enum vm_disk_bus *bus, unsigned *ctrl, unsigned *unit)
+int disk_slot_parse(const char *slot, enum vm_disk_bus *bus, unsigned *ctrl, unsigned *unit)
 {
 	static const enum vm_disk_bus buses[] = {VM_DISK_BUS_SCSI, VM_DISK_BUS_SATA,
 						 VM_DISK_BUS_NVME, VM_DISK_BUS_IDE};
@@ -68,7 +68,7 @@ const struct vm_disk *disk_find(struct vm *vm, const char *slot, struct vr_error
 {
 	enum vm_disk_bus bus;
 	unsigned ctrl, unit;
-	if (slot_parse(slot, &bus, &ctrl, &unit) < 0) {
+	if (disk_slot_parse(slot, &bus, &ctrl, &unit) < 0) {
 		vr_error_set(err, EINVAL,
 			     "\"%s\" is not a disk slot such as scsi0:1, sata0:0, nvme0:0 or ide0:1",
 			     slot);

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/vmconfig.h"
+#include "qemu/img.h"
+
 struct datastore;
 struct hostd;
 struct task;
@@ -127,5 +130,54 @@ int disk_grow_check(struct hostd *h, struct vm *vm, const char *slot, uint64_t n
  */
 int disk_grow(struct hostd *h, struct vm *vm, const char *slot, uint64_t new_size,
 	      struct task *task, struct vr_error **err);
+
+/* "scsi0:1" -> bus, controller, unit (decimal, no leading zeros); -EINVAL if malformed. */
+int disk_slot_parse(const char *slot, enum vm_disk_bus *bus, unsigned *ctrl, unsigned *unit);
+
+/* ---- adding and removing disks (disk_hotplug.c) ---- */
+
+/* A disk to add: a new one (size) or an existing image (file). */
+struct disk_add_params {
+	const char *slot;   /* "scsi0:3"; NULL: the first free unit of scsi0 */
+	uint64_t size;      /* bytes of a new disk; 0 when attaching a file */
+	const char *file;   /* existing image, relative to the VM folder or absolute on a
+			     * datastore; NULL for a new disk */
+	const char *format; /* NULL: qcow2 for a new disk, from the extension for a file */
+	enum qemu_img_provisioning provisioning; /* new disks */
+	bool provisioning_set;
+	enum vm_disk_mode mode;
+};
+
+/*
+ * Checks that the disk can be added now, changing nothing: a free and
+ * valid slot; while the VM runs only on a SCSI controller the running
+ * QEMU has (EBUSY otherwise), never while it is suspended; a new disk's
+ * space when thick (ENOSPC); an existing file on a datastore, sound
+ * (qemu_img_chain_get) and not used by the VM already.
+ */
+int disk_add_validate(struct hostd *h, struct vm *vm, const struct disk_add_params *p,
+		      struct vr_error **err);
+/*
+ * Adds the disk (in a task holding the VM's claim): creates the file
+ * (progress 10..80 %), lists it in the .vmx (atomically) and, while the VM
+ * runs, hot-plugs it (qemu/hotplug.h).  A failure removes the .vmx entry
+ * and the created file again.  Result: {slot, file, format, created, online}.
+ */
+int disk_add(struct hostd *h, struct vm *vm, const struct disk_add_params *p,
+	     struct task *task, struct vr_error **err);
+/*
+ * Checks that the disk in `slot` can be removed now: not while suspended;
+ * while running only SCSI disks (not independent-nonpersistent ones); no
+ * snapshot includes it (EBUSY naming the snapshot).
+ */
+int disk_remove_validate(struct vm *vm, const char *slot, struct vr_error **err);
+/*
+ * Removes the disk: while the VM runs the guest must release it first
+ * (ETIMEDOUT after QEMU_HOTPLUG_DEL_TIMEOUT_MS, nothing changed), then the
+ * .vmx forgets it; with delete_file, the files of its chain that lie in
+ * the VM folder and that nothing else uses are deleted.
+ */
+int disk_remove(struct hostd *h, struct vm *vm, const char *slot, bool delete_file,
+		struct task *task, struct vr_error **err);
 
 #endif

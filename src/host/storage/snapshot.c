@@ -16,6 +16,7 @@
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/lifecycle.h"
+#include "host/storage/cbt.h"
 #include "host/storage/snapshot_priv.h"
 #include "host/storage/vmsd.h"
 #include "host/tasks.h"
@@ -411,6 +412,8 @@ int snapshot_take(struct hostd *h, struct vm *vm, const struct snapshot_params *
 	/* 1. New deltas, while the guest still runs (orphans at worst). */
 	for (size_t i = 0; i < n; i++) {
 		r = snap_delta_create(h, vm, &d[i], d[i].path, d[i].format, &deltas[i], err);
+		if (r >= 0) /* changed-block tracking records on the delta from its first write */
+			r = cbt_delta_prepare(vm, d[i].slot, d[i].path, deltas[i], err);
 		if (r < 0)
 			goto out;
 		task_set_progress(task, (int)(5 + 20 * (i + 1) / (n ? n : 1)));
