@@ -115,8 +115,13 @@ def test_offline_take_revert_delete():
     p = cli("snapshot", "list", "snap01")
     check("s1" in p.stdout and "s2" in p.stdout and "<- current" in p.stdout, p.stdout)
 
+    # A reconfiguration after the snapshots is undone by a revert, as in vSphere.
+    status, reply = h.request("PATCH", f"/api/v1/vms/{vm}", {"memory_mib": 384})
+    check(status == 200 and h.vm(vm)["memory_mib"] == 384, f"reconfigure: {status} {reply}")
     # Revert: the data written since s1 is gone; s2 stays in the tree.
     cli("snapshot", "revert", "snap01", "s1")
+    check(h.vm(vm)["memory_mib"] == 256, "revert did not restore the configuration")
+    check(h.vm(vm)["name"] == "snap01", "revert changed the name")
     check(content_hash(disk_file(vm)) == h1, "revert to s1 did not restore its data")
     check(snapshots(vm)["current"] == s1, "current is not s1 after revert")
     cli("snapshot", "revert", "snap01", "s2")
@@ -152,6 +157,9 @@ def test_check_and_repair():
     take(vm, "a")
     take(vm, "b")
     folder = os.path.join(DS, "snap03")
+    # A configuration copy of a snapshot that does not exist is an orphan too.
+    with open(os.path.join(folder, "snap03-Snapshot77.vmx"), "w") as f:
+        f.write('displayName = "x"\n')
     # An orphan delta (a crash right after creating it) and a wrong current pointer.
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "snap03.qcow2", "-F",
                     "qcow2", os.path.join(folder, "snap03-000042.qcow2")], check=True)
@@ -170,6 +178,11 @@ def test_check_and_repair():
     p = cli("snapshot", "check", "snap03", "--repair")
     check("repaired:" in p.stdout, p.stdout)
     check(not os.path.exists(os.path.join(folder, "snap03-000042.qcow2")), "orphan kept")
+    check(not os.path.exists(os.path.join(folder, "snap03-Snapshot77.vmx")), "orphan config kept")
+    check(os.path.exists(os.path.join(folder, "snap03.vmx")), "the VM's own .vmx was removed")
+    uids = [x["uid"] for x in flatten(snapshots(vm)["snapshots"])]
+    check(all(os.path.exists(os.path.join(folder, f"snap03-Snapshot{u}.vmx")) for u in uids),
+          "a snapshot's configuration was removed")
     check_consistent(vm)
     check(snapshots(vm)["current"] == snapshots(vm)["snapshots"][0]["children"][0]["uid"],
           "current not repaired to b")

@@ -365,17 +365,42 @@ static void problem(json_t *a, const char *fmt, ...)
 	free(s);
 }
 
-/* A delta or memory file of ours by its name: "X-000001.qcow2", "X-Snapshot3.vmsn". */
-static bool ours_by_name(const char *name)
+/*
+ * A delta or snapshot file of ours by its name: "X-000001.qcow2", or
+ * "STEM-SnapshotN.vmsn" / "STEM-SnapshotN.vmx" for this VM's STEM (never
+ * the VM's own .vmx, whatever the VM is called).
+ */
+static bool ours_by_name(const char *name, const char *stem, const char *own_vmx)
 {
 	size_t l = strlen(name);
+	if (strcmp(name, own_vmx) == 0)
+		return false;
 	if (l > 13 && strcmp(name + l - 6, ".qcow2") == 0 && name[l - 13] == '-') {
 		for (size_t i = l - 12; i < l - 6; i++)
 			if (name[i] < '0' || name[i] > '9')
 				return false;
 		return true;
 	}
-	return l > 5 && strcmp(name + l - 5, ".vmsn") == 0 && strstr(name, "-Snapshot");
+	size_t sl = strlen(stem);
+	if (strncmp(name, stem, sl) != 0 || strncmp(name + sl, "-Snapshot", 9) != 0)
+		return false;
+	const char *p = name + sl + 9;
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return strcmp(p, ".vmsn") == 0 || strcmp(p, ".vmx") == 0;
+}
+
+/* The uid in "STEM-Snapshot12.vmx"; 0 when the name is not that. */
+static uint32_t config_uid(const char *name, const char *stem)
+{
+	size_t sl = strlen(stem), l = strlen(name);
+	if (l < sl + 9 + 5 || strcmp(name + l - 4, ".vmx") != 0)
+		return 0;
+	_cleanup_free_ char *digits = xstrndup(name + sl + 9, l - 4 - (sl + 9));
+	uint64_t v = 0;
+	return parse_u64(digits, 1, VMSD_MAX_UID, &v) == 0 ? (uint32_t)v : 0;
 }
 
 int snapshot_check(struct hostd *h, struct vm *vm, bool repair, json_t **report,
@@ -463,13 +488,21 @@ int snapshot_check(struct hostd *h, struct vm *vm, bool repair, json_t **report,
 		}
 	}
 	/* Our delta and memory files that nothing refers to. */
+	_cleanup_free_ char *vmsd_file = snap_vmsd_path(vm);
+	const char *stem = strrchr(vmsd_file, '/') ? strrchr(vmsd_file, '/') + 1 : vmsd_file;
+	vmsd_file[strlen(vmsd_file) - 5] = '\0'; /* ".vmsd": stem is now the VM's file stem */
+	const char *own_vmx = strrchr(vm->vmx_path, '/') ? strrchr(vm->vmx_path, '/') + 1
+							 : vm->vmx_path;
 	DIR *dir = opendir(vm->dir);
 	for (struct dirent *de; chains_ok && dir && (de = readdir(dir));) {
-		if (!ours_by_name(de->d_name))
+		if (!ours_by_name(de->d_name, stem, own_vmx))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", vm->dir, de->d_name);
 		_cleanup_free_ char *pc = canon(p);
 		bool used = tree_find(&all, pc) != NULL;
+		uint32_t cu = config_uid(de->d_name, stem);
+		if (cu && vmsd_find_uid(vmsd, cu))
+			used = true;
 		for (size_t i = 0; !used && i < vmsd_count(vmsd); i++) {
 			const struct vmsd_snapshot *s = vmsd_at(vmsd, i);
 			if (s->filename && strcmp(s->filename, de->d_name) == 0)

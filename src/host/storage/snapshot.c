@@ -321,6 +321,44 @@ int snap_vmx_set_disks(struct vm *vm, const char *const *slots, const char *cons
 	return r;
 }
 
+char *snap_config_path(struct vm *vm, uint32_t uid)
+{
+	_cleanup_free_ char *stem = snap_vmsd_path(vm);
+	stem[strlen(stem) - 5] = '\0'; /* ".vmsd" */
+	return xasprintf("%s-Snapshot%u.vmx", stem, uid);
+}
+
+/*
+ * Reverting restores the VM's configuration as it was at the snapshot
+ * (memory, CPUs, NICs...: a memory state only fits the hardware it was
+ * saved from), keeping today's name, with the dependent disks on their
+ * new deltas.  One atomic write of the .vmx.
+ */
+static int restore_config(struct vm *vm, const char *config, const char *const *slots,
+			  const char *const *files, size_t n, struct vr_error **err)
+{
+	_cleanup_vmx_ struct vmx *vmx = NULL;
+	int r = vmx_load_file(config, &vmx, err);
+	if (r < 0)
+		return vr_error_wrap(err, "cannot read the snapshot's configuration");
+	pthread_mutex_lock(&vm->lock);
+	if (vm->cfg)
+		vmx_set(vmx, "displayName", vm->cfg->display_name);
+	pthread_mutex_unlock(&vm->lock);
+	for (size_t i = 0; i < n; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%s.fileName", slots[i]);
+		vmx_set(vmx, key, files[i]);
+	}
+	r = vmx_save_file(vmx, vm->vmx_path, err);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->lock);
+	r = vm_reload_config(vm, err);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 static char *vmsn_path(struct vm *vm, uint32_t uid)
 {
 	_cleanup_free_ char *stem = snap_vmsd_path(vm);
@@ -389,6 +427,8 @@ int snapshot_take(struct hostd *h, struct vm *vm, const struct snapshot_params *
 	uint32_t uid = vmsd_last_uid(vmsd) + 1;
 	_cleanup_free_ char *vmsn = p->memory ? vmsn_path(vm, uid) : NULL;
 	_cleanup_free_ char *vmsn_rel = vmsn ? snap_rel(vm, vmsn) : NULL;
+	_cleanup_free_ char *config = snap_config_path(vm, uid);
+	bool config_saved = false;
 	struct vmsd_snapshot *s = NULL;
 	bool frozen = false, stopped = false, switched = false;
 
@@ -441,6 +481,17 @@ int snapshot_take(struct hostd *h, struct vm *vm, const struct snapshot_params *
 		}
 	}
 	switched = true;
+	/* The configuration at the snapshot, for revert (the .vmx still names the old files). */
+	{
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+		r = file_read_all(vm->vmx_path, VMX_MAX_FILE_SIZE, &text, &len, err);
+		if (r >= 0)
+			r = file_write_atomic(config, text, len, 0644, err);
+		if (r < 0)
+			goto out;
+		config_saved = true;
+	}
 	/* 3. The .vmx names the deltas at once: from now on the VM opens on them. */
 	for (size_t i = 0; i < n; i++) {
 		slots[i] = d[i].slot;
@@ -520,6 +571,8 @@ out:
 	}
 	if (r < 0 && vmsn)
 		unlink(vmsn);
+	if (r < 0 && config_saved)
+		unlink(config);
 	for (size_t i = 0; i < n; i++) {
 		free(deltas[i]);
 		free((char *)rels[i]);
@@ -589,7 +642,13 @@ int snapshot_revert(struct hostd *h, struct vm *vm, uint32_t uid, struct task *t
 		rels[m] = snap_rel(vm, created[m]);
 		m++;
 	}
-	r = snap_vmx_set_disks(vm, slots, (const char *const *)rels, m, err);
+	{
+		_cleanup_free_ char *config = snap_config_path(vm, uid);
+		if (access(config, R_OK) == 0)
+			r = restore_config(vm, config, slots, (const char *const *)rels, m, err);
+		else /* a snapshot made before configurations were kept */
+			r = snap_vmx_set_disks(vm, slots, (const char *const *)rels, m, err);
+	}
 	if (r < 0)
 		goto out;
 	r = vmsd_set_current(vmsd, uid, err);
@@ -674,9 +733,12 @@ int snapshot_delete(struct hostd *h, struct vm *vm, uint32_t uid, struct task *t
 	if (r >= 0)
 		r = snap_vmsd_save(vm, vmsd, err);
 	if (r >= 0) {
-		for (size_t i = 0; i < k; i++)
+		for (size_t i = 0; i < k; i++) {
 			if (vmsns[i] && unlink(vmsns[i]) < 0 && errno != ENOENT)
 				log_warn("cannot remove \"%s\": %s", vmsns[i], strerror(errno));
+			_cleanup_free_ char *config = snap_config_path(vm, uids[i]);
+			unlink(config);
+		}
 		task_set_progress(task, 20);
 		r = snapshot_consolidate(h, vm, task, err);
 	}

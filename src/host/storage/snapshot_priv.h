@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/vmconfig.h"
 
@@ -25,6 +26,8 @@ struct snap_disk {
 int snap_disks(struct vm *vm, struct snap_disk **out, size_t *n_out, struct vr_error **err);
 void snap_disks_free(struct snap_disk *d, size_t n);
 char *snap_vmsd_path(struct vm *vm);
+/* NAME-SnapshotUID.vmx: the VM's configuration when the snapshot was taken. */
+char *snap_config_path(struct vm *vm, uint32_t uid);
 /* A missing .vmsd is an empty tree. */
 int snap_vmsd_load(struct vm *vm, struct vmsd **out, struct vr_error **err);
 int snap_vmsd_save(struct vm *vm, const struct vmsd *vmsd, struct vr_error **err);
