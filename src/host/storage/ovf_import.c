@@ -142,6 +142,9 @@ static int check_disk(const char *dir, const struct ovf_descriptor *d, const str
 	for (size_t i = 0; i < d->n_files; i++)
 		if (strcmp(d->files[i].id, k->file_ref) == 0)
 			f = &d->files[i];
+	if (!f) /* the parser refuses such descriptors; say so rather than trust it */
+		return vr_error_set(err, EBADMSG, "disk \"%s\" names no file of the package",
+				    k->file_ref);
 	_cleanup_free_ char *path = NULL;
 	int r = member_path(dir, f->href, &path, err);
 	if (r < 0)
@@ -243,7 +246,7 @@ static int build_vmx(struct hostd *h, const struct ovf_descriptor *d, const char
 		vmx_set(vmx, key, disk_names[i]);
 	}
 	for (size_t i = 0; i < d->n_nics; i++) {
-		const char *dev;
+		const char *dev = NULL;
 		int r = nic_dev(d->nics[i].subtype, &dev, err);
 		if (r < 0)
 			return r;
