@@ -19,7 +19,7 @@ import sys
 import time
 
 from vireo_harness import (Hostd, TestFailure, Workdir, check, copy_guest_to_datastore,
-                           run_tests)
+                           run_tests, stop_hosts)
 
 HOSTD, CLI, GUEST_DIR = sys.argv[1], sys.argv[2], sys.argv[3]
 work = Workdir("vireo-e2e-clone-")
@@ -353,16 +353,7 @@ def test_full_clone_running():
 
 
 def cleanup():
-    for h in hosts:
-        if h.proc and h.proc.poll() is None and h.token:
-            try:
-                for v in h.ok("GET", "/api/v1/vms")["vms"]:
-                    if v["power_state"] == "poweredOn":
-                        h.request("POST", f"/api/v1/vms/{v['id']}/power/off")
-            except Exception:  # noqa: BLE001 - best effort
-                pass
-        h.stop()
-    work.cleanup()
+    stop_hosts(hosts, work)
 
 
 if __name__ == "__main__":

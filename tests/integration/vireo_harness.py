@@ -204,6 +204,21 @@ def tree_diff(before, after):
             if before.get(k) != after.get(k)}
 
 
+def stop_hosts(hosts, work):
+    """End of a test file: powers off what still runs (best effort), stops every
+    hostd, removes the work folder."""
+    for h in hosts:
+        if h.proc and h.proc.poll() is None and h.token:
+            try:
+                for v in h.ok("GET", "/api/v1/vms")["vms"]:
+                    if v["power_state"] == "poweredOn":
+                        h.request("POST", f"/api/v1/vms/{v['id']}/power/off")
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        h.stop()
+    work.cleanup()
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
