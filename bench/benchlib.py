@@ -258,6 +258,18 @@ class HostdPeer:
     def qemu_pid(self, vm_id):
         return self.vms[vm_id]["pid"]
 
+    def metric(self, name):
+        """One unlabelled sample of hostd's /metrics (Prometheus text), or None."""
+        import urllib.request
+        req = urllib.request.Request(self.h.url + "/metrics")
+        req.add_header("Authorization", "Bearer " + self.h.token)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            for line in r.read().decode().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == name:
+                    return float(parts[1])
+        return None
+
     def power_off(self, vm_ids):
         tasks = [self.h.ok("POST", f"/api/v1/vms/{v}/power/off")["task"] for v in vm_ids]
         for t in tasks:

@@ -153,7 +153,16 @@ def bench_peer(peer, key, n, memory, idle_s, settle_s, ready_timeout):
         raise bl.BenchError(f"{key}: some QEMU processes are gone: {qemu_pids}")
     res["loadavg_before_window"] = os.getloadavg()
     bl.log(f"{key}: measuring an idle window of {idle_s} s")
+    sampler0 = peer.metric("vireo_stats_sampler_cpu_seconds_total") if key == "hostd" else None
     res["window"] = measure_window(pids, qemu_pids, idle_s)
+    if sampler0 is not None:
+        # The statistics sampler's own thread: part of hostd's CPU above, shown apart.
+        s1 = peer.metric("vireo_stats_sampler_cpu_seconds_total")
+        res["window"]["sampler"] = {
+            "cpu_ms": (s1 - sampler0) * 1000.0,
+            "interval_s": peer.metric("vireo_stats_interval_seconds"),
+            "last_round_ms": (peer.metric("vireo_stats_sample_duration_seconds") or 0) * 1000,
+        }
     for k, d in res["window"]["daemons"].items():
         bl.log(f"{key}: {k} RSS {d['rss_kib_end'] / 1024:.1f} MiB, "
                f"PSS {(d['pss_kib_end'] or 0) / 1024:.1f} MiB, CPU {d['cpu_pct_one_core']:.3f} %")

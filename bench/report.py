@@ -256,6 +256,15 @@ def main():
                  f"{mib(lsum_rss)} | {mib(lsum_pss)} | {lcpu:.3f} | "
                  f"{sum(d['cpu_ticks'] for d in lw.values())} | {lsch:.4f} | |")
     L.append("")
+    smp = idle["hostd"]["window"].get("sampler")
+    if smp:
+        w = idle["hostd"]["window"]["window_s"]
+        L.append(f"Statistics sampling (every {smp['interval_s']:.0f} s: host, and per VM CPU, "
+                 f"memory, disks and NICs) is part of hostd's CPU above: its thread used "
+                 f"**{smp['cpu_ms']:.1f} ms** of CPU in the {w:.0f} s window "
+                 f"({100.0 * smp['cpu_ms'] / 1000.0 / w:.3f}% of one core) for {idle['vms']} VMs; "
+                 f"the last round took {smp['last_round_ms']:.0f} ms of wall time. The balloon "
+                 f"policy (every 5 s) is in hostd's figure too.\n")
     qh, ql = idle["hostd"]["window"]["qemu"], idle["libvirt"]["window"]["qemu"]
     L.append("Context, the guests themselves during the same windows: "
              f"hostd's {qh['count']} QEMUs RSS {mib(qh['rss_kib_total'])} MiB total, CPU "

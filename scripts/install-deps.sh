@@ -7,7 +7,7 @@ PKGS="$*
 
 build-essential pkg-config meson ninja-build clang lld llvm libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libssl-dev libcrypt-dev libcurl4-openssl-dev libxml2-dev
-libseccomp-dev libcap-ng-dev libcmocka-dev
+libseccomp-dev libcap-ng-dev libcmocka-dev libmnl-dev libsqlite3-dev libpq-dev postgresql
 qemu-system-x86 qemu-utils
 busybox-static cpio xz-utils zstd kmod
 curl socat iproute2 procps python3 openssl

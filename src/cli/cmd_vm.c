@@ -12,6 +12,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/vm_resources.h"
 #include "cli/vm_nic.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
@@ -244,6 +245,7 @@ static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 	const json_t *cfg = json_object_get(o, "config");
 	if (cfg)
 		print_vm_config(cfg);
+	cli_resources_print(json_object_get(o, "resources"));
 	json_decref(o);
 	return CLI_EXIT_OK;
 }
@@ -556,6 +558,7 @@ static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 		{ "nic-add", required_argument, NULL, OPT_NIC_ADD },
 		{ "nic-remove", required_argument, NULL, OPT_NIC_REMOVE },
 		{ "nic-set", required_argument, NULL, OPT_NIC_SET },
+		CLI_RESOURCE_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "vm reconfigure ";
@@ -594,14 +597,18 @@ static int cmd_reconfigure(struct cli_ctx *ctx, int argc, char **argv)
 			r = cli_nic_set(cmd, optarg, &nics);
 			break;
 		default:
-			r = cli_usage_error(cmd, "bad option");
+			if (cli_resources_is_opt(opt))
+				r = cli_resources_opt(cmd, opt, optarg, body);
+			else
+				r = cli_usage_error(cmd, "bad option");
 		}
 	}
 	if (r == 0 && optind + 1 != argc)
 		r = cli_usage_error(cmd, "expected one VM (name or id)");
 	if (r == 0 && json_object_size(body) == 0 && cli_nic_changes_empty(&nics))
 		r = cli_usage_error(cmd, "nothing to change: give --memory, --cpus, --annotation, "
-					 "--guest-os, --accel, --nic-add, --nic-remove or --nic-set");
+					 "--guest-os, --accel, --nic-add, --nic-remove, --nic-set or a "
+					 "resource option (--cpu-shares, --mem-limit, ...)");
 	struct vireo_client *client = r ? NULL : cli_client(ctx);
 	if (r == 0 && !client)
 		r = CLI_EXIT_FAILED;
@@ -730,8 +737,12 @@ static const struct cli_command vm_commands[] = {
 	{ "reconfigure",
 	  "VM [--memory MIB] [--cpus N] [--annotation TEXT] [--guest-os OS] "
 	  "[--accel auto|kvm|tcg] [--nic-add " CLI_NIC_SPEC "]... [--nic-remove N]... "
-	  "[--nic-set " CLI_NIC_SET_SPEC "]...",
-	  "change a powered-off VM's settings (N: the NIC ethernetN, as vm info shows)",
+	  "[--nic-set " CLI_NIC_SET_SPEC "]... [--cpu-shares low|normal|high|N] "
+	  "[--cpu-reservation MHZ] [--cpu-limit MHZ|-1] [--cpu-affinity all|0,1] "
+	  "[--mem-shares S] [--mem-reservation MIB] [--mem-limit MIB|-1] "
+	  "[--disk-shares SLOT=S]... [--disk-iops SLOT=N]...",
+	  "change a powered-off VM's settings; resources (shares, reservations, limits) "
+	  "change at any time (N: the NIC ethernetN, as vm info shows)",
 	  cmd_reconfigure },
 	{ "guest", "VM", "show what the guest agent reports", cmd_guest },
 	{ "console", "VM [--linger SECONDS]",

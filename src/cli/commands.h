@@ -56,9 +56,11 @@ extern const struct cli_group cli_group_clone;    /* clone, template (top-level)
 extern const struct cli_group cli_group_import;    /* import register|convert|ovf */
 extern const struct cli_group cli_group_export;    /* export (top-level, in cmd_import.c) */
 extern const struct cli_group cli_group_datastore; /* datastore list|add|remove|info */
+extern const struct cli_group cli_group_network;   /* network list|vswitch-*|portgroup-* */
 extern const struct cli_group cli_group_task;	   /* task list|info|wait */
 extern const struct cli_group cli_group_host;	   /* host info */
 extern const struct cli_group cli_group_events;	   /* events (top-level, in cmd_host.c) */
+extern const struct cli_group cli_group_top;	   /* top (top-level, cmd_top.c) */
 
 /* ---- helpers from main.c ---- */
 

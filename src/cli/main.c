@@ -22,9 +22,11 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_export,
 	&cli_group_clone,
 	&cli_group_datastore,
+	&cli_group_network,
 	&cli_group_task,
 	&cli_group_host,
 	&cli_group_events,
+	&cli_group_top,
 	NULL,
 };
 

@@ -596,21 +596,13 @@ int vm_config_from_vmx(const struct vmx *vmx, const char *source, struct vm_conf
 		cfg->cmdline = xstrdup(cmdline);
 	}
 
-	cfg->cpu_shares = -1;
-	cfg->mem_shares = -1;
-	const char *shares = vmx_get(vmx, "sched.cpu.shares");
-	if (shares && strcasecmp(shares, "normal") != 0 && strcasecmp(shares, "low") != 0 &&
-	    strcasecmp(shares, "high") != 0) {
-		r = get_u64(vmx, source, "sched.cpu.shares", 1, 1000000, 1000, &v, err);
-		if (r < 0)
-			return r;
-		cfg->cpu_shares = (int64_t)v;
-	}
-
 	r = parse_disks(vmx, source, cfg, err);
 	if (r < 0)
 		return r;
 	r = parse_nics(vmx, source, cfg, err);
+	if (r < 0)
+		return r;
+	r = vm_sched_parse(vmx, source, cfg, err);
 	if (r < 0)
 		return r;
 	*out = steal_pointer(&cfg);

@@ -52,6 +52,39 @@ enum vm_disk_device {
 	VM_DISK_DEVICE_CDROM,
 };
 
+/*
+ * Shares, as vSphere names them: a level, or a custom number.  The
+ * levels stand for a number that depends on what is shared (per vCPU,
+ * per MiB, per disk): see vm_sched_cpu_shares() and friends.
+ */
+enum vm_shares_level {
+	VM_SHARES_NORMAL, /* the default */
+	VM_SHARES_LOW,
+	VM_SHARES_HIGH,
+	VM_SHARES_CUSTOM,
+};
+struct vm_shares {
+	enum vm_shares_level level;
+	uint32_t custom; /* 1..1000000, when level is VM_SHARES_CUSTOM */
+};
+#define VM_SHARES_MAX 1000000u
+#define VM_UNLIMITED (-1)
+
+/*
+ * CPU and memory allocation of a VM (the vSphere model), from
+ * sched.cpu.shares / .min / .max (MHz) and sched.mem.shares / .min /
+ * .max (MiB).  A limit of VM_UNLIMITED means none.
+ */
+struct vm_sched {
+	struct vm_shares cpu_shares;
+	uint64_t cpu_min_mhz;  /* reservation */
+	int64_t cpu_max_mhz;   /* limit */
+	struct vm_shares mem_shares;
+	uint64_t mem_min_mib;  /* reservation */
+	int64_t mem_max_mib;   /* limit */
+	uint64_t cpu_affinity; /* sched.cpu.affinity: host CPUs 0..63 it may run on; 0 = all */
+};
+
 struct vm_disk {
 	enum vm_disk_bus bus;
 	unsigned controller; /* scsiN / sataN / nvmeN / ideN */
@@ -60,6 +93,8 @@ struct vm_disk {
 	enum vm_disk_format format;
 	enum vm_disk_mode mode;
 	char *file_name; /* as written in the .vmx: relative to the VM folder or absolute */
+	struct vm_shares shares; /* sched.scsi0:0.shares: disk I/O shares */
+	uint64_t iops_limit;     /* sched.scsi0:0.throughputCap (I/O per second); 0 = none */
 };
 
 enum vm_nic_model {
@@ -115,9 +150,8 @@ struct vm_config {
 	char *initrd;
 	char *cmdline;
 
-	/* Resource settings (kept here; enforced by the resources subsystem). */
-	int64_t cpu_shares;      /* -1 = normal */
-	int64_t mem_shares;
+	/* Resource allocation (sched.* keys; enforced by host/resources). */
+	struct vm_sched sched;
 
 	enum vm_scsi_model scsi_model[4]; /* scsiN.virtualDev */
 	struct vm_disk *disks;
@@ -137,6 +171,25 @@ void vm_config_freep(struct vm_config **cfg);
  */
 int vm_config_from_vmx(const struct vmx *vmx, const char *source, struct vm_config **out,
 		       struct vr_error **err);
+
+/*
+ * The sched.* keys (vmconfig_sched.c), called by vm_config_from_vmx()
+ * once disks are parsed.
+ */
+int vm_sched_parse(const struct vmx *vmx, const char *source, struct vm_config *cfg,
+		   struct vr_error **err);
+/* "low", "normal", "high" or a number 1..1000000. */
+int vm_shares_parse(const char *s, struct vm_shares *out);
+/* "low", "normal", "high" or "custom". */
+const char *vm_shares_level_name(enum vm_shares_level l);
+/* The .vmx spelling of shares: the level's name or the number. Caller frees. */
+char *vm_shares_format(const struct vm_shares *s);
+/* Shares as numbers, vSphere's scale: CPU 500/1000/2000 per vCPU. */
+uint64_t vm_sched_cpu_shares(const struct vm_config *cfg);
+/* Memory: 5/10/20 per MiB of configured memory (levels are not capped). */
+uint64_t vm_sched_mem_shares(const struct vm_config *cfg);
+/* Disk I/O: 500/1000/2000. */
+uint64_t vm_sched_disk_shares(const struct vm_disk *d);
 
 const char *vm_disk_format_name(enum vm_disk_format f);
 const char *vm_disk_bus_name(enum vm_disk_bus b);

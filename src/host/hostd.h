@@ -20,6 +20,10 @@ struct qmp;
 struct qga;
 struct vmx;
 struct disk_size_cache;
+struct vnet;
+struct alloc;
+struct stats_sampler;
+struct res_cgroup;
 
 
 /* Settings of one host agent; from the command line and hostd.json. */
@@ -38,6 +42,10 @@ struct hostd_config {
 	unsigned lock_renew_ms;  /* lease renewal period */
 	unsigned lock_lease_ms;  /* a lock not renewed for this long may be broken */
 	char *host_name;   /* shown in locks and events; default: gethostname() */
+	char *cgroup_parent; /* the VMs' parent cgroup ("vireo") */
+	unsigned balloon_period_ms; /* balloon policy rounds; 0 turns the policy off */
+	unsigned stats_interval_ms; /* statistics sampling (stats_sampler.h) */
+	bool metrics_no_auth;       /* /metrics open to anonymous scrapers */
 };
 
 struct datastore {
@@ -89,6 +97,8 @@ struct vm {
 	uint64_t powered_on_ms;
 	char *runtime_error;   /* why the last run ended abnormally */
 	char *kill_reason;     /* why hostd killed QEMU, for the exit report */
+	struct res_cgroup *cgroup; /* its resource group while QEMU runs (alloc.c) */
+	bool admitted;         /* its reservations are counted (alloc.c; under hostd's lock) */
 	struct vm *next;
 };
 
@@ -104,6 +114,9 @@ struct hostd {
 	struct events *events;
 	uint64_t supervise_timer;
 	struct disk_size_cache *disk_sizes; /* storage/disk.c: virtual sizes of disk files */
+	struct vnet *net;     /* vswitch.h: virtual switches and port groups */
+	struct alloc *alloc;  /* alloc.h: shares, reservations, limits, balloons */
+	struct stats_sampler *stats; /* stats_sampler.h: the 20 s statistics */
 
 	pthread_mutex_t lock; /* protects the lists below */
 	struct datastore *datastores;

@@ -23,6 +23,9 @@
 #include "host/storage/disk.h"
 #include "host/storage/snapshot.h"
 #include "host/tasks.h"
+#include "host/net/vnet.h"
+#include "host/vswitch.h"
+#include "host/alloc.h"
 #include "qemu/accel.h"
 #include "qemu/cmdline.h"
 #include "qemu/nic.h"
@@ -212,12 +215,18 @@ int lifecycle_power_on_state(struct hostd *h, struct vm *vm, struct task *task,
 	if (r < 0)
 		return vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
 	task_set_progress(task, 5);
+	/* Admission control: its reservations must fit in what is unreserved. */
+	r = alloc_admit(h, vm, err);
+	if (r < 0)
+		return r;
 
 	struct vm_lock_params lp = lock_params(h);
 	uint64_t lock_counter;
 	r = vm_lock_acquire(vm->dir, &lp, &lock_fd, &lock_counter, err);
-	if (r < 0)
+	if (r < 0) {
+		alloc_vm_stopped(h, vm);
 		return vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
+	}
 
 	rm_rf(vm->run_dir);
 	r = mkdir_p(vm->run_dir, 0750);
@@ -247,6 +256,34 @@ int lifecycle_power_on_state(struct hostd *h, struct vm *vm, struct task *task,
 	r = storage_redo_prepare(h, vm, resuming && consume_state, &redo, &n_redo, err);
 	if (r < 0)
 		goto fail_unlocked;
+	/* Bridged NICs: their taps on the port groups' switches. */
+	r = vnet_vm_connect(h, vm, err);
+	if (r < 0) {
+		vr_error_wrap(err, "cannot power on VM \"%s\"", cfg->display_name);
+		for (size_t i = 0; i < n_redo; i++)
+			free(redo[i]);
+		free(redo);
+		goto fail_unlocked;
+	}
+	char *taps[VM_MAX_NICS] = { 0 };
+	char tap_names[VM_MAX_NICS][VNET_IFNAME_MAX];
+	for (size_t i = 0; i < cfg->n_nics && i < VM_MAX_NICS; i++)
+		if (cfg->nics[i].connection == VM_NIC_CONN_BRIDGE) {
+			vnet_tap_name(vm->id, cfg->nics[i].index, tap_names[i]);
+			taps[i] = tap_names[i];
+		}
+	/* O_DIRECT for every disk whose file system takes it (docs/design.md, "Disk cache mode"). */
+	bool buffered[VM_MAX_DISKS] = { false };
+	for (size_t i = 0; i < cfg->n_disks && i < VM_MAX_DISKS; i++) {
+		_cleanup_free_ char *path =
+			i < n_redo && redo[i] ? xstrdup(redo[i])
+					      : qemu_cmdline_resolve_path(vm->dir, cfg->disks[i].file_name);
+		buffered[i] = !qemu_disk_direct_supported(path);
+		if (buffered[i])
+			vm_log(vm, "disk \"%s\": its file system refuses O_DIRECT; QEMU opens it "
+				   "through the page cache (disk shares are not enforced on it)",
+			       path);
+	}
 	struct qemu_launch launch = {
 		.qemu_binary = h->cfg.qemu_binary,
 		.vm_dir = vm->dir,
@@ -258,6 +295,10 @@ int lifecycle_power_on_state(struct hostd *h, struct vm *vm, struct task *task,
 		.incoming = resuming,
 		.disk_redo = redo,
 		.n_disk_redo = n_redo,
+		.disk_buffered = buffered,
+		.n_disk_buffered = cfg->n_disks < VM_MAX_DISKS ? cfg->n_disks : VM_MAX_DISKS,
+		.nic_taps = taps,
+		.n_nic_taps = cfg->n_nics < VM_MAX_NICS ? cfg->n_nics : VM_MAX_NICS,
 	};
 	r = qemu_cmdline_build(cfg, &launch, &argv, err);
 	for (size_t i = 0; i < n_redo; i++)
@@ -359,6 +400,10 @@ int lifecycle_power_on_state(struct hostd *h, struct vm *vm, struct task *task,
 			goto fail_running;
 		}
 	}
+	/* Shares, limits and I/O throttles hold before the first guest instruction. */
+	r = alloc_vm_started(h, vm, err);
+	if (r < 0)
+		goto fail_running;
 	if (!resuming) { /* ethernetN.startConnected = "FALSE": link down before the guest runs */
 		struct qmp *q = vm_qmp_get(vm);
 		r = q ? qemu_nics_apply_start_connected(q, cfg, QMP_TIMEOUT_MS, err)
@@ -406,6 +451,8 @@ fail_started:
 	pthread_mutex_unlock(&vm->lock);
 fail_unlocked:
 	rm_rf(vm->run_dir);
+	vnet_vm_disconnect(h, vm);
+	alloc_vm_stopped(h, vm);
 	if (!(resuming && consume_state))
 		storage_redo_discard(vm);
 	if (lock_fd >= 0)

@@ -20,7 +20,12 @@
 #include "host/hostd.h"
 #include "host/shim.h"
 #include "host/storage/disk.h"
+#include "host/stats/stats.h"
+#include "host/stats_sampler.h"
 #include "host/tasks.h"
+#include "host/alloc.h"
+#include "host/vswitch.h"
+#include "qemu/qga.h"
 #include "qemu/accel.h"
 #include "qemu/qmp.h"
 
@@ -43,10 +48,14 @@ static void usage(FILE *f)
 		"                         \"none\" keeps QEMU as the user hostd runs as)\n"
 		"  --no-sandbox           do not enable QEMU's seccomp sandbox\n"
 		"  --host-name NAME       name shown in locks and events (default: hostname)\n"
+		"  --cgroup-parent NAME   parent cgroup of the VMs' groups (default: vireo)\n"
+		"  --balloon-period-ms N  balloon policy period (default 5000; 0: off)\n"
 		"  --lock-renew-ms N      VM lock renewal period (default 3000)\n"
 		"  --lock-lease-ms N      lock lease: not renewed this long = stale (default 12000)\n"
 		"  --log-level LEVEL      error, warn, info, debug (default info)\n"
 		"  --log-file FILE        also log to FILE\n"
+		"  --stats-interval S     statistics sampling interval in seconds (default 20)\n"
+		"  --metrics-no-auth      serve /metrics without authentication\n"
 		"  --help, --version\n");
 }
 
@@ -83,10 +92,14 @@ enum {
 	OPT_QEMU_USER,
 	OPT_NO_SANDBOX,
 	OPT_HOST_NAME,
+	OPT_CGROUP_PARENT,
+	OPT_BALLOON_PERIOD,
 	OPT_LOCK_RENEW,
 	OPT_LOCK_LEASE,
 	OPT_LOG_LEVEL,
 	OPT_LOG_FILE,
+	OPT_STATS_INTERVAL,
+	OPT_METRICS_NO_AUTH,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -105,14 +118,19 @@ static const struct option long_opts[] = {
 	{"qemu-user", required_argument, NULL, OPT_QEMU_USER},
 	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{"host-name", required_argument, NULL, OPT_HOST_NAME},
+	{"cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT},
+	{"balloon-period-ms", required_argument, NULL, OPT_BALLOON_PERIOD},
 	{"lock-renew-ms", required_argument, NULL, OPT_LOCK_RENEW},
 	{"lock-lease-ms", required_argument, NULL, OPT_LOCK_LEASE},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
+	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+	{"metrics-no-auth", no_argument, NULL, OPT_METRICS_NO_AUTH},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
 };
+
 
 static int parse_args(int argc, char **argv, struct hostd_config *c, char ***datastores)
 {
@@ -162,7 +180,6 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 			break;
 		case OPT_QEMU:
 			free(c->qemu_binary);
-	free(c->shim_binary);
 			c->qemu_binary = xstrdup(optarg);
 			break;
 		case OPT_SHIM:
@@ -179,6 +196,24 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 		case OPT_HOST_NAME:
 			free(c->host_name);
 			c->host_name = xstrdup(optarg);
+			break;
+		case OPT_CGROUP_PARENT:
+			if (!*optarg || strchr(optarg, '/') || strcmp(optarg, ".") == 0 ||
+			    strcmp(optarg, "..") == 0 || strlen(optarg) > 64) {
+				fprintf(stderr, "vireo-hostd: --cgroup-parent \"%s\" must be one path "
+						"component\n", optarg);
+				return -EINVAL;
+			}
+			free(c->cgroup_parent);
+			c->cgroup_parent = xstrdup(optarg);
+			break;
+		case OPT_BALLOON_PERIOD:
+			if (parse_u64(optarg, 0, 3600000, &v) < 0 || (v > 0 && v < 200)) {
+				fprintf(stderr, "vireo-hostd: --balloon-period-ms \"%s\": 0 (off) or "
+						"200..3600000\n", optarg);
+				return -EINVAL;
+			}
+			c->balloon_period_ms = (unsigned)v;
 			break;
 		case OPT_LOCK_RENEW:
 		case OPT_LOCK_LEASE:
@@ -209,6 +244,21 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 					strerror(errno));
 				return -EINVAL;
 			}
+			break;
+		case OPT_STATS_INTERVAL: {
+			char *end;
+			double sec = strtod(optarg, &end);
+			if (*end || end == optarg || !(sec >= 0.5 && sec <= 3600)) {
+				fprintf(stderr, "vireo-hostd: --stats-interval \"%s\": expected seconds "
+						"(0.5..3600)\n",
+					optarg);
+				return -EINVAL;
+			}
+			c->stats_interval_ms = (unsigned)(sec * 1000.0 + 0.5);
+			break;
+		}
+		case OPT_METRICS_NO_AUTH:
+			c->metrics_no_auth = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -249,6 +299,7 @@ static void config_free(struct hostd_config *c)
 	free(c->shim_binary);
 	free(c->qemu_user);
 	free(c->host_name);
+	free(c->cgroup_parent);
 }
 
 static int absolutize(char **path)
@@ -319,10 +370,18 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 			return r;
 		log_info("datastore \"%s\" added at %s", datastores[i], eq + 1);
 	}
+	if ((r = vnet_init(h, err)) < 0)
+		return r;
+	if ((r = alloc_init(h, err)) < 0)
+		return r;
 	if ((r = inventory_load(h, err)) < 0)
 		return r;
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		lifecycle_reattach(h, vm);
+	/* Ports left behind by VMs that stopped while hostd was away. */
+	for (struct vm *vm = h->vms; vm; vm = vm->next)
+		if (vm->pid <= 0)
+			vnet_vm_disconnect(h, vm);
 	h->supervise_timer = vr_loop_add_timer(h->loop, h->cfg.lock_renew_ms,
 					       h->cfg.lock_renew_ms, lifecycle_supervise, h);
 
@@ -347,6 +406,12 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_clones_register(h->api, h);
 	api_import_register(h->api, h);
 	api_tasks_register(h->api, h);
+	h->stats = stats_sampler_start(h, h->cfg.stats_interval_ms, err);
+	if (!h->stats)
+		return -EIO;
+	api_stats_register(h->api, h->stats, h->cfg.metrics_no_auth);
+	api_network_register(h->api, h);
+	api_resources_register(h->api, h);
 	if ((r = api_server_start(h->api, err)) < 0)
 		return r;
 	log_info("vireo-hostd %s: host \"%s\" (%s), API on %s://%s:%u/api/v1", VIREO_VERSION,
@@ -359,6 +424,7 @@ static void hostd_stop(struct hostd *h)
 {
 	if (h->api)
 		api_server_stop_and_free(h->api);
+	stats_sampler_stop(h->stats); /* after the API, its reader */
 	if (h->loop && h->supervise_timer)
 		vr_loop_cancel_timer(h->loop, h->supervise_timer);
 	/* Running VMs keep running: only our connections to them close. */
@@ -366,11 +432,16 @@ static void hostd_stop(struct hostd *h)
 	for (struct vm *vm = h->vms; vm; vm = vm->next) {
 		pthread_mutex_lock(&vm->lock);
 		struct qmp *q = vm->qmp;
+		struct qga *g = vm->qga;
 		vm->qmp = NULL;
+		vm->qga = NULL;
 		pthread_mutex_unlock(&vm->lock);
 		if (q)
 			qmp_close(q);
+		qga_close(g);
 	}
+	vnet_fini(h);
+	alloc_fini(h);
 	if (h->loop)
 		vr_loop_stop_and_free(h->loop);
 	for (struct vm *vm = h->vms, *n; vm; vm = n) {
@@ -402,6 +473,8 @@ int main(int argc, char **argv)
 			.qemu_sandbox = true,
 			.accel = VM_ACCEL_AUTO,
 			.lock_renew_ms = 3000,
+			.balloon_period_ms = 5000,
+			.stats_interval_ms = STATS_DEFAULT_INTERVAL_MS,
 			.lock_lease_ms = 12000,
 		},
 	};

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,7 +15,9 @@
 #include "common/vmconfig.h"
 #include "common/vmx.h"
 #include "host/events.h"
+#include "host/alloc.h"
 #include "host/hostd.h"
+#include "host/vswitch.h"
 #include "host/lock.h"
 #include "host/storage/clone.h"
 #include "host/tasks.h"
@@ -56,6 +59,7 @@ static const struct json_field reconfigure_fields[] = {
 	{"accel", JSON_STRING, false, 1, 8},
 	{"nics", JSON_ARRAY, false, 0, VM_MAX_NICS},
 	{"boot", JSON_OBJECT, false, 0, 0},
+	{"resources", JSON_OBJECT, false, 0, 0},
 };
 
 static const char *jstr(const json_t *o, const char *k)
@@ -97,6 +101,37 @@ static int boot_to_vmx(struct hostd *h, struct vmx *vmx, const json_t *boot,
 }
 
 /* Builds the .vmx of a create request (no disks' files yet). */
+/*
+ * Generated MACs are unique on this host: one that another registered VM
+ * already uses (a copied VM, or a chance collision) is generated again.
+ * Static MACs are the administrator's; the power-on check reports those.
+ */
+static int unique_macs(struct hostd *h, struct vmx *vmx, const struct vm *except,
+		       struct vm_config **cfg, const char *source, struct vr_error **err)
+{
+	for (int round = 0; round < 16; round++) {
+		bool changed = false;
+		for (size_t i = 0; i < (*cfg)->n_nics; i++) {
+			const struct vm_nic *n = &(*cfg)->nics[i];
+			if (n->mac_static || !vnet_mac_in_use(h, n->mac, except))
+				continue;
+			char key[64], mac[18];
+			vm_mac_generate(mac);
+			snprintf(key, sizeof(key), "ethernet%u.generatedAddress", n->index);
+			vmx_set(vmx, key, mac);
+			changed = true;
+		}
+		if (!changed)
+			return 0;
+		vm_config_free(*cfg);
+		*cfg = NULL;
+		int r = vm_config_from_vmx(vmx, source, cfg, err);
+		if (r < 0)
+			return r;
+	}
+	return vr_error_set(err, EADDRINUSE, "cannot find a MAC address no other VM uses");
+}
+
 static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 		       struct vr_error **err)
 {
@@ -189,6 +224,9 @@ static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 	/* The neutral parser is the judge of the whole result. */
 	_cleanup_vm_config_ struct vm_config *cfg = NULL;
 	r = vm_config_from_vmx(vmx, "request", &cfg, err);
+	if (r < 0)
+		return r;
+	r = unique_macs(h, vmx, NULL, &cfg, "request", err);
 	if (r < 0)
 		return r;
 	r = provision_check_nics(cfg, err);
@@ -297,6 +335,32 @@ fail:
 	return r;
 }
 
+/* For a running VM: the NICs stay as they are but for the port groups of bridged ones. */
+static int only_networks_differ(struct vm *vm, const struct vm_config *next, struct vr_error **err)
+{
+	pthread_mutex_lock(&vm->lock);
+	const struct vm_config *cur = vm->cfg;
+	bool same = cur && cur->n_nics == next->n_nics;
+	for (size_t i = 0; same && i < cur->n_nics; i++) {
+		const struct vm_nic *a = &cur->nics[i], *b = &next->nics[i];
+		same = a->index == b->index && a->model == b->model && a->connection == b->connection &&
+		       strcasecmp(a->mac, b->mac) == 0 && a->start_connected == b->start_connected &&
+		       (a->hostfwd == NULL) == (b->hostfwd == NULL) &&
+		       (!a->hostfwd || strcmp(a->hostfwd, b->hostfwd) == 0) &&
+		       (a->connection == VM_NIC_CONN_BRIDGE ||
+			((a->network_name == NULL) == (b->network_name == NULL) &&
+			 (!a->network_name || strcmp(a->network_name, b->network_name) == 0)));
+	}
+	const char *name = cur ? cur->display_name : vm->id;
+	int r = same ? 0
+		     : vr_error_set(err, EBUSY,
+				    "VM \"%s\" is running: of its NICs only the port group of a "
+				    "bridged NIC can change now; other changes need it powered off",
+				    name);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 			  struct vr_error **err)
 {
@@ -307,10 +371,16 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 	pthread_mutex_lock(&vm->lock);
 	enum vm_power_state power = vm->power;
 	pthread_mutex_unlock(&vm->lock);
-	if (power != VM_POWER_OFF)
+	/* Shares, reservations and limits change live, as in vSphere; the hardware does not. */
+	bool only_resources = json_object_size(changes) == 1 && json_object_get(changes, "resources");
+	/* A running VM's bridged NIC may move to another port group (as in vSphere). */
+	bool live_nics = power == VM_POWER_ON && json_object_size(changes) == 1 &&
+			 json_object_get(changes, "nics");
+	if (power != VM_POWER_OFF && !only_resources && !live_nics)
 		return vr_error_set(err, EBUSY,
 				    "VM \"%s\" is %s: CPU, memory and NICs can be changed only while "
-				    "it is powered off",
+				    "it is powered off (resources can change at any time, and the "
+				    "port group of a bridged NIC while it runs)",
 				    vm->cfg ? vm->cfg->display_name : vm->id, vm_power_name(power));
 	_cleanup_vmx_ struct vmx *cur = NULL;
 	r = vmx_load_file(vm->vmx_path, &cur, err);
@@ -340,12 +410,27 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 		if (r < 0)
 			return r;
 	}
+	if ((v = json_object_get(changes, "resources"))) {
+		r = alloc_json_to_vmx(vmx, v, err);
+		if (r < 0)
+			return r;
+	}
 	_cleanup_vm_config_ struct vm_config *cfg = NULL;
 	r = vm_config_from_vmx(vmx, vm->vmx_path, &cfg, err);
 	if (r < 0)
 		return r;
+	if (json_object_get(changes, "nics") && (r = unique_macs(h, vmx, vm, &cfg, vm->vmx_path, err)) < 0)
+		return r;
+	/* A running VM's new settings must fit the host before they are kept. */
+	if (power != VM_POWER_OFF) {
+		r = alloc_check_change(h, vm, cfg, err);
+		if (r < 0)
+			return r;
+	}
 	r = provision_check_nics(cfg, err);
 	if (r < 0)
+		return r;
+	if (live_nics && (r = only_networks_differ(vm, cfg, err)) < 0)
 		return r;
 	r = vmx_save_file(vmx, vm->vmx_path, err);
 	if (r < 0)
@@ -355,6 +440,25 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 	pthread_mutex_unlock(&vm->lock);
 	if (r < 0)
 		return r;
+	if (live_nics && (r = vnet_vm_reapply(h, vm, err)) < 0) {
+		/* Back to the port groups it had, in the file and on the switches. */
+		struct vr_error *e2 = NULL;
+		if (vmx_save_file(cur, vm->vmx_path, &e2) == 0) {
+			pthread_mutex_lock(&vm->lock);
+			vm_reload_config(vm, &e2);
+			pthread_mutex_unlock(&vm->lock);
+			vnet_vm_reapply(h, vm, &e2);
+		}
+		vr_error_free(e2);
+		return vr_error_wrap(err, "cannot move the NIC of running VM \"%s\"",
+				     cfg->display_name);
+	}
+	if (power == VM_POWER_ON) {
+		r = alloc_vm_update(h, vm, err);
+		if (r < 0)
+			return vr_error_wrap(err, "the new settings are saved but not applied to the "
+					     "running VM");
+	}
 	vm_log(vm, "reconfigured");
 	events_add(h->events, EVENT_INFO, vm->id, "VmReconfigured", "VM \"%s\" reconfigured",
 		   cfg->display_name);

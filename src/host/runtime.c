@@ -22,6 +22,8 @@
 #include "host/shim.h"
 #include "host/storage/snapshot.h"
 #include "host/storage/disk.h"
+#include "host/vswitch.h"
+#include "host/alloc.h"
 #include "qemu/hotplug.h"
 #include "qemu/process.h"
 #include "qemu/qga.h"
@@ -72,6 +74,8 @@ void runtime_teardown(struct hostd *h, struct vm *vm)
 		qmp_close(qmp);
 	qga_close(qga);
 	rm_rf(vm->run_dir);
+	vnet_vm_disconnect(h, vm);
+	alloc_vm_stopped(h, vm);
 	/* The shim released the lock; if it died first, the lock is left to us. */
 	struct vr_error *err = NULL;
 	if (vm_lock_release(vm->dir, h->host_id, &err) < 0) {
@@ -347,6 +351,14 @@ void lifecycle_reattach(struct hostd *h, struct vm *vm)
 		json_decref(accel);
 	}
 	vr_error_free(e);
+	alloc_vm_reattached(h, vm);
+	if (vnet_vm_reapply(h, vm, &e) < 0) {
+		events_add(h->events, EVENT_ERROR, vm->id, "VmNetworkReapplyFailed",
+			   "VM \"%s\": its NICs' switch ports could not be restored: %s",
+			   vm_display_name(vm), e->msg);
+		vr_error_free(e);
+		e = NULL;
+	}
 	vm_log(vm, "hostd reattached to QEMU pid %d (keeper pid %d)", (int)pid, (int)shim);
 	events_add(h->events, EVENT_INFO, vm->id, "VmReattached",
 		   "VM \"%s\" is running (QEMU pid %d); reattached", vm_display_name(vm), (int)pid);

@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/vmx.h"
+#include "host/alloc.h"
 #include "host/hostd.h"
+#include "host/resources/cgroup.h"
 #include "host/lock.h"
 #include "qemu/qmp.h"
 
@@ -61,6 +63,7 @@ void vm_free(struct vm *vm)
 	free(vm->runtime_error);
 	free(vm->kill_reason);
 	free(vm->paused_reason);
+	res_cgroup_free(vm->cgroup); /* the handle: the group stays with its running QEMU */
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 	free(vm);
@@ -244,8 +247,10 @@ json_t *vm_to_json(struct vm *vm, bool with_config)
 		json_object_set_new(o, "vcpus", json_integer(vm->cfg->vcpus));
 		json_object_set_new(o, "guest_os", json_string(vm->cfg->guest_os));
 		json_object_set_new(o, "template", json_boolean(vm->cfg->is_template));
-		if (with_config)
+		if (with_config) {
 			json_object_set_new(o, "config", vm_config_json(vm->cfg));
+			json_object_set_new(o, "resources", alloc_config_to_json(vm->cfg));
+		}
 	} else {
 		json_object_set_new(o, "invalid", json_string(vm->invalid_reason ? vm->invalid_reason
 										 : "invalid"));

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "qemu/block_priv.h"
+#include "qemu/cmdline.h"
 #include "qemu/qmp.h"
 
 /* Longest device id accepted; QEMU has no limit, ours are like "scsi0-0". */
@@ -164,7 +165,7 @@ json_t *block_named_node(json_t *nodes, const char *name)
  * for devices whose drive sits on an inner object (virtio-blk) a QOM path
  * such as "/machine/peripheral/virtio0/virtio-backend".
  */
-static bool qdev_matches(const char *qdev, const char *device)
+bool block_qdev_matches(const char *qdev, const char *device)
 {
 	static const char prefix[] = "/machine/peripheral/";
 	if (!qdev)
@@ -185,7 +186,7 @@ static int device_inserted(json_t *blocks, const char *device, json_t **inserted
 	size_t i;
 	json_t *b;
 	json_array_foreach(blocks, i, b) {
-		if (!qdev_matches(jstr(b, "qdev"), device))
+		if (!block_qdev_matches(jstr(b, "qdev"), device))
 			continue;
 		*inserted = json_object_get(b, "inserted");
 		if (!json_is_object(*inserted) || !jstr(*inserted, "node-name"))
@@ -508,13 +509,37 @@ static int snapshot_check_args(const struct qemu_block_overlay *disks, size_t n,
 	return 0;
 }
 
-static int snapshot_add(struct qmp *q, const struct qemu_block_overlay *d, uint64_t deadline,
-			struct vr_error **err)
+/*
+ * Whether the device's top image is open with O_DIRECT: the cache mode of
+ * its protocol node (the format node's where it has none), as QEMU
+ * reports it.
+ */
+static bool top_direct(json_t *nodes, const struct qemu_block_image *top)
 {
+	json_t *info = block_named_node(nodes, top->file_node ? top->file_node : top->node_name);
+	return json_is_true(json_object_get(json_object_get(info, "cache"), "direct"));
+}
+
+/*
+ * Opens the overlay in the cache mode of the image below it (direct), so
+ * that a chain keeps one mode; buffered only where the overlay's file
+ * system refuses O_DIRECT.
+ */
+static int snapshot_add(struct qmp *q, const struct qemu_block_overlay *d, bool direct,
+			uint64_t deadline, struct vr_error **err)
+{
+	if (direct && !qemu_disk_direct_supported(d->overlay)) {
+		log_warn("overlay \"%s\" of disk device \"%s\": its file system refuses O_DIRECT, "
+			 "QEMU opens it through the page cache",
+			 d->overlay, d->device);
+		direct = false;
+	}
 	_cleanup_free_ char *file_node = xasprintf("f-%s", d->node_name);
-	json_t *args = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:n, s:s}", "driver", "qcow2",
-				 "node-name", d->node_name, "file", "driver", "file", "node-name",
-				 file_node, "filename", d->overlay, "discard", "unmap", "backing",
+	json_t *args = json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:o, s:s}, s:n, s:s}",
+				 "driver", "qcow2", "node-name", d->node_name, "cache",
+				 qemu_disk_cache_json(direct), "file", "driver", "file", "node-name",
+				 file_node, "filename", d->overlay, "discard", "unmap", "cache",
+				 qemu_disk_cache_json(direct), "aio", qemu_disk_aio(direct), "backing",
 				 "discard", "unmap");
 	int r = block_exec(q, "blockdev-add", args, deadline, NULL, err);
 	if (r < 0)
@@ -639,11 +664,19 @@ int qemu_block_snapshot(struct qmp *q, const struct qemu_block_overlay *disks, s
 		vr_error_wrap(err, "cannot take a snapshot");
 		goto out;
 	}
+	r = block_named_nodes(q, deadline, &nodes, err);
+	if (r < 0) {
+		vr_error_wrap(err, "cannot take a snapshot");
+		goto out;
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = snapshot_add(q, &disks[i], deadline, err);
+		r = snapshot_add(q, &disks[i], top_direct(nodes, &chains[i]->images[0]), deadline,
+				 err);
 		/* A command that timed out may still take effect. */
 		added[i] = r == 0 || r == -ETIMEDOUT;
 	}
+	json_decref(nodes);
+	nodes = NULL;
 	if (r == 0)
 		r = block_named_nodes(q, deadline, &nodes, err);
 	for (size_t i = 0; i < n && r == 0; i++)

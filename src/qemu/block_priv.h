@@ -22,6 +22,8 @@ struct vr_error;
 /* Bound on each command that undoes a failed step, whatever time is left. */
 #define BLOCK_RECOVERY_TIMEOUT_MS 10000
 
+/* Whether a query-block "qdev" (an id or a QOM path below it) names the device. */
+bool block_qdev_matches(const char *qdev, const char *device);
 /* Checks a device id ("scsi0-0"): -EINVAL with a message. */
 int block_check_device(const char *device, struct vr_error **err);
 /*

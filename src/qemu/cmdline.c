@@ -2,8 +2,10 @@
 #include "qemu/cmdline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/util.h"
@@ -13,6 +15,25 @@ char *qemu_cmdline_resolve_path(const char *vm_dir, const char *file_name)
 	if (file_name[0] == '/')
 		return xstrdup(file_name);
 	return xasprintf("%s/%s", vm_dir, file_name);
+}
+
+bool qemu_disk_direct_supported(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno != EINVAL;
+	close(fd);
+	return true;
+}
+
+json_t *qemu_disk_cache_json(bool direct)
+{
+	return json_pack("{s:b, s:b}", "direct", direct, "no-flush", 0);
+}
+
+const char *qemu_disk_aio(bool direct)
+{
+	return direct ? "native" : "threads";
 }
 
 /* QEMU's option parser splits on ','; a literal comma is written ",,". */
@@ -123,15 +144,19 @@ static int add_disks(const struct vm_config *cfg, const struct qemu_launch *l, c
 		snprintf(fnode, sizeof(fnode), "file-%s%u-%u", bus, d->controller, d->unit);
 		bool ro = d->device == VM_DISK_DEVICE_CDROM;
 
-		json_t *file = json_pack("{s:s, s:s, s:s, s:b, s:{s:b, s:b}}", "driver", "file",
+		/* O_DIRECT where the file system allows it: see docs/design.md ("Disk cache mode"). */
+		bool direct = !(i < l->n_disk_buffered && l->disk_buffered[i]);
+		json_t *file = json_pack("{s:s, s:s, s:s, s:b, s:o, s:s}", "driver", "file",
 					 "node-name", fnode, "filename", path, "read-only", ro,
-					 "cache", "direct", 0, "no-flush", 0);
+					 "cache", qemu_disk_cache_json(direct), "aio",
+					 qemu_disk_aio(direct));
 		if (!ro)
 			json_object_set_new(file, "discard", json_string("unmap"));
 		push_json(argv, "-blockdev", file);
-		json_t *fmt = json_pack("{s:s, s:s, s:s, s:b}", "driver",
+		/* On the format node too: the backing files QEMU opens below it inherit it. */
+		json_t *fmt = json_pack("{s:s, s:s, s:s, s:b, s:o}", "driver",
 					redo ? "qcow2" : vm_disk_format_name(d->format), "node-name", node, "file",
-					fnode, "read-only", ro);
+					fnode, "read-only", ro, "cache", qemu_disk_cache_json(direct));
 		if (!ro)
 			json_object_set_new(fmt, "discard", json_string("unmap"));
 		push_json(argv, "-blockdev", fmt);
@@ -207,13 +232,14 @@ static int add_nics(const struct vm_config *cfg, const struct qemu_launch *l, ch
 			break;
 		}
 		case VM_NIC_CONN_BRIDGE:
-			if (i >= l->n_nic_tap_fds || l->nic_tap_fds[i] < 0)
+			if (i >= l->n_nic_taps || !l->nic_taps[i])
 				return vr_error_set(err, EINVAL,
 						    "ethernet%u: no tap device was prepared for "
 						    "network \"%s\"",
 						    n->index, n->network_name);
 			strv_push(argv, "-netdev");
-			strv_pushf(argv, "tap,id=net%u,fd=%d", n->index, l->nic_tap_fds[i]);
+			strv_pushf(argv, "tap,id=net%u,ifname=%s,script=no,downscript=no", n->index,
+				   l->nic_taps[i]);
 			break;
 		case VM_NIC_CONN_NONE:
 			has_netdev = false;
@@ -291,7 +317,7 @@ int qemu_cmdline_build(const struct vm_config *cfg, const struct qemu_launch *l,
 	strv_push(&argv, "-device");
 	strv_push(&argv, "virtserialport,bus=virtio-serial0.0,chardev=qga0,name=org.qemu.guest_agent.0");
 	strv_push(&argv, "-device");
-	strv_push(&argv, "virtio-balloon-pci,id=balloon0");
+	strv_push(&argv, "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on");
 	strv_push(&argv, "-object");
 	strv_push(&argv, "rng-random,id=rng0,filename=/dev/urandom");
 	strv_push(&argv, "-device");

@@ -2,6 +2,7 @@
 #ifndef VIREO_QEMU_CMDLINE_H
 #define VIREO_QEMU_CMDLINE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,15 +20,27 @@ struct qemu_launch {
 	bool sandbox;            /* QEMU's seccomp sandbox */
 	bool start_paused;       /* -S: vCPUs start only on `cont` */
 	bool incoming;           /* -incoming defer: state comes from migrate-incoming */
-	/* File descriptors of tap devices for bridged NICs, by NIC position; -1 = none. */
-	const int *nic_tap_fds;
-	unsigned n_nic_tap_fds;
+	/*
+	 * Tap devices of bridged NICs, by NIC position (NULL = none): hostd
+	 * creates them persistent and owned by run_as_user, so that QEMU
+	 * opens them by name without privilege.
+	 */
+	char *const *nic_taps;
+	size_t n_nic_taps;
 	/*
 	 * Redo files of independent-nonpersistent disks, by disk position
 	 * (absolute qcow2 paths on the disk; NULL for other disks).
 	 */
 	char *const *disk_redo;
 	size_t n_disk_redo;
+	/*
+	 * Disks whose file system refuses O_DIRECT, by disk position (true:
+	 * open through the page cache; false or missing: cache.direct=on).
+	 * hostd fills it with qemu_disk_direct_supported() of the file QEMU
+	 * opens (the redo file of a nonpersistent disk).
+	 */
+	const bool *disk_buffered;
+	size_t n_disk_buffered;
 };
 
 /*
@@ -49,6 +62,29 @@ int qemu_cmdline_build(const struct vm_config *cfg, const struct qemu_launch *la
 void qemu_cmdline_disk_id(const struct vm_disk *d, char *buf, size_t len);
 /* The node name of the disk's format node at start ("drive-scsi0-1"), until a snapshot adds one on top. */
 void qemu_cmdline_disk_node(const struct vm_disk *d, char *buf, size_t len);
+
+/*
+ * Whether the file system of `path` lets QEMU open it with O_DIRECT, as
+ * cache.direct=on does: opens it so and answers false only when the
+ * kernel refuses the flag (EINVAL: tmpfs before Linux 6.6, ramfs, some
+ * FUSE file systems).  Any other failure answers true, so that QEMU
+ * reports the real reason when it opens the file.  See docs/design.md
+ * ("Disk cache mode").
+ */
+bool qemu_disk_direct_supported(const char *path);
+/*
+ * The "cache" member of a blockdev-add for a disk node, format or file
+ * node alike (a backing file QEMU opens itself inherits it from its
+ * parent's format node): {"direct": direct, "no-flush": false}.
+ */
+json_t *qemu_disk_cache_json(bool direct);
+/*
+ * The "aio" of a disk's file node: Linux native AIO with O_DIRECT (one
+ * submitting thread per VM, as BFQ needs to see a VM's requests in one
+ * queue for disk shares to hold; QEMU accepts it only with
+ * cache.direct=on), its thread pool otherwise.
+ */
+const char *qemu_disk_aio(bool direct);
 
 /* Resolves a .vmx file name against the VM folder. Caller frees. */
 char *qemu_cmdline_resolve_path(const char *vm_dir, const char *file_name);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "qemu/block.h"
+#include "qemu/cmdline.h"
 #include "qemu/qmp.h"
 
 /* ---- waiting for DEVICE_DELETED ---- */
@@ -128,14 +129,16 @@ int qemu_hotplug_disk_add(struct qmp *q, const struct qemu_hotplug_disk *d, int 
 	snprintf(id, sizeof(id), "scsi%u-%u", d->controller, d->unit);
 	snprintf(bus, sizeof(bus), "scsi%u.0", d->controller);
 	/* As qemu/cmdline.c opens a writable disk. */
-	json_t *file = json_pack("{s:s, s:s, s:s, s:b, s:{s:b, s:b}, s:s}", "driver", "file",
+	json_t *file = json_pack("{s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "driver", "file",
 				 "node-name", fnode, "filename", d->path, "read-only", 0, "cache",
-				 "direct", 0, "no-flush", 0, "discard", "unmap");
+				 qemu_disk_cache_json(!d->buffered), "aio", qemu_disk_aio(!d->buffered),
+				 "discard", "unmap");
 	int r = qmp_execute(q, "blockdev-add", file, timeout_ms, NULL, err);
 	if (r < 0)
 		return vr_error_wrap(err, "cannot open \"%s\" in QEMU", d->path);
-	json_t *fmt = json_pack("{s:s, s:s, s:s, s:b, s:s}", "driver", d->format, "node-name", node,
-				"file", fnode, "read-only", 0, "discard", "unmap");
+	json_t *fmt = json_pack("{s:s, s:s, s:s, s:b, s:o, s:s}", "driver", d->format, "node-name",
+				node, "file", fnode, "read-only", 0, "cache",
+				qemu_disk_cache_json(!d->buffered), "discard", "unmap");
 	r = qmp_execute(q, "blockdev-add", fmt, timeout_ms, NULL, err);
 	if (r < 0) {
 		vr_error_wrap(err, "cannot open \"%s\" as %s in QEMU", d->path, d->format);

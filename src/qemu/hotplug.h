@@ -32,6 +32,9 @@ struct qemu_hotplug_disk {
 	unsigned unit;       /* scsi-id */
 	const char *path;    /* absolute; QEMU's user must be able to open it read-write */
 	const char *format;  /* "qcow2", "raw", "vmdk" */
+	/* Through the page cache: its file system refuses O_DIRECT
+	 * (qemu_disk_direct_supported()); false: O_DIRECT and native AIO. */
+	bool buffered;
 };
 
 /*
@@ -43,9 +46,10 @@ int qemu_hotplug_device_type(struct qmp *q, const char *id, char **type_out, int
 			     struct vr_error **err);
 
 /*
- * Opens the disk's file (file node, then format node) and adds a scsi-hd
- * on controller scsiN with the command line's error policy.  On failure
- * whatever was added is removed again.
+ * Opens the disk's file (file node, then format node, with the command
+ * line's cache options) and adds a scsi-hd on controller scsiN with the
+ * command line's error policy.  On failure whatever was added is removed
+ * again.
  */
 int qemu_hotplug_disk_add(struct qmp *q, const struct qemu_hotplug_disk *d, int timeout_ms,
 			  struct vr_error **err);

@@ -49,6 +49,68 @@ static void parser_drop(struct qmp_parser *p, const char *why, const char *line,
 		 why, len, p->dropped, shown);
 }
 
+/*
+ * QEMU writes some unsigned 64-bit values that jansson cannot hold: above
+ * INT64_MAX, in practice UINT64_MAX, QEMU's "not available" in the
+ * balloon's guest statistics.  Such integers (outside strings) become -1.
+ * Returns a rewritten copy, or NULL when there is none to rewrite.
+ */
+static char *clamp_huge_integers(const char *line, size_t len)
+{
+	char *out = NULL;
+	size_t o = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < len;) {
+		char c = line[i];
+		if (in_str) {
+			if (c == '\\' && i + 1 < len) {
+				if (out) {
+					out[o++] = c;
+					out[o++] = line[i + 1];
+				}
+				i += 2;
+				continue;
+			}
+			if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c >= '0' && c <= '9' && (i == 0 || !(line[i - 1] == '-' ||
+								  line[i - 1] == '.' ||
+								  (line[i - 1] >= '0' && line[i - 1] <= '9')))) {
+			size_t j = i;
+			while (j < len && line[j] >= '0' && line[j] <= '9')
+				j++;
+			bool plain = j >= len || (line[j] != '.' && line[j] != 'e' && line[j] != 'E');
+			/* INT64_MAX has 19 digits: longer, or as long and greater, overflows. */
+			if (plain && (j - i > 19 ||
+				      (j - i == 19 && memcmp(line + i, "9223372036854775807", 19) > 0))) {
+				if (!out) {
+					out = xmalloc(len + 1);
+					memcpy(out, line, i);
+					o = i;
+				}
+				out[o++] = '-';
+				out[o++] = '1';
+				i = j;
+				continue;
+			}
+			if (out) {
+				memcpy(out + o, line + i, j - i);
+				o += j - i;
+			}
+			i = j;
+			continue;
+		}
+		if (out)
+			out[o++] = c;
+		i++;
+	}
+	if (out)
+		out[o] = '\0';
+	return out;
+}
+
 static int parser_line(struct qmp_parser *p, const char *line, size_t len, qmp_parser_msg_fn cb,
 		       void *opaque)
 {
@@ -61,6 +123,11 @@ static int parser_line(struct qmp_parser *p, const char *line, size_t len, qmp_p
 
 	json_error_t jerr;
 	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!msg) {
+		_cleanup_free_ char *clamped = clamp_huge_integers(line, len);
+		if (clamped)
+			msg = json_loadb(clamped, strlen(clamped), JSON_REJECT_DUPLICATES, &jerr);
+	}
 	if (!msg) {
 		parser_drop(p, "malformed", line, len);
 		return 0;

@@ -5,6 +5,7 @@
  * command line, and check that formatting and re-parsing is lossless.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,9 +41,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct vm_config *cfg = NULL;
 	if (vm_config_from_vmx(vmx, "fuzz.vmx", &cfg, &err) == 0) {
-		int taps[VM_MAX_NICS];
-		for (size_t i = 0; i < VM_MAX_NICS; i++)
-			taps[i] = 10 + (int)i;
+		char *taps[VM_MAX_NICS];
+		char names[VM_MAX_NICS][16];
+		for (size_t i = 0; i < VM_MAX_NICS; i++) {
+			snprintf(names[i], sizeof(names[i]), "vt01234567n%zu", i);
+			taps[i] = names[i];
+		}
 		struct qemu_launch l = {
 			.qemu_binary = "qemu-system-x86_64",
 			.vm_dir = "/ds/vm",
@@ -50,8 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.accel = VM_ACCEL_TCG,
 			.sandbox = true,
 			.start_paused = true,
-			.nic_tap_fds = taps,
-			.n_nic_tap_fds = VM_MAX_NICS,
+			.nic_taps = taps,
+			.n_nic_taps = VM_MAX_NICS,
 		};
 		char **argv = NULL;
 		if (qemu_cmdline_build(cfg, &l, &argv, &err) == 0)

@@ -60,22 +60,31 @@ class Hostd:
         self.ssl_context = ssl.create_default_context(cafile=tls_cert) if tls_cert else None
         self.proc = None
         self.token = None
+        self.timeout = 120  # seconds an API request may take
         os.makedirs(os.path.join(workdir, name), exist_ok=True)
 
     @property
     def url(self):
         return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self):
+    def command(self):
+        """hostd's argv (subclasses add options)."""
         args = [self.binary, "--state-dir", self.state, "--run-dir", self.run,
                 "--port", str(self.port), "--host-name", self.name,
                 "--datastore", f"ds1={self.datastore_dir}",
                 "--lock-renew-ms", "500", "--lock-lease-ms", "2000"] + self.extra
         if self.tls_cert:
             args += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
-        log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        return args
+
+    def spawn(self, args):
+        """Starts hostd with its output appended to the log; returns a Popen-like object
+        (pid, poll, wait, terminate, kill, returncode).  Subclasses start it elsewhere."""
+        with open(self.logfile, "ab") as log:
+            return subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+
+    def start(self):
+        self.proc = self.spawn(self.command())
         wait_for(f"hostd {self.name} to answer", self._healthy, timeout=30)
         self.login()
         return self
@@ -125,7 +134,8 @@ class Hostd:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=120, context=self.ssl_context) as r:
+            with urllib.request.urlopen(req, timeout=self.timeout,
+                                        context=self.ssl_context) as r:
                 text = r.read()
                 return r.status, (json.loads(text) if text else None)
         except urllib.error.HTTPError as e:
@@ -236,6 +246,9 @@ class Workdir:
         os.chmod(self.path, 0o711)
 
     def cleanup(self):
+        if os.environ.get("VIREO_TEST_KEEP"):  # for debugging: keep logs and files
+            print(f"kept {self.path}", flush=True)
+            return
         shutil.rmtree(self.path, ignore_errors=True)
 
 

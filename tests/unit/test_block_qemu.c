@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "qemu/block.h"
 #include "qemu/block_priv.h"
+#include "qemu/cmdline.h"
 #include "qemu/img.h"
 #include "qemu/qmp.h"
 
@@ -165,14 +166,20 @@ static bool program_in_path(const char *name)
 	return false;
 }
 
-/* A disk as cmdline.c puts it: file node "file-ID", format node "drive-ID", device "ID". */
+/*
+ * A disk as cmdline.c puts it: file node "file-ID", format node "drive-ID", device "ID";
+ * scsi0-0 with O_DIRECT where the file system takes it, the others buffered (as on a file
+ * system that refuses O_DIRECT), so that snapshots meet both modes.
+ */
 static void push_disk(char ***argv, struct env *e, const char *id, const char *fmt,
 		      const char *file, bool blkdebug)
 {
 	_cleanup_free_ char *p = path_of(e, file);
-	json_t *proto = json_pack("{s:s, s:s, s:s, s:b, s:{s:b, s:b}, s:s}", "driver", "file",
-				  "node-name", "", "filename", p, "read-only", 0, "cache", "direct",
-				  0, "no-flush", 0, "discard", "unmap");
+	bool direct = strcmp(id, "scsi0-0") == 0 && qemu_disk_direct_supported(p);
+	json_t *proto = json_pack("{s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "driver", "file",
+				  "node-name", "", "filename", p, "read-only", 0, "cache",
+				  qemu_disk_cache_json(direct), "aio", qemu_disk_aio(direct),
+				  "discard", "unmap");
 	if (blkdebug) {
 		/* Writes at 1 MiB and reads at 2 MiB fail with EIO. */
 		json_object_del(proto, "node-name");
@@ -183,9 +190,10 @@ static void push_disk(char ***argv, struct env *e, const char *id, const char *f
 				  0);
 	}
 	json_object_set_new(proto, "node-name", json_sprintf("file-%s", id));
-	json_t *format = json_pack("{s:s, s:o, s:o, s:b, s:s}", "driver", fmt, "node-name",
+	json_t *format = json_pack("{s:s, s:o, s:o, s:b, s:o, s:s}", "driver", fmt, "node-name",
 				   json_sprintf("drive-%s", id), "file",
-				   json_sprintf("file-%s", id), "read-only", 0, "discard", "unmap");
+				   json_sprintf("file-%s", id), "read-only", 0, "cache",
+				   qemu_disk_cache_json(direct), "discard", "unmap");
 	char *s1 = json_dumps(proto, JSON_COMPACT), *s2 = json_dumps(format, JSON_COMPACT);
 	strv_push(argv, "-blockdev");
 	strv_push_owned(argv, s1);
@@ -339,6 +347,18 @@ static bool node_exists(struct env *e, const char *name)
 	return found;
 }
 
+/* Whether QEMU has node `name` open with O_DIRECT. */
+static bool node_direct(struct env *e, const char *name)
+{
+	json_t *nodes = qmp(e, "query-named-block-nodes", NULL);
+	json_t *node = block_named_node(nodes, name);
+	if (!node)
+		fail_msg("no node \"%s\"", name);
+	bool direct = json_is_true(json_object_get(json_object_get(node, "cache"), "direct"));
+	json_decref(nodes);
+	return direct;
+}
+
 static struct qemu_block_chain *chain(struct env *e, const char *device)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -438,6 +458,14 @@ static void test_snapshot_two_disks(void **state)
 	snapshot(e, ov, 2);
 	assert_top(e, "scsi0-0", "s1-scsi0-0");
 	assert_top(e, "sata0-0", "s1-sata0-0");
+	/* Each overlay in the cache mode of the image below it: one mode per chain. */
+	bool direct0 = node_direct(e, "file-scsi0-0");
+	assert_true(direct0 == qemu_disk_direct_supported(o0));
+	assert_true(node_direct(e, "s1-scsi0-0") == direct0);
+	assert_true(node_direct(e, "f-s1-scsi0-0") == direct0);
+	assert_false(node_direct(e, "file-sata0-0"));
+	assert_false(node_direct(e, "s1-sata0-0"));
+	assert_false(node_direct(e, "f-s1-sata0-0"));
 
 	_cleanup_block_chain_ struct qemu_block_chain *c = chain(e, "sata0-0");
 	assert_int_equal(c->n, 2);

@@ -40,7 +40,7 @@ static char *build(const struct vm_config *cfg, enum vm_accel accel, bool incomi
 {
 	_cleanup_free_ char *vm_dir = xasprintf("/datastores/ds1/%s", cfg->display_name);
 	_cleanup_free_ char *run_dir = xasprintf("/run/vireo/%s", cfg->uuid);
-	int taps[] = {42, -1};
+	char *taps[] = {"vt0123abcdn0", NULL};
 	struct qemu_launch l = {
 		.qemu_binary = "qemu-system-x86_64",
 		.vm_dir = vm_dir,
@@ -50,8 +50,8 @@ static char *build(const struct vm_config *cfg, enum vm_accel accel, bool incomi
 		.sandbox = true,
 		.start_paused = true,
 		.incoming = incoming,
-		.nic_tap_fds = taps,
-		.n_nic_tap_fds = 2,
+		.nic_taps = taps,
+		.n_nic_taps = 2,
 	};
 	char **argv = NULL;
 	struct vr_error *err = NULL;
@@ -155,6 +155,76 @@ static void test_refusals(void **state)
 	vm_config_free(cfg);
 }
 
+/* The -blockdev arguments of disk `pos` of cfg (file and format node). */
+static size_t disk_blockdevs(const struct vm_config *cfg, char **argv, size_t pos,
+			     const char *out[2])
+{
+	char node[64], fnode[64];
+	qemu_cmdline_disk_node(&cfg->disks[pos], node, sizeof(node));
+	snprintf(fnode, sizeof(fnode), "file-%s", node + strlen("drive-"));
+	_cleanup_free_ char *want_fmt = xasprintf("\"node-name\":\"%s\"", node);
+	_cleanup_free_ char *want_file = xasprintf("\"node-name\":\"%s\"", fnode);
+	size_t n = 0;
+	for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+		if (strcmp(argv[i], "-blockdev") == 0 &&
+		    (strstr(argv[i + 1], want_fmt) || strstr(argv[i + 1], want_file)) && n < 2)
+			out[n++] = argv[i + 1];
+	return n;
+}
+
+/* Each disk in the cache mode hostd chose for it, on both of its nodes. */
+static void test_disk_cache(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = xasprintf("%s/vmx/disk-buses.vmx", data_dir);
+	struct vm_config *cfg = load(path);
+	assert_true(cfg->n_disks >= 2);
+	bool buffered[] = {false, true};
+	struct qemu_launch l = {.qemu_binary = "q", .vm_dir = "/d", .run_dir = "/r",
+				.accel = VM_ACCEL_TCG, .disk_buffered = buffered,
+				.n_disk_buffered = 2};
+	char **argv = NULL;
+	struct vr_error *err = NULL;
+	assert_int_equal(qemu_cmdline_build(cfg, &l, &argv, &err), 0);
+	for (size_t i = 0; i < cfg->n_disks; i++) {
+		const char *nodes[2] = {NULL, NULL};
+		assert_int_equal(disk_blockdevs(cfg, argv, i, nodes), 2);
+		/* Disks past n_disk_buffered: O_DIRECT. */
+		const char *want = i == 1 ? "\"cache\":{\"direct\":false,\"no-flush\":false}"
+					  : "\"cache\":{\"direct\":true,\"no-flush\":false}";
+		for (size_t k = 0; k < 2; k++) {
+			if (!strstr(nodes[k], want))
+				fail_msg("disk %zu: %s lacks %s", i, nodes[k], want);
+			/* Native AIO needs O_DIRECT; only the file node has an aio. */
+			const char *aio = !strstr(nodes[k], "\"driver\":\"file\"") ? NULL
+					  : i == 1 ? "\"aio\":\"threads\""
+						   : "\"aio\":\"native\"";
+			if (aio ? !strstr(nodes[k], aio) : strstr(nodes[k], "\"aio\"") != NULL)
+				fail_msg("disk %zu: %s: expected %s", i, nodes[k],
+					 aio ? aio : "no aio on a format node");
+		}
+	}
+	strv_free(argv);
+	vm_config_free(cfg);
+
+	json_t *c = qemu_disk_cache_json(true);
+	assert_true(json_is_true(json_object_get(c, "direct")));
+	assert_true(json_is_false(json_object_get(c, "no-flush")));
+	json_decref(c);
+}
+
+/*
+ * The probe: procfs refuses O_DIRECT (EINVAL, as tmpfs before Linux 6.6
+ * does), so QEMU must open such a file buffered; a file that cannot be
+ * opened at all is left to QEMU, which reports why.
+ */
+static void test_direct_probe(void **state)
+{
+	(void)state;
+	assert_false(qemu_disk_direct_supported("/proc/self/status"));
+	assert_true(qemu_disk_direct_supported("/nonexistent/vireo-disk.vmdk"));
+}
+
 static void test_accel(void **state)
 {
 	(void)state;
@@ -188,6 +258,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_golden_all),
 		cmocka_unit_test(test_kvm_and_incoming),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_disk_cache),
+		cmocka_unit_test(test_direct_probe),
 		cmocka_unit_test(test_accel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

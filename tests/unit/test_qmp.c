@@ -857,11 +857,38 @@ static void test_parser(void **state)
 	json_decref(got);
 }
 
+/* QEMU's u64 "not available" (UINT64_MAX) and other integers jansson cannot hold. */
+static void test_parser_huge_integers(void **state)
+{
+	struct qmp_parser p;
+	json_t *got = json_array();
+	qmp_parser_init(&p, 4096, "test");
+	const char *in = "{\"return\": {\"stats\": {\"stat-swap-in\": 18446744073709551615, "
+			 "\"max\": 9223372036854775807, \"over\": 9223372036854775808, "
+			 "\"neg\": -5, \"real\": 18446744073709551615.5, "
+			 "\"s\": \"18446744073709551615 \\\" 99999999999999999999\"}}}\n";
+	assert_int_equal(qmp_parser_feed(&p, in, strlen(in), collect, got), 0);
+	assert_int_equal(json_array_size(got), 1);
+	assert_int_equal(p.dropped, 0);
+	json_t *st = json_object_get(json_object_get(json_array_get(got, 0), "return"), "stats");
+	assert_int_equal(json_integer_value(json_object_get(st, "stat-swap-in")), -1);
+	assert_true(json_integer_value(json_object_get(st, "max")) == INT64_MAX);
+	assert_int_equal(json_integer_value(json_object_get(st, "over")), -1);
+	assert_int_equal(json_integer_value(json_object_get(st, "neg")), -5);
+	assert_true(json_is_real(json_object_get(st, "real")));
+	/* Inside strings nothing changes. */
+	assert_string_equal(json_string_value(json_object_get(st, "s")),
+			    "18446744073709551615 \" 99999999999999999999");
+	qmp_parser_release(&p);
+	json_decref(got);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: MSG_NOSIGNAL must be used */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parser),
+		cmocka_unit_test(test_parser_huge_integers),
 		cmocka_unit_test_setup_teardown(test_open_and_execute, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_callers, setup, teardown),

@@ -239,6 +239,87 @@ static void test_config_errors(void **state)
 	}
 }
 
+/* The resource allocation keys (vmconfig_sched.c): values, levels, and refusals. */
+static struct vm_config *sched_config(const char *extra, char **msg)
+{
+	char *text = xasprintf("displayName = \"s\"\nmemsize = \"512\"\nnumvcpus = \"2\"\n"
+			       "uuid.bios = \"56 4d 00 11 22 33 44 55-66 77 88 99 aa bb cc dd\"\n"
+			       "scsi0.present = \"TRUE\"\nscsi0:0.present = \"TRUE\"\n"
+			       "scsi0:0.fileName = \"s.qcow2\"\n%s",
+			       extra);
+	struct vmx *vmx = parse(text);
+	free(text);
+	struct vm_config *cfg = NULL;
+	struct vr_error *err = NULL;
+	if (vm_config_from_vmx(vmx, "s.vmx", &cfg, &err) < 0) {
+		*msg = xstrdup(err->msg);
+		vr_error_free(err);
+	}
+	vmx_free(vmx);
+	return cfg;
+}
+
+static void test_sched_keys(void **state)
+{
+	(void)state;
+	char *msg = NULL;
+	struct vm_config *c = sched_config("", &msg);
+	if (!c)
+		fail_msg("%s", msg);
+	assert_int_equal(c->sched.cpu_shares.level, VM_SHARES_NORMAL);
+	assert_true(vm_sched_cpu_shares(c) == 2000);  /* normal: 1000 per vCPU */
+	assert_true(vm_sched_mem_shares(c) == 5120);  /* normal: 10 per MiB */
+	assert_true(c->sched.cpu_max_mhz == VM_UNLIMITED && c->sched.mem_max_mib == VM_UNLIMITED);
+	assert_true(vm_sched_disk_shares(&c->disks[0]) == 1000 && c->disks[0].iops_limit == 0);
+	vm_config_free(c);
+
+	c = sched_config("sched.cpu.shares = \"high\"\nsched.cpu.min = \"500\"\n"
+			 "sched.cpu.max = \"1500\"\nsched.mem.shares = \"low\"\n"
+			 "sched.mem.min = \"256\"\nsched.mem.max = \"384\"\n"
+			 "sched.scsi0:0.shares = \"1234\"\nsched.scsi0:0.throughputCap = \"250IOPS\"\n"
+			 "sched.cpu.affinity = \"0,2-3\"\n",
+			 &msg);
+	if (!c)
+		fail_msg("%s", msg);
+	assert_true(vm_sched_cpu_shares(c) == 4000 && vm_sched_mem_shares(c) == 2560);
+	assert_true(c->sched.cpu_min_mhz == 500 && c->sched.cpu_max_mhz == 1500);
+	assert_true(c->sched.mem_min_mib == 256 && c->sched.mem_max_mib == 384);
+	assert_true(vm_sched_disk_shares(&c->disks[0]) == 1234 && c->disks[0].iops_limit == 250);
+	assert_true(c->sched.cpu_affinity == 0xd);
+	char *f = vm_shares_format(&c->disks[0].shares);
+	assert_string_equal(f, "1234");
+	free(f);
+	vm_config_free(c);
+
+	struct {
+		const char *keys;
+		const char *expect;
+	} bad[] = {
+		{"sched.cpu.shares = \"lots\"\n", "not low, normal, high or a number"},
+		{"sched.cpu.shares = \"0\"\n", "not low, normal, high or a number"},
+		{"sched.mem.shares = \"1000001\"\n", "from 1 to 1000000"},
+		{"sched.cpu.min = \"900\"\nsched.cpu.max = \"800\"\n", "above the CPU limit"},
+		{"sched.cpu.max = \"0\"\n", "would never let the VM run"},
+		{"sched.mem.min = \"1024\"\n", "above the VM's memory"},
+		{"sched.mem.min = \"300\"\nsched.mem.max = \"200\"\n", "above the memory limit"},
+		{"sched.mem.max = \"8\"\n", "below the smallest VM"},
+		{"sched.scsi0:0.throughputCap = \"fast\"\n", "not a number of I/O operations"},
+		{"sched.scsi0:0.throughputCap = \"IOPS\"\n", "not a number of I/O operations"},
+		{"sched.cpu.affinity = \"64\"\n", "host CPUs 0..63"},
+		{"sched.cpu.affinity = \"3-1\"\n", "host CPUs 0..63"},
+		{"sched.cpu.max = \"-2\"\n", "not a limit in MHz"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		msg = NULL;
+		c = sched_config(bad[i].keys, &msg);
+		if (c)
+			fail_msg("accepted: %s", bad[i].keys);
+		if (!strstr(msg, bad[i].expect))
+			fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].keys, msg, bad[i].expect);
+		free(msg);
+	}
+}
+
 static void test_mac_and_paths(void **state)
 {
 	(void)state;
@@ -278,6 +359,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_config_vmware),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_mac_and_paths),
+		cmocka_unit_test(test_sched_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

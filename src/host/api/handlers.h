@@ -3,6 +3,8 @@
 #ifndef VIREO_HOST_API_HANDLERS_H
 #define VIREO_HOST_API_HANDLERS_H
 
+#include <stdbool.h>
+
 struct api_server;
 struct auth;
 
@@ -26,5 +28,16 @@ void api_clones_register(struct api_server *srv, struct hostd *h);
 void api_tasks_register(struct api_server *srv, struct hostd *h);
 /* Moving VMs in from VMware: disk conversion (import.c). */
 void api_import_register(struct api_server *srv, struct hostd *h);
+/* /api/v1/network: virtual switches and port groups (network.c). */
+void api_network_register(struct api_server *srv, struct hostd *h);
+/* /api/v1/host/resources: capacity, reservations, host reserves (resources.c). */
+void api_resources_register(struct api_server *srv, struct hostd *h);
+
+struct stats_sampler;
+/*
+ * GET /api/v1/stats, /api/v1/stats/history and /metrics (stats.c);
+ * /metrics without authentication when metrics_no_auth.
+ */
+void api_stats_register(struct api_server *srv, struct stats_sampler *s, bool metrics_no_auth);
 
 #endif

@@ -43,10 +43,12 @@ int api_status_from_errno(int code)
 	case ERANGE:
 		return 400;
 	case ENOENT:
+	case ENODEV:
 		return 404;
 	case EEXIST:
 	case EBUSY:
 	case EALREADY:
+	case EADDRINUSE:
 		return 409;
 	case EACCES:
 	case EPERM:
@@ -578,6 +580,19 @@ void api_respond_no_content(struct api_request *req)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	queue(req, 204, resp, NULL);
+}
+
+void api_respond_text(struct api_request *req, int status, const char *content_type,
+		      const char *body, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		abort();
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	queue(req, status, resp, status >= 400 ? "(handler reply)" : NULL);
 }
 
 /* ---- the request pipeline ---- */

@@ -87,6 +87,9 @@ void api_respond_error(struct api_request *req, int status, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 void api_respond_vr_error(struct api_request *req, const struct vr_error *err);
 void api_respond_no_content(struct api_request *req);
+/* A non-JSON body (copied), e.g. the Prometheus text format; content_type names it. */
+void api_respond_text(struct api_request *req, int status, const char *content_type,
+		      const char *body, size_t len);
 /*
  * Answers 101 Switching Protocols when the client asked for
  * "Connection: Upgrade" and "Upgrade: <protocol>" (else 400), then runs

@@ -401,8 +401,11 @@ int disk_add(struct hostd *h, struct vm *vm, const struct disk_add_params *p,
 			r = vr_error_set(err, EBUSY, "VM \"%s\" stopped running", pl.vm_name);
 			goto out;
 		}
-		struct qemu_hotplug_disk d = {
-			.controller = pl.ctrl, .unit = pl.unit, .path = pl.path, .format = pl.format};
+		struct qemu_hotplug_disk d = {.controller = pl.ctrl,
+					      .unit = pl.unit,
+					      .path = pl.path,
+					      .format = pl.format,
+					      .buffered = !qemu_disk_direct_supported(pl.path)};
 		r = qemu_hotplug_disk_add(q, &d, QMP_TIMEOUT_MS, err);
 		vm_qmp_put(vm);
 		if (r < 0)
