@@ -11,7 +11,11 @@ libseccomp-dev libcap-ng-dev libcmocka-dev libmnl-dev libsqlite3-dev libpq-dev p
 qemu-system-x86 qemu-utils
 busybox-static cpio xz-utils zstd kmod
 curl socat iproute2 procps python3 openssl
+chromium nodejs
 "
+# The browser test drives Chromium with playwright-core (npm); NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm package, so only add it when missing.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

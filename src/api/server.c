@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The REST server of vireo-hostd on libmicrohttpd.
+ * The REST server of vireo-hostd and vireo-center, on libmicrohttpd.
  *
  * Requests go through one pipeline before any handler runs: routing (404,
  * 405), authentication (401, 403), body size and type (413, 415) and JSON
  * parsing (400).  Handlers then run synchronously on the MHD worker thread
  * and answer exactly once through api_respond_*().
  */
-#include "host/api/server.h"
+#include "api/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,8 +25,8 @@
 #include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "host/api/server_internal.h"
-#include "host/api/server_priv.h"
+#include "api/server_internal.h"
+#include "api/server_priv.h"
 
 #define TLS_FILE_MAX (1u << 20)
 #define DEFAULT_CONNECTION_TIMEOUT_S 60
@@ -49,6 +49,7 @@ int api_status_from_errno(int code)
 	case EBUSY:
 	case EALREADY:
 	case EADDRINUSE:
+	case ENOTEMPTY:
 		return 409;
 	case EACCES:
 	case EPERM:
@@ -60,6 +61,8 @@ int api_status_from_errno(int code)
 		return 413;
 	case ETIMEDOUT:
 		return 504;
+	case EHOSTDOWN: /* center: the host that would do it does not answer */
+		return 503;
 	case ENOTSUP:
 #if EOPNOTSUPP != ENOTSUP
 	case EOPNOTSUPP:
@@ -206,13 +209,15 @@ static int parse_bind_address(struct api_server *srv, const char *addr, uint16_t
 			    addr);
 }
 
-struct api_server *api_server_new(const struct api_server_config *cfg, struct auth *auth,
+struct api_server *api_server_new(const struct api_server_config *cfg,
+				  const struct api_auth_ops *auth, void *auth_opaque,
 				  struct vr_error **err)
 {
 	struct api_server *srv = xcalloc(1, sizeof(*srv));
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->upgrades_done, NULL);
 	srv->auth = auth;
+	srv->auth_opaque = auth_opaque;
 	srv->port = cfg->port;
 	srv->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : API_DEFAULT_MAX_BODY;
 	srv->threads = cfg->thread_pool_size ? cfg->thread_pool_size : API_DEFAULT_THREADS;
@@ -442,9 +447,9 @@ const char *api_request_user(const struct api_request *req)
 	return req->user;
 }
 
-enum auth_role api_request_role(const struct api_request *req)
+bool api_request_is_admin(const struct api_request *req)
 {
-	return req->role;
+	return req->admin;
 }
 
 const char *api_request_token(const struct api_request *req)
@@ -685,7 +690,7 @@ static bool authenticate(struct api_request *req)
 				  "create a session with POST /api/v1/sessions");
 		return false;
 	}
-	int r = auth_check(req->srv->auth, token, &req->user, &req->role);
+	int r = req->srv->auth->check(req->srv->auth_opaque, token, &req->user, &req->admin);
 	if (r == -ETIMEDOUT) {
 		api_respond_error(req, 401, "session expired; log in again");
 		return false;
@@ -695,9 +700,9 @@ static bool authenticate(struct api_request *req)
 		return false;
 	}
 	req->token = xstrdup(token);
-	if ((req->route->flags & API_ROUTE_ADMIN) && req->role != AUTH_ROLE_ADMIN) {
-		api_respond_error(req, 403, "%s %s needs the admin role; user \"%s\" is %s",
-				  req->method, req->path, req->user, auth_role_name(req->role));
+	if ((req->route->flags & API_ROUTE_ADMIN) && !req->admin) {
+		api_respond_error(req, 403, "%s %s needs the admin role; user \"%s\" is read-only",
+				  req->method, req->path, req->user);
 		return false;
 	}
 	return true;

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef VIREO_HOST_API_SERVER_H
-#define VIREO_HOST_API_SERVER_H
+#ifndef VIREO_API_SERVER_H
+#define VIREO_API_SERVER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "host/auth.h"
 
 struct vr_error;
 struct api_server;
@@ -35,6 +34,17 @@ enum api_route_flags {
 typedef void (*api_handler_fn)(struct api_request *req, void *opaque);
 
 /*
+ * How the server checks a session token (hostd: its users file; center:
+ * its database).  check() returns 0 with *user (caller frees; the name
+ * shown in logs and messages) and *admin (for API_ROUTE_ADMIN routes),
+ * -ENOENT for an unknown token or -ETIMEDOUT for an expired session.  It
+ * runs on the server's worker threads, concurrently.
+ */
+struct api_auth_ops {
+	int (*check)(void *opaque, const char *token, char **user, bool *admin);
+};
+
+/*
  * Runs on its own detached thread and owns the upgraded socket (in
  * blocking mode) until it returns; it must not close sock_fd (the server
  * does), and should write with send(..., MSG_NOSIGNAL) or run in a
@@ -44,8 +54,9 @@ typedef void (*api_handler_fn)(struct api_request *req, void *opaque);
  */
 typedef void (*api_upgrade_fn)(int sock_fd, const char *extra, size_t extra_len, void *opaque);
 
-/* auth is borrowed and must outlive the server. */
-struct api_server *api_server_new(const struct api_server_config *cfg, struct auth *auth,
+/* auth and auth_opaque are borrowed and must outlive the server. */
+struct api_server *api_server_new(const struct api_server_config *cfg,
+				  const struct api_auth_ops *auth, void *auth_opaque,
 				  struct vr_error **err);
 /*
  * Pattern: "/api/v1/users/{name}/password"; a "{x}" segment matches one
@@ -77,7 +88,8 @@ const char *api_request_header(struct api_request *req, const char *name);
 json_t *api_request_body_json(struct api_request *req);
 /* NULL on API_ROUTE_NO_AUTH routes. */
 const char *api_request_user(const struct api_request *req);
-enum auth_role api_request_role(const struct api_request *req);
+/* Whether the session may use API_ROUTE_ADMIN routes. */
+bool api_request_is_admin(const struct api_request *req);
 /* The session token the request authenticated with, or NULL. */
 const char *api_request_token(const struct api_request *req);
 

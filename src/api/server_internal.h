@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Shared between the API server's files (server.c, upgrade.c); not for handlers. */
-#ifndef VIREO_HOST_API_SERVER_INTERNAL_H
-#define VIREO_HOST_API_SERVER_INTERNAL_H
+#ifndef VIREO_API_SERVER_INTERNAL_H
+#define VIREO_API_SERVER_INTERNAL_H
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -10,8 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "host/api/server.h"
-#include "host/auth.h"
+#include "api/server.h"
 
 struct route {
 	char *method;
@@ -38,7 +37,8 @@ struct upgrade {
 
 struct api_server {
 	struct MHD_Daemon *daemon;
-	struct auth *auth;
+	const struct api_auth_ops *auth;
+	void *auth_opaque;
 	struct sockaddr_storage addr;
 	bool ipv6;
 	uint16_t port;
@@ -70,7 +70,7 @@ struct api_request {
 	size_t body_seen;
 	json_t *body_json;
 	char *user;
-	enum auth_role role;
+	bool admin;
 	char *token;
 	bool responded;
 	int status;

@@ -13,7 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "host/api/server_internal.h"
+#include "api/server_internal.h"
 
 static void *upgrade_thread(void *arg)
 {

@@ -105,7 +105,7 @@ static int cmd_events(struct cli_ctx *ctx, int argc, char **argv)
 		const char *cells[] = {
 			id,
 			json_get_string(e, "time", NULL),
-			json_get_string(e, "level", NULL),
+			json_get_string(e, "level", json_get_string(e, "category", NULL)),
 			json_get_string(e, "type", NULL),
 			json_get_string(e, "object", NULL),
 			json_get_string(e, "message", NULL),
@@ -121,12 +121,18 @@ static int cmd_events(struct cli_ctx *ctx, int argc, char **argv)
 /* "host info" is in the "host" group; "events" is top-level like "login". */
 static const struct cli_command host_commands[] = {
 	{ "info", "", "show the host's identity, accelerator and capacity", cmd_info },
+	{ "add", "URL --parent OBJECT [--user U] [--password-file F] [--name N] [--insecure-tls]",
+	  "center: join a host to a cluster or datacenter", cli_host_add },
+	{ "list", "", "center: the hosts and their connection state", cli_host_list },
+	{ "remove", "HOST", "center: remove a host (its VMs keep running)", cli_host_remove },
+	{ "disconnect", "HOST", "center: stop managing a host for now", cli_host_disconnect },
+	{ "reconnect", "HOST", "center: manage a disconnected host again", cli_host_reconnect },
 	{ NULL, NULL, NULL, NULL },
 };
 
 const struct cli_group cli_group_host = {
 	.name = "host",
-	.summary = "this host",
+	.summary = "this host (hostd), or the hosts of a center",
 	.commands = host_commands,
 };
 

@@ -61,6 +61,16 @@ extern const struct cli_group cli_group_task;	   /* task list|info|wait */
 extern const struct cli_group cli_group_host;	   /* host info */
 extern const struct cli_group cli_group_events;	   /* events (top-level, in cmd_host.c) */
 extern const struct cli_group cli_group_top;	   /* top (top-level, cmd_top.c) */
+/* vireo-center (cmd_center.c) */
+extern const struct cli_group cli_group_inventory;  /* inventory ls|create|rename|move|delete */
+extern const struct cli_group cli_group_role;	    /* role list|create|delete */
+extern const struct cli_group cli_group_permission; /* permission list|set|remove */
+/* host add|list|remove|disconnect|reconnect, in the "host" group (cmd_center.c) */
+int cli_host_add(struct cli_ctx *ctx, int argc, char **argv);
+int cli_host_list(struct cli_ctx *ctx, int argc, char **argv);
+int cli_host_remove(struct cli_ctx *ctx, int argc, char **argv);
+int cli_host_disconnect(struct cli_ctx *ctx, int argc, char **argv);
+int cli_host_reconnect(struct cli_ctx *ctx, int argc, char **argv);
 
 /* ---- helpers from main.c ---- */
 

@@ -27,6 +27,9 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_host,
 	&cli_group_events,
 	&cli_group_top,
+	&cli_group_inventory,
+	&cli_group_role,
+	&cli_group_permission,
 	NULL,
 };
 

@@ -14,9 +14,16 @@
 /* How long one poll lets the server wait for the task to change. */
 #define TASK_POLL_WAIT_MS 1000
 
+/* hostd says success/error, center succeeded/failed. */
+static bool task_succeeded(const char *state)
+{
+	return strcmp(state, "success") == 0 || strcmp(state, "succeeded") == 0;
+}
+
 static bool task_ended(const char *state)
 {
-	return strcmp(state, "success") == 0 || strcmp(state, "error") == 0;
+	return task_succeeded(state) || strcmp(state, "error") == 0 ||
+	       strcmp(state, "failed") == 0;
 }
 
 int cli_task_follow(struct cli_ctx *ctx, const char *task_id, json_t **task_out)
@@ -55,7 +62,7 @@ int cli_task_follow(struct cli_ctx *ctx, const char *task_id, json_t **task_out)
 	}
 
 	const char *label = json_get_string(task, "description", task_id);
-	bool ok = strcmp(json_get_string(task, "state", ""), "success") == 0;
+	bool ok = task_succeeded(json_get_string(task, "state", ""));
 	if (show_progress) {
 		if (ok)
 			progress_draw(label, 100);

@@ -3,6 +3,7 @@
 #define VIREO_HOST_EVENTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct events;
@@ -20,5 +21,17 @@ void events_add(struct events *ev, enum event_level level, const char *object_id
 		const char *type, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Events with id > since, optionally only for one object; newest last. */
 json_t *events_list_json(struct events *ev, uint64_t since, const char *object_id);
+/*
+ * The id of the newest event (0: none yet) and of the oldest still kept;
+ * a reader whose cursor is below first - 1 has missed events.
+ */
+void events_range(struct events *ev, uint64_t *first, uint64_t *last);
+/*
+ * Waits up to timeout_ms for an event with id > since (long polling);
+ * returns early, false, when events_shutdown() is called.
+ */
+bool events_wait(struct events *ev, uint64_t since, unsigned timeout_ms);
+/* Wakes every waiter for good (before the API server stops). */
+void events_shutdown(struct events *ev);
 
 #endif

@@ -105,6 +105,7 @@ struct vm {
 struct hostd {
 	struct hostd_config cfg;
 	char host_id[37];
+	char instance_id[37]; /* new at every start: tells readers of events that hostd restarted */
 	enum vm_accel detected_accel;
 	char *accel_reason;
 	struct vr_loop *loop;

@@ -14,7 +14,7 @@
 #include "common/loop.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/auth.h"
 #include "host/events.h"
 #include "host/hostd.h"
@@ -324,6 +324,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		return vr_error_set_errno(err, -r, "cannot create \"%s\"", h->cfg.state_dir);
 	if ((r = mkdir_p(h->cfg.run_dir, 0711)) < 0)
 		return vr_error_set_errno(err, -r, "cannot create \"%s\"", h->cfg.run_dir);
+	uuid_generate_str(h->instance_id);
 	if ((r = host_id_load(h, err)) < 0)
 		return r;
 
@@ -391,7 +392,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		.tls_cert_file = h->cfg.tls_cert,
 		.tls_key_file = h->cfg.tls_key,
 	};
-	h->api = api_server_new(&api_cfg, h->auth, err);
+	h->api = api_server_new(&api_cfg, &api_hostd_auth, h->auth, err);
 	if (!h->api)
 		return -EIO;
 	api_health_register(h->api);
@@ -422,6 +423,8 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 
 static void hostd_stop(struct hostd *h)
 {
+	if (h->events)
+		events_shutdown(h->events); /* ends long polls, so the API stops at once */
 	if (h->api)
 		api_server_stop_and_free(h->api);
 	stats_sampler_stop(h->stats); /* after the API, its reader */

@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/api/server_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -181,6 +181,85 @@ class Hostd:
                         lambda: self.console_text(vm_id).count(needle) >= count, timeout)
 
 
+class Center(Hostd):
+    """One vireo-center process: its own state folder, SQLite by default or the database
+    location `db` (a PostgreSQL connection string).  The first admin's password is set
+    through the environment, so tests know it; `self.password`."""
+
+    PASSWORD = "center-admin-pw-1"
+
+    def __init__(self, binary, workdir, name="center", db=None, extra=(), listen="127.0.0.1"):
+        super().__init__(binary, workdir, name, datastore_dir=None, extra=extra)
+        self.db = db
+        self.listen = listen
+        self.password = self.PASSWORD
+        self.logfile = os.path.join(workdir, name, "center.log")
+
+    @property
+    def url(self):
+        return f"http://{self.listen}:{self.port}"
+
+    def command(self):
+        args = [self.binary, "--state-dir", self.state, "--listen", self.listen,
+                "--port", str(self.port), "--login-failure-delay-ms", "0",
+                "--heartbeat-ms", "1000", "--not-responding-ms", "4000"]
+        if self.db:
+            args += ["--db", self.db]
+        return args + self.extra
+
+    def spawn(self, args):
+        env = dict(os.environ, VIREO_INITIAL_ADMIN_PASSWORD=self.password)
+        with open(self.logfile, "ab") as log:
+            return subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True,
+                                    env=env)
+
+    def start(self):
+        self.proc = self.spawn(self.command())
+        wait_for(f"center {self.name} to answer", self._healthy, timeout=30)
+        self.login()
+        return self
+
+    def admin_password(self):
+        return self.password
+
+    def login_as(self, user, password):
+        """A session token of another user (None when refused)."""
+        status, body = self.request("POST", "/api/v1/sessions",
+                                    {"username": user, "password": password}, auth=False)
+        return body["token"] if status == 201 else None
+
+    def wait_task(self, task_id, timeout=180):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            t = self.ok("GET", f"/api/v1/tasks/{task_id}?wait_ms=5000")
+            if t["state"] in ("succeeded", "failed"):
+                return t
+        raise TestFailure(f"task {task_id} did not finish in {timeout} s")
+
+    def task_ok(self, method, path, body=None, timeout=180):
+        reply = self.ok(method, path, body)
+        t = self.wait_task(reply["task"], timeout)
+        check(t["state"] == "succeeded", f"{method} {path}: task failed: {t.get('error')}")
+        return t
+
+    def task_error(self, method, path, body=None, timeout=180):
+        reply = self.ok(method, path, body)
+        t = self.wait_task(reply["task"], timeout)
+        check(t["state"] == "failed", f"{method} {path}: task should have failed: {t}")
+        return t["error"]
+
+    def add_host(self, hostd, parent, user="admin", password=None):
+        """Joins a hostd; returns the host's inventory id (host-N)."""
+        t = self.task_ok("POST", "/api/v1/hosts",
+                         {"url": hostd.url, "username": user,
+                          "password": password or hostd.admin_password(), "parent": parent})
+        return t["result"]["host"]
+
+    def create(self, kind, parent, name):
+        return self.ok("POST", "/api/v1/inventory",
+                       {"kind": kind, "parent": parent, "name": name})["id"]
+
+
 def make_self_signed_cert(directory, name="vireo-test", ip="127.0.0.1"):
     """A self-signed certificate for ip made with the openssl CLI: (cert, key) paths."""
     cert = os.path.join(directory, f"{name}.crt")
@@ -287,3 +366,64 @@ def run_tests(tests):
                   flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 0 if failed == 0 else 1
+
+
+class PgServer:
+    """A throw-away PostgreSQL server from Debian's package: initdb in a temporary folder,
+    run as "nobody" (the server refuses root), listening only on a unix socket there,
+    superuser "vireo" with trust authentication.  `location(db)` is a libpq connection
+    string; `createdb(name)` makes a database."""
+
+    def __init__(self, workdir):
+        import glob
+        import pwd
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+                      key=lambda p: int(p.split("/")[4]))
+        check(bins, "PostgreSQL is not installed (scripts/install-deps.sh installs it)")
+        self.bindir = os.path.dirname(bins[-1])
+        # Its own folder under /tmp: the server runs as nobody, who cannot enter the
+        # test's work folder (0700).  `workdir` is unused, kept for symmetry.
+        self.dir = tempfile.mkdtemp(prefix="vireo-pg-")
+        nobody = pwd.getpwnam("nobody")
+        self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        os.chown(self.dir, self.uid, self.gid)
+        self.proc = None
+
+    def _demote(self):
+        os.setgid(self.gid)
+        os.setuid(self.uid)
+
+    def start(self):
+        data = os.path.join(self.dir, "data")
+        log = open(os.path.join(self.dir, "log"), "ab")
+        subprocess.run([os.path.join(self.bindir, "initdb"), "-D", data, "-U", "vireo",
+                        "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                       stdout=log, stderr=log, check=True, preexec_fn=self._demote)
+        self.proc = subprocess.Popen(
+            [os.path.join(self.bindir, "postgres"), "-D", data, "-k", self.dir,
+             "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=60"],
+            stdout=log, stderr=log, preexec_fn=self._demote, start_new_session=True)
+        ready = [os.path.join(self.bindir, "pg_isready"), "-h", self.dir, "-U", "vireo",
+                 "-d", "postgres"]
+        wait_for("PostgreSQL to accept connections",
+                 lambda: subprocess.run(ready, capture_output=True).returncode == 0, timeout=60)
+        return self
+
+    def createdb(self, name):
+        subprocess.run([os.path.join(self.bindir, "createdb"), "-h", self.dir, "-U", "vireo",
+                        name], check=True, capture_output=True)
+
+    def location(self, db):
+        return f"host={self.dir} dbname={db} user=vireo"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)

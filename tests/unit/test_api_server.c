@@ -21,7 +21,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/auth.h"
 
 #define MAX_BODY 4096
@@ -135,7 +135,7 @@ static int setup(void **state)
 		.max_body_bytes = MAX_BODY,
 		.thread_pool_size = 2,
 	};
-	f->srv = api_server_new(&cfg, f->auth, &err);
+	f->srv = api_server_new(&cfg, &api_hostd_auth, f->auth, &err);
 	assert_non_null(f->srv);
 	api_health_register(f->srv);
 	api_sessions_register(f->srv, f->auth);

@@ -59,6 +59,9 @@ static const struct {
 #define COLUMNS                                                                       \
 	"id, kind, parent_id, name, is_system, uuid, host_id, pool_id, properties, " \
 	"created_ms, modified_ms, version"
+#define COLUMNS_O                                                                       \
+	"o.id, o.kind, o.parent_id, o.name, o.is_system, o.uuid, o.host_id, o.pool_id, " \
+	"o.properties, o.created_ms, o.modified_ms, o.version"
 
 const char *inv_kind_name(enum inv_kind kind)
 {
@@ -715,4 +718,230 @@ int inventory_delete(struct db *db, int64_t id, struct vr_error **err)
 {
 	struct change_args args = {.id = id};
 	return in_level(db, do_delete, &args, err);
+}
+
+/* ---- what the daemon needs beyond the tree rules ---- */
+
+static int update_one(struct db *db, const char *purpose, const char *sql, int64_t id,
+		      void (*bind)(struct db_stmt *st, const void *a), const void *a,
+		      struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, purpose, sql, &st, err);
+	if (r < 0)
+		return r;
+	db_bind_int64(st, 1, id);
+	db_bind_int64(st, 2, (int64_t)time_real_ms());
+	bind(st, a);
+	r = db_step(st, err);
+	if (r < 0)
+		return r;
+	if (db_changes(st) == 0)
+		return vr_error_set(err, ENOENT, "no inventory object with id %lld", (long long)id);
+	return 0;
+}
+
+static void bind_props(struct db_stmt *st, const void *a)
+{
+	db_bind_text(st, 3, a);
+}
+
+int inventory_set_properties(struct db *db, int64_t id, const char *properties,
+			     struct vr_error **err)
+{
+	int r = check_properties(properties, err);
+	if (r < 0)
+		return r;
+	return update_one(db, "update inventory object properties",
+			  "UPDATE inventory_object SET properties = $3, modified_ms = $2,"
+			  " version = version + 1 WHERE id = $1",
+			  id, bind_props, properties, err);
+}
+
+struct placement {
+	int64_t host_id, pool_id;
+};
+
+static void bind_placement(struct db_stmt *st, const void *a)
+{
+	const struct placement *p = a;
+	if (p->host_id)
+		db_bind_int64(st, 3, p->host_id);
+	else
+		db_bind_null(st, 3);
+	if (p->pool_id)
+		db_bind_int64(st, 4, p->pool_id);
+	else
+		db_bind_null(st, 4);
+}
+
+int inventory_set_placement(struct db *db, int64_t id, int64_t host_id, int64_t pool_id,
+			    struct vr_error **err)
+{
+	struct placement p = {host_id, pool_id};
+	return update_one(db, "move a VM to another host or resource pool",
+			  "UPDATE inventory_object SET host_id = $3, pool_id = $4, modified_ms = $2,"
+			  " version = version + 1 WHERE id = $1 AND kind IN ('vm','template')",
+			  id, bind_placement, &p, err);
+}
+
+static void bind_kind(struct db_stmt *st, const void *a)
+{
+	db_bind_text(st, 3, inv_kind_name(*(const enum inv_kind *)a));
+}
+
+int inventory_set_vm_kind(struct db *db, int64_t id, enum inv_kind kind, struct vr_error **err)
+{
+	if (kind != INV_KIND_VM && kind != INV_KIND_TEMPLATE)
+		return vr_error_set(err, EINVAL, "only a VM can become a template and back");
+	return update_one(db, "turn a VM into a template or back",
+			  "UPDATE inventory_object SET kind = $3, modified_ms = $2,"
+			  " version = version + 1 WHERE id = $1 AND kind IN ('vm','template')",
+			  id, bind_kind, &kind, err);
+}
+
+int inventory_find_uuid(struct db *db, const char *uuid, struct inv_object *out,
+			struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "find inventory object by uuid",
+			   "SELECT " COLUMNS " FROM inventory_object WHERE uuid = $1", &st, err);
+	if (r < 0)
+		return r;
+	db_bind_text(st, 1, uuid);
+	r = db_step(st, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return vr_error_set(err, ENOENT, "no inventory object with uuid \"%s\"", uuid);
+	read_row(st, out);
+	return 0;
+}
+
+int inventory_find_name(struct db *db, enum inv_kind kind, const char *name, size_t limit,
+			struct inv_list *out, struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "find inventory objects by kind and name",
+			   "SELECT " COLUMNS " FROM inventory_object WHERE kind = $1 AND name = $2"
+			   " ORDER BY id LIMIT $3",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_text(st, 1, inv_kind_name(kind));
+	db_bind_text(st, 2, name);
+	db_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	return collect(st, out, err);
+}
+
+int inventory_list_kind(struct db *db, enum inv_kind kind, const char *after_name, size_t limit,
+			struct inv_list *out, struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "list inventory objects of a kind",
+			   "SELECT " COLUMNS " FROM inventory_object WHERE kind = $1 AND name > $2"
+			   " ORDER BY name LIMIT $3",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_text(st, 1, inv_kind_name(kind));
+	db_bind_text(st, 2, after_name ? after_name : "");
+	db_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	return collect(st, out, err);
+}
+
+int inventory_ancestors(struct db *db, int64_t id, struct inv_list *out, struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "list an object's ancestors",
+			   "WITH RECURSIVE up (id, parent_id, depth) AS ("
+			   " SELECT id, parent_id, 0 FROM inventory_object WHERE id = $1"
+			   " UNION ALL"
+			   " SELECT o.id, o.parent_id, up.depth + 1"
+			   " FROM inventory_object o JOIN up ON o.id = up.parent_id"
+			   " WHERE up.depth < 1000)"
+			   " SELECT " COLUMNS_O " FROM up JOIN inventory_object o ON o.id = up.id"
+			   " ORDER BY up.depth",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_int64(st, 1, id);
+	r = collect(st, out, err);
+	if (r == 0 && out->n == 0)
+		return vr_error_set(err, ENOENT, "no inventory object with id %lld", (long long)id);
+	return r;
+}
+
+int inventory_datacenter_of(struct db *db, int64_t id, int64_t *dc, struct vr_error **err)
+{
+	bool found;
+	int r = walk_up(db, id, 0, &found, dc, err);
+	if (r < 0)
+		return r;
+	if (!*dc)
+		return vr_error_set(err, ENOENT, "inventory object %lld is in no datacenter",
+				    (long long)id);
+	return 0;
+}
+
+char *inventory_path_of(const struct inv_list *ancestors)
+{
+	/* ancestors[0] is the object, the last one the root folder (not shown). */
+	size_t len = 1;
+	for (size_t i = 0; i + 1 < ancestors->n; i++)
+		len += strlen(ancestors->items[i].name) * 2 + 1;
+	char *out = xmalloc(len + 1), *p = out;
+	if (ancestors->n <= 1)
+		*p++ = '/';
+	for (size_t i = ancestors->n - 1; i-- > 0;) {
+		*p++ = '/';
+		for (const char *c = ancestors->items[i].name; *c; c++) {
+			if (*c == '/' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+int inventory_lookup_path(struct db *db, const char *path, struct inv_object *out,
+			  struct vr_error **err)
+{
+	int64_t cur;
+	int r = inventory_root(db, &cur, err);
+	if (r < 0)
+		return r;
+	if (path[0] != '/')
+		return vr_error_set(err, EINVAL, "inventory path \"%s\" must begin with '/'", path);
+	const char *p = path;
+	_cleanup_free_ char *seg = xmalloc(strlen(path) + 1);
+	while (*p == '/')
+		p++;
+	while (*p) {
+		char *s = seg;
+		while (*p && *p != '/') {
+			if (*p == '\\' && p[1])
+				p++;
+			*s++ = *p++;
+		}
+		*s = '\0';
+		while (*p == '/')
+			p++;
+		struct inv_object o = {0};
+		struct vr_error *e = NULL;
+		r = inventory_lookup(db, cur, seg, &o, &e);
+		if (r == -ENOENT) {
+			vr_error_free(e);
+			return vr_error_set(err, ENOENT, "no object \"%s\" in inventory path \"%s\"", seg,
+					    path);
+		}
+		if (r < 0) {
+			*err = e;
+			return r;
+		}
+		cur = o.id;
+		inv_object_clear(&o);
+	}
+	return inventory_get(db, cur, out, err);
 }

@@ -120,4 +120,35 @@ int inventory_rename(struct db *db, int64_t id, const char *name, struct vr_erro
 int inventory_move(struct db *db, int64_t id, int64_t new_parent_id, struct vr_error **err);
 int inventory_delete(struct db *db, int64_t id, struct vr_error **err);
 
+/* ---- beyond the tree rules: what the daemon keeps up to date ---- */
+/* Replaces the JSON properties (must be an object). */
+int inventory_set_properties(struct db *db, int64_t id, const char *properties,
+			     struct vr_error **err);
+/* A VM's or template's host and resource pool (0: none); no kind checks of the targets. */
+int inventory_set_placement(struct db *db, int64_t id, int64_t host_id, int64_t pool_id,
+			    struct vr_error **err);
+/* VM <-> template. */
+int inventory_set_vm_kind(struct db *db, int64_t id, enum inv_kind kind, struct vr_error **err);
+/* -ENOENT if no object has that uuid. */
+int inventory_find_uuid(struct db *db, const char *uuid, struct inv_object *out,
+			struct vr_error **err);
+/* Objects of a kind with exactly that name (any parent), at most limit, by id. */
+int inventory_find_name(struct db *db, enum inv_kind kind, const char *name, size_t limit,
+			struct inv_list *out, struct vr_error **err);
+/* Objects of a kind named after after_name (bytewise; NULL or "" from the start), by name. */
+int inventory_list_kind(struct db *db, enum inv_kind kind, const char *after_name, size_t limit,
+			struct inv_list *out, struct vr_error **err);
+/* The object, its parent, ... up to the root folder (last). */
+int inventory_ancestors(struct db *db, int64_t id, struct inv_list *out, struct vr_error **err);
+/* The datacenter an object is in; -ENOENT if none. */
+int inventory_datacenter_of(struct db *db, int64_t id, int64_t *dc, struct vr_error **err);
+/*
+ * "/DC1/vm/web/web01" from inventory_ancestors()' list (the root folder is
+ * not named; '/' and '\' in names are escaped with '\').  A new string.
+ */
+char *inventory_path_of(const struct inv_list *ancestors);
+/* The object at such a path; "/" is the root folder. */
+int inventory_lookup_path(struct db *db, const char *path, struct inv_object *out,
+			  struct vr_error **err);
+
 #endif

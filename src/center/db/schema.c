@@ -300,6 +300,36 @@ static const struct schema_statement migration1[] = {
 	 "CREATE INDEX perf_sample_age ON perf_sample (interval_level, ts_ms)"},
 };
 
+/*
+ * Migration 2: how center reaches its hosts.  The service account's
+ * password is kept encrypted (center/secrets.h: AES-256-GCM under a key
+ * file outside the database), so a copy of the database alone does not
+ * open the hosts.  One row per host object; removing the host removes it.
+ */
+static const struct schema_statement migration2[] = {
+	{"create table host_connection",
+	 "CREATE TABLE host_connection ("
+	 " host_id BIGINT PRIMARY KEY REFERENCES inventory_object (id) ON DELETE CASCADE,"
+	 " url TEXT NOT NULL,"
+	 " username TEXT NOT NULL,"
+	 " secret TEXT NOT NULL,"
+	 " tls_insecure BOOLEAN NOT NULL DEFAULT FALSE,"
+	 " ca_file TEXT,"
+	 " state TEXT NOT NULL DEFAULT 'disconnected'"
+	 "  CHECK (state IN ('connected','disconnected','not_responding')),"
+	 " state_reason TEXT NOT NULL DEFAULT '',"
+	 " admin_disconnected BOOLEAN NOT NULL DEFAULT FALSE,"
+	 " last_seen_ms BIGINT,"
+	 " last_sync_ms BIGINT,"
+	 " hostd_instance TEXT,"
+	 " event_cursor BIGINT NOT NULL DEFAULT 0,"
+	 " UNIQUE (url))"},
+	{"create table center_setting",
+	 "CREATE TABLE center_setting ("
+	 " name TEXT COLLATE @BYTES@ PRIMARY KEY,"
+	 " value TEXT NOT NULL)"},
+};
+
 /* Roll-up levels: sample interval and how long it is kept. */
 static const struct {
 	int level;
@@ -382,6 +412,7 @@ static int seed_v1(struct db *db, int64_t now_ms, struct vr_error **err)
 static const struct schema_migration migrations[] = {
 	{1, "inventory, access control, tasks, events, alarms, performance history", migration1,
 	 ARRAY_SIZE(migration1), seed_v1},
+	{2, "host connections, center settings", migration2, ARRAY_SIZE(migration2), NULL},
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SCHEMA_VERSION_LATEST,

@@ -7,7 +7,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 #include "host/storage/disk.h"
 

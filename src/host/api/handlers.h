@@ -10,6 +10,8 @@ struct auth;
 
 /* GET /api/v1/health (no authentication). */
 void api_health_register(struct api_server *srv);
+/* Session checks against hostd's users (host/auth.h); opaque is the struct auth. */
+extern const struct api_auth_ops api_hostd_auth;
 /* POST /api/v1/sessions, GET and DELETE /api/v1/sessions/current. */
 void api_sessions_register(struct api_server *srv, struct auth *auth);
 /* GET, POST /api/v1/users; DELETE /api/v1/users/{name}; PUT /api/v1/users/{name}/password. */

@@ -3,7 +3,7 @@
 #include <jansson.h>
 
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 
 static void health_get(struct api_request *req, void *opaque)
 {

@@ -5,7 +5,7 @@
 
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 
 static void host_get(struct api_request *req, void *opaque)

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 #include "host/vswitch.h"
 

@@ -5,7 +5,7 @@
 #include "common/error.h"
 #include "host/alloc.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 
 static void resources_get(struct api_request *req, void *opaque)

@@ -8,7 +8,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/api/server_priv.h"
 #include "host/auth.h"
 
@@ -50,7 +50,8 @@ static void session_get(struct api_request *req, void *opaque)
 {
 	api_respond_json(req, 200,
 			 json_pack("{s:s,s:s}", "user", api_request_user(req), "role",
-				   auth_role_name(api_request_role(req))));
+				   auth_role_name(api_request_is_admin(req) ? AUTH_ROLE_ADMIN
+									   : AUTH_ROLE_READ_ONLY)));
 }
 
 static void session_delete(struct api_request *req, void *opaque)
@@ -63,6 +64,19 @@ static void session_delete(struct api_request *req, void *opaque)
 	}
 	api_respond_no_content(req);
 }
+
+/* The API server's view of hostd's sessions. */
+static int check_token(void *opaque, const char *token, char **user, bool *admin)
+{
+	enum auth_role role = AUTH_ROLE_READ_ONLY;
+	int r = auth_check(opaque, token, user, &role);
+	*admin = role == AUTH_ROLE_ADMIN;
+	return r;
+}
+
+const struct api_auth_ops api_hostd_auth = {
+	.check = check_token,
+};
 
 void api_sessions_register(struct api_server *srv, struct auth *auth)
 {

@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 #include "host/stats/stats.h"
 #include "host/stats_sampler.h"

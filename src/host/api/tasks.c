@@ -4,7 +4,7 @@
 
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/tasks.h"
@@ -45,8 +45,26 @@ static void events_list(struct api_request *req, void *opaque)
 		api_respond_error(req, 400, "since=\"%s\" is not an event id", s);
 		return;
 	}
+	/* Long polling: wait=S holds the answer up to S seconds for a newer event. */
+	const char *w = api_request_query(req, "wait");
+	uint64_t wait_s = 0;
+	if (w && parse_u64(w, 0, 60, &wait_s) < 0) {
+		api_respond_error(req, 400, "wait=\"%s\" is not a number of seconds from 0 to 60", w);
+		return;
+	}
+	if (wait_s > 0)
+		events_wait(h->events, since, (unsigned)wait_s * 1000);
+	uint64_t first, last;
+	events_range(h->events, &first, &last);
 	json_t *a = events_list_json(h->events, since, api_request_query(req, "object"));
-	api_respond_json(req, 200, json_pack("{s:o}", "events", a));
+	/*
+	 * instance changes whenever hostd restarts (ids start again at 1); a
+	 * reader whose since is below first - 1 has missed events.  Either way
+	 * it must re-read the state it keeps.
+	 */
+	api_respond_json(req, 200,
+			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance", h->instance_id,
+				   "first", (json_int_t)first, "last", (json_int_t)last));
 }
 
 void api_tasks_register(struct api_server *srv, struct hostd *h)

@@ -8,7 +8,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/api/server_priv.h"
 #include "host/auth.h"
 
@@ -90,7 +90,7 @@ static void user_set_password(struct api_request *req, void *opaque)
 	json_t *body = api_request_body_json(req);
 	_cleanup_error_ struct vr_error *err = NULL;
 	bool self = strcmp(name, api_request_user(req)) == 0;
-	bool admin = api_request_role(req) == AUTH_ROLE_ADMIN;
+	bool admin = api_request_is_admin(req);
 
 	if (!self && !admin) {
 		api_respond_error(req, 403,

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/hostd.h"
 #include "host/tasks.h"
 

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
-#include "host/api/server.h"
+#include "api/server.h"
 #include "host/api/vm_task.h"
 #include "host/hostd.h"
 #include "host/lifecycle.h"

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "center/api/capi.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/server.h"
+#include "center/center.h"
+#include "center/db/access.h"
+#include "center/db/db.h"
+#include "center/sessions.h"
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/log.h"
+#include "common/util.h"
+
+/* vSphere's managed-object id prefixes. */
+static const char *const moref_prefixes[INV_KIND__COUNT] = {
+	[INV_KIND_FOLDER] = "group-d",
+	[INV_KIND_VM_FOLDER] = "group-v",
+	[INV_KIND_HOST_FOLDER] = "group-h",
+	[INV_KIND_DATASTORE_FOLDER] = "group-s",
+	[INV_KIND_NETWORK_FOLDER] = "group-n",
+	[INV_KIND_DATACENTER] = "datacenter-",
+	[INV_KIND_CLUSTER] = "domain-c",
+	[INV_KIND_HOST] = "host-",
+	[INV_KIND_RESOURCE_POOL] = "resgroup-",
+	[INV_KIND_VM] = "vm-",
+	[INV_KIND_TEMPLATE] = "vm-",
+	[INV_KIND_DATASTORE] = "datastore-",
+	[INV_KIND_NETWORK] = "network-",
+	[INV_KIND_DVSWITCH] = "dvs-",
+	[INV_KIND_PORTGROUP] = "dvportgroup-",
+};
+
+char *moref_of(enum inv_kind kind, int64_t id)
+{
+	const char *p = (unsigned)kind < INV_KIND__COUNT ? moref_prefixes[kind] : "obj-";
+	return xasprintf("%s%lld", p, (long long)id);
+}
+
+bool creq_begin(struct creq *x, struct api_request *req, struct center *c)
+{
+	*x = (struct creq){.c = c, .req = req};
+	const char *token = api_request_token(req);
+	struct csession_info info = {0};
+	if (!token || csessions_check(c->sessions, token, &info) < 0) {
+		api_respond_error(req, 401, "session ended; log in again");
+		return false;
+	}
+	x->principal_id = info.principal_id;
+	x->user = steal_pointer(&info.user);
+	_cleanup_error_ struct vr_error *err = NULL;
+	x->db = dbpool_get(c->pool, &err);
+	if (!x->db) {
+		api_respond_error(req, 503, "the database is unavailable: %s", vr_error_msg(err));
+		free(x->user);
+		x->user = NULL;
+		return false;
+	}
+	return true;
+}
+
+void creq_end(struct creq *x)
+{
+	access_ctx_free(x->acx);
+	x->acx = NULL;
+	if (x->db)
+		dbpool_put(x->c->pool, x->db);
+	x->db = NULL;
+	free(x->user);
+	x->user = NULL;
+}
+
+void creq_fail(struct creq *x, const struct vr_error *err)
+{
+	api_respond_vr_error(x->req, err);
+}
+
+int creq_can(struct creq *x, int64_t object_id, const char *privilege)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	if (!x->acx && access_ctx_new(x->db, x->principal_id, &x->acx, &err) < 0) {
+		creq_fail(x, err);
+		return -EIO;
+	}
+	int r = access_ctx_has(x->acx, x->db, object_id, privilege, &err);
+	if (r == -ENOENT)
+		return 0; /* deleted meanwhile (a host's sync): as good as invisible */
+	if (r < 0)
+		creq_fail(x, err);
+	return r;
+}
+
+bool creq_allow(struct creq *x, const struct inv_object *o, const char *privilege)
+{
+	int r = creq_can(x, o->id, privilege);
+	if (r < 0)
+		return false;
+	if (r > 0)
+		return true;
+	_cleanup_free_ char *msg =
+		xasprintf("permission denied: user \"%s\" lacks %s on %s \"%s\"", x->user, privilege,
+			  inv_kind_name(o->kind), o->name);
+	center_post_event(x->c, x->db, "PermissionDeniedEvent", "warning", o->id, o->name, x->user,
+			  0, "%s %s: %s", api_request_method(x->req), api_request_path(x->req), msg);
+	api_respond_error(x->req, 403, "%s", msg);
+	return false;
+}
+
+static int parse_moref(const char *ref, int64_t *id, const char **prefix_end)
+{
+	const char *dash = strrchr(ref, '-');
+	const char *num = dash ? dash + 1 : ref;
+	while (dash && *num >= 'a' && *num <= 'z') /* "group-v4", "domain-c5" */
+		num++;
+	uint64_t v;
+	if (parse_u64(num, 1, INT64_MAX, &v) < 0)
+		return -EINVAL;
+	*id = (int64_t)v;
+	*prefix_end = num;
+	return 0;
+}
+
+bool creq_object(struct creq *x, const char *ref, struct inv_object *out)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	int r;
+	if (!ref || !*ref) {
+		api_respond_error(x->req, 400, "no inventory object named");
+		return false;
+	}
+	if (ref[0] == '/') {
+		r = inventory_lookup_path(x->db, ref, out, &err);
+	} else {
+		int64_t id;
+		const char *num;
+		if (parse_moref(ref, &id, &num) < 0) {
+			api_respond_error(x->req, 400,
+					  "\"%s\" is neither an object id (like vm-12) nor an inventory "
+					  "path (like /DC1/vm/web01)",
+					  ref);
+			return false;
+		}
+		r = inventory_get(x->db, id, out, &err);
+		if (r == 0 && num != ref) {
+			_cleanup_free_ char *want = moref_of(out->kind, out->id);
+			if (strcmp(want, ref) != 0) {
+				inv_object_clear(out);
+				api_respond_error(x->req, 404, "no inventory object \"%s\"", ref);
+				return false;
+			}
+		}
+	}
+	if (r == -ENOENT) {
+		api_respond_error(x->req, 404, "no inventory object \"%s\"", ref);
+		return false;
+	}
+	if (r < 0) {
+		creq_fail(x, err);
+		return false;
+	}
+	int can = creq_can(x, out->id, "System.Read");
+	if (can == 0)
+		api_respond_error(x->req, 404, "no inventory object \"%s\"", ref);
+	if (can <= 0) {
+		inv_object_clear(out);
+		return false;
+	}
+	return true;
+}
+
+json_t *inv_object_json(const struct inv_object *o)
+{
+	_cleanup_free_ char *id = moref_of(o->kind, o->id);
+	json_t *j = json_pack("{s:s, s:s, s:s}", "id", id, "kind", inv_kind_name(o->kind), "name",
+			      o->name);
+	if (o->parent_id) {
+		/* The parent's kind is not at hand; its number is, and "N" resolves as well. */
+		json_object_set_new(j, "parent_id", json_integer(o->parent_id));
+	}
+	if (o->uuid)
+		json_object_set_new(j, "uuid", json_string(o->uuid));
+	if (o->host_id) {
+		_cleanup_free_ char *h = moref_of(INV_KIND_HOST, o->host_id);
+		json_object_set_new(j, "host", json_string(h));
+	}
+	if (o->pool_id) {
+		_cleanup_free_ char *p = moref_of(INV_KIND_RESOURCE_POOL, o->pool_id);
+		json_object_set_new(j, "resource_pool", json_string(p));
+	}
+	if (o->is_system)
+		json_object_set_new(j, "system", json_true());
+	json_error_t jerr;
+	json_t *props = json_loads(o->properties ? o->properties : "{}", 0, &jerr);
+	if (json_is_object(props))
+		json_object_set_new(j, "properties", props);
+	else
+		json_decref(props);
+	char t[32];
+	time_format_iso((uint64_t)o->modified_ms, t);
+	json_object_set_new(j, "modified", json_string(t));
+	json_object_set_new(j, "version", json_integer(o->version));
+	return j;
+}

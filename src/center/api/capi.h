@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What center's REST handlers share: the request context, object references, JSON. */
+#ifndef VIREO_CENTER_API_CAPI_H
+#define VIREO_CENTER_API_CAPI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "center/db/inventory.h"
+
+struct api_request;
+struct api_server;
+struct center;
+struct db;
+struct access_ctx;
+
+/*
+ * One request's context: a database connection and who is asking.
+ * creq_begin() answers the request itself (and returns false) when it
+ * cannot start; creq_end() gives everything back.
+ */
+struct creq {
+	struct center *c;
+	struct api_request *req;
+	struct db *db;
+	int64_t principal_id;
+	char *user; /* "name@domain" */
+	struct access_ctx *acx; /* loaded on first check */
+};
+
+bool creq_begin(struct creq *x, struct api_request *req, struct center *c);
+void creq_end(struct creq *x);
+
+/*
+ * Whether the user holds privilege on the object.  creq_allow() answers
+ * 403 naming the privilege and the object when not, and records the
+ * denial in the event log.
+ */
+bool creq_allow(struct creq *x, const struct inv_object *o, const char *privilege);
+/* 1 yes, 0 no, <0 error (answered). */
+int creq_can(struct creq *x, int64_t object_id, const char *privilege);
+
+/*
+ * Resolves a reference to an inventory object: a managed-object id as
+ * vSphere writes them ("vm-12", "host-7", "datacenter-3", "group-v4"),
+ * a bare number, or an inventory path ("/DC1/vm/web01").  Answers 400 or
+ * 404 and returns false when it names nothing, or when the user may not
+ * see it (System.Read; as not found).
+ */
+bool creq_object(struct creq *x, const char *ref, struct inv_object *out);
+
+/* "vm-12" for a VM with id 12 (a new string). */
+char *moref_of(enum inv_kind kind, int64_t id);
+/* The object as JSON: id (moref), kind, name, parent, and the kind's fields. */
+json_t *inv_object_json(const struct inv_object *o);
+
+/* Answers with the error's status and message. */
+void creq_fail(struct creq *x, const struct vr_error *err);
+
+/* Route registration, one file each. */
+void capi_core_register(struct api_server *srv, struct center *c);	   /* health, sessions */
+void capi_inventory_register(struct api_server *srv, struct center *c); /* inventory.c */
+void capi_hosts_register(struct api_server *srv, struct center *c);	   /* hosts.c */
+void capi_vms_register(struct api_server *srv, struct center *c);	   /* vms.c */
+void capi_tasks_register(struct api_server *srv, struct center *c);	   /* tasks and events */
+void capi_access_register(struct api_server *srv, struct center *c);	   /* users, roles, permissions */
+void capi_monitoring_register(struct api_server *srv, struct center *c); /* perf, alarms */
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by hosts.c (connections, monitors) and sync.c (host state -> inventory). */
+#ifndef VIREO_CENTER_HOSTS_PRIV_H
+#define VIREO_CENTER_HOSTS_PRIV_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "center/hosts.h"
+
+struct api_client;
+struct db;
+
+struct chost {
+	int refs; /* atomic */
+	int64_t id;   /* inventory object */
+	char *name;
+	char *url;
+	char *username; /* center's service account */
+	char *sealed;   /* its password, sealed (secrets.h) */
+	bool insecure;
+	char *ca_file;
+	struct chosts *hosts;
+	pthread_t thread;
+	bool thread_started;
+
+	pthread_mutex_t lock; /* the fields below */
+	pthread_cond_t wake;
+	volatile bool stop;
+	bool kick;
+	char *token;
+	enum chost_state state;
+	char *reason;
+	bool admin_disconnected;
+	bool sync_wanted;
+	uint64_t last_ok_mono;
+	char *instance; /* the host's event feed instance */
+	int64_t cursor; /* last event seen */
+	struct chost *next;
+};
+
+struct chosts {
+	struct center *c;
+	pthread_mutex_t lock;
+	struct chost *list;
+};
+
+int chost_request(struct chosts *hs, struct chost *h, struct api_client *cl, const char *method,
+		  const char *path, json_t *body, long *status, json_t **reply,
+		  struct vr_error **err);
+
+/* sync.c */
+int sync_full(struct chosts *hs, struct chost *h, struct api_client *cl, struct vr_error **err);
+int sync_refresh_vm(struct chosts *hs, struct chost *h, struct api_client *cl,
+		    const char *vm_uuid, struct vr_error **err);
+void sync_mirror_event(struct chosts *hs, struct chost *h, json_t *event);
+/* perfcollect.c: the host's latest statistics into the performance history. */
+int perf_collect(struct chosts *hs, struct chost *h, struct api_client *cl, struct vr_error **err);
+/* Whether a collection is due; moves *next_mono on when it is. */
+bool perf_due(uint64_t *next_mono);
+
+/* Deletes an object and everything under it (pools of a removed host). */
+int sync_delete_subtree(struct db *db, int64_t id, struct vr_error **err);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef VIREO_CENTER_SESSIONS_H
+#define VIREO_CENTER_SESSIONS_H
+
+/*
+ * The sessions of center's users: in memory (a restart logs everyone
+ * out, as vCenter's does), each a random 64-hex-digit token naming a
+ * principal, ended by logout, by an idle timeout or by a maximum
+ * lifetime.  Passwords are checked against the database
+ * (center/db/principals.h).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vr_error;
+struct db;
+struct csessions;
+struct api_auth_ops;
+
+struct csession_info {
+	int64_t principal_id;
+	char *user; /* "name@domain" */
+	int64_t created_ms, expires_ms;
+};
+
+struct csessions *csessions_new(uint64_t idle_timeout_ms, uint64_t max_lifetime_ms);
+void csessions_free(struct csessions *s);
+/* Delay added to every failed login (default 250 ms). */
+void csessions_set_failure_delay(struct csessions *s, unsigned delay_ms);
+
+/* Checks the password, opens a session: *token (caller frees). -EACCES after the delay. */
+int csessions_login(struct csessions *s, struct db *db, const char *user, const char *password,
+		    char **token, struct csession_info *info, struct vr_error **err);
+/* 0 and *info (caller clears; may be NULL); -ENOENT unknown, -ETIMEDOUT expired. */
+int csessions_check(struct csessions *s, const char *token, struct csession_info *info);
+int csessions_logout(struct csessions *s, const char *token);
+/* Ends every session of a principal (password change, disable, delete). */
+void csessions_end_principal(struct csessions *s, int64_t principal_id);
+void csession_info_clear(struct csession_info *info);
+
+/* For api_server_new(): opaque is the struct csessions. */
+extern const struct api_auth_ops csessions_api_auth;
+
+#endif

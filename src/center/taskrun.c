@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "center/taskrun.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "center/center.h"
+#include "center/db/db.h"
+#include "center/db/tasks.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct job_item {
+	taskrun_fn fn;
+	void *opaque;
+	void (*free_opaque)(void *opaque);
+	int64_t task_id;
+	char *principal;
+	struct job_item *next;
+};
+
+struct taskrun {
+	struct center *c;
+	pthread_mutex_t lock;
+	pthread_cond_t queued;	/* workers wait here */
+	pthread_cond_t changed; /* waiters for task changes (CLOCK_MONOTONIC) */
+	uint64_t version;
+	struct job_item *head, *tail;
+	bool stopping;
+	pthread_t *threads;
+	unsigned n_threads;
+};
+
+static void item_free(struct job_item *it)
+{
+	if (it->free_opaque)
+		it->free_opaque(it->opaque);
+	free(it->principal);
+	free(it);
+}
+
+void taskrun_notify(struct taskrun *tr)
+{
+	pthread_mutex_lock(&tr->lock);
+	tr->version++;
+	pthread_cond_broadcast(&tr->changed);
+	pthread_mutex_unlock(&tr->lock);
+}
+
+uint64_t taskrun_version(struct taskrun *tr)
+{
+	pthread_mutex_lock(&tr->lock);
+	uint64_t v = tr->version;
+	pthread_mutex_unlock(&tr->lock);
+	return v;
+}
+
+void taskrun_wait_change(struct taskrun *tr, int64_t task_id, uint64_t version_seen,
+			 unsigned timeout_ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&tr->lock);
+	int r = 0;
+	while (!tr->stopping && tr->version == version_seen && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&tr->changed, &tr->lock, &deadline);
+	pthread_mutex_unlock(&tr->lock);
+}
+
+/* Records an outcome, retrying a busy database a few times: a task must not stay "running". */
+static void finish(struct taskrun *tr, int64_t id, bool ok, const char *result,
+		   const char *error)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		_cleanup_error_ struct vr_error *err = NULL;
+		struct db *db = dbpool_get(tr->c->pool, &err);
+		int r = -EIO;
+		if (db) {
+			r = ok ? ctask_succeed(db, id, result, center_now_ms(), &err)
+			       : ctask_fail(db, id, error, center_now_ms(), &err);
+			dbpool_put(tr->c->pool, db);
+		}
+		if (r == 0)
+			break;
+		log_warn("task %lld: cannot record its outcome: %s", (long long)id,
+			 err ? vr_error_msg(err) : "no database connection");
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	taskrun_notify(tr);
+}
+
+static void run_one(struct taskrun *tr, struct job_item *it)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = dbpool_get(tr->c->pool, &err);
+	int r = db ? ctask_start(db, it->task_id, center_now_ms(), &err) : -EIO;
+	if (db)
+		dbpool_put(tr->c->pool, db);
+	if (r < 0) {
+		/* Cancelled while queued, or the database is gone. */
+		log_info("task %lld not started: %s", (long long)it->task_id,
+			 err ? vr_error_msg(err) : "no database connection");
+		taskrun_notify(tr);
+		return;
+	}
+	taskrun_notify(tr);
+	struct taskrun_job job = {
+		.c = tr->c,
+		.tr = tr,
+		.task_id = it->task_id,
+		.principal = it->principal,
+		.opaque = it->opaque,
+	};
+	vr_error_free(err);
+	err = NULL;
+	r = it->fn(&job, &err);
+	if (r < 0) {
+		const char *msg = err ? vr_error_msg(err) : strerror(-r);
+		finish(tr, it->task_id, false, NULL, msg);
+	} else {
+		_cleanup_free_ char *text =
+			job.result ? json_dumps(job.result, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		finish(tr, it->task_id, true, text, NULL);
+	}
+	json_decref(job.result);
+}
+
+static void *worker_main(void *opaque)
+{
+	struct taskrun *tr = opaque;
+	pthread_mutex_lock(&tr->lock);
+	for (;;) {
+		while (!tr->stopping && !tr->head)
+			pthread_cond_wait(&tr->queued, &tr->lock);
+		if (tr->stopping)
+			break;
+		struct job_item *it = tr->head;
+		tr->head = it->next;
+		if (!tr->head)
+			tr->tail = NULL;
+		pthread_mutex_unlock(&tr->lock);
+		run_one(tr, it);
+		item_free(it);
+		pthread_mutex_lock(&tr->lock);
+	}
+	pthread_mutex_unlock(&tr->lock);
+	return NULL;
+}
+
+struct taskrun *taskrun_new(struct center *c, unsigned workers, struct vr_error **err)
+{
+	struct taskrun *tr = xcalloc(1, sizeof(*tr));
+	tr->c = c;
+	pthread_mutex_init(&tr->lock, NULL);
+	pthread_cond_init(&tr->queued, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&tr->changed, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* What a previous run left unfinished did not finish. */
+	struct db *db = dbpool_get(c->pool, err);
+	if (!db) {
+		taskrun_stop_and_free(tr);
+		return NULL;
+	}
+	int64_t n = 0;
+	int r = ctask_fail_orphans(db, center_now_ms(), &n, err);
+	dbpool_put(c->pool, db);
+	if (r < 0) {
+		taskrun_stop_and_free(tr);
+		return NULL;
+	}
+	if (n > 0)
+		log_warn("%lld task%s left running by the previous run marked failed", (long long)n,
+			 n == 1 ? "" : "s");
+
+	tr->threads = xcalloc(workers ? workers : 4, sizeof(*tr->threads));
+	for (unsigned i = 0; i < (workers ? workers : 4); i++) {
+		if ((r = pthread_create(&tr->threads[i], NULL, worker_main, tr)) != 0) {
+			vr_error_set_errno(err, r, "cannot start a task worker");
+			taskrun_stop_and_free(tr);
+			return NULL;
+		}
+		tr->n_threads++;
+	}
+	return tr;
+}
+
+void taskrun_stop_and_free(struct taskrun *tr)
+{
+	if (!tr)
+		return;
+	pthread_mutex_lock(&tr->lock);
+	tr->stopping = true;
+	pthread_cond_broadcast(&tr->queued);
+	pthread_cond_broadcast(&tr->changed);
+	struct job_item *pending = tr->head;
+	tr->head = tr->tail = NULL;
+	pthread_mutex_unlock(&tr->lock);
+	for (unsigned i = 0; i < tr->n_threads; i++)
+		pthread_join(tr->threads[i], NULL);
+	for (struct job_item *it = pending, *n; it; it = n) {
+		n = it->next;
+		finish(tr, it->task_id, false, NULL, "vireo-center stopped before the task ran");
+		item_free(it);
+	}
+	free(tr->threads);
+	pthread_cond_destroy(&tr->changed);
+	pthread_cond_destroy(&tr->queued);
+	pthread_mutex_destroy(&tr->lock);
+	free(tr);
+}
+
+int taskrun_submit(struct taskrun *tr, struct db *db, const struct ctask_spec *spec,
+		   taskrun_fn fn, void *opaque, void (*free_opaque)(void *opaque),
+		   int64_t *task_id, struct vr_error **err)
+{
+	int64_t id;
+	int r = ctask_create(db, spec, center_now_ms(), &id, err);
+	if (r < 0) {
+		if (free_opaque)
+			free_opaque(opaque);
+		return r;
+	}
+	struct job_item *it = xcalloc(1, sizeof(*it));
+	it->fn = fn;
+	it->opaque = opaque;
+	it->free_opaque = free_opaque;
+	it->task_id = id;
+	it->principal = xstrdup(spec->principal ? spec->principal : "");
+	pthread_mutex_lock(&tr->lock);
+	if (tr->tail)
+		tr->tail->next = it;
+	else
+		tr->head = it;
+	tr->tail = it;
+	tr->version++;
+	pthread_cond_signal(&tr->queued);
+	pthread_cond_broadcast(&tr->changed);
+	pthread_mutex_unlock(&tr->lock);
+	*task_id = id;
+	return 0;
+}
+
+void taskrun_progress(struct taskrun_job *job, int percent)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = dbpool_get(job->c->pool, &err);
+	if (!db)
+		return;
+	if (ctask_progress(db, job->task_id, percent, &err) < 0)
+		log_debug("task %lld: progress not recorded: %s", (long long)job->task_id,
+			  vr_error_msg(err));
+	dbpool_put(job->c->pool, db);
+	taskrun_notify(job->tr);
+}
+
+bool taskrun_cancel_requested(struct taskrun_job *job)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = dbpool_get(job->c->pool, &err);
+	if (!db)
+		return false;
+	struct ctask t = {0};
+	bool yes = ctask_get(db, job->task_id, &t, &err) == 0 && t.cancel_requested;
+	ctask_clear(&t);
+	dbpool_put(job->c->pool, db);
+	return yes;
+}

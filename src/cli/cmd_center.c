@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Commands for vireo-center: inventory ls|create|rename|move|delete,
+ * host add|list|remove|disconnect|reconnect (the "host" group), role
+ * list|create|delete and permission list|set|remove.  Objects are named
+ * by id (datacenter-3, vm-12) or inventory path (/DC1/vm/web01).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/error.h"
+#include "common/jsonutil.h"
+#include "common/util.h"
+
+/* Sends a request; prints the reply with --json, else returns it in *reply. */
+static int request(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
+		   json_t **reply)
+{
+	struct vireo_client *client = cli_client(ctx);
+	if (!client)
+		return CLI_EXIT_FAILED;
+	_cleanup_error_ struct vr_error *err = NULL;
+	if (client_request(client, method, path, body, NULL, reply, &err) < 0)
+		return cli_fail(err);
+	return CLI_EXIT_OK;
+}
+
+/* "/api/v1/inventory/REF" + suffix, REF escaped as one segment. */
+static char *object_path(const char *base, const char *ref, const char *suffix)
+{
+	_cleanup_free_ char *esc = client_escape(ref);
+	return xasprintf("%s/%s%s", base, esc, suffix ? suffix : "");
+}
+
+static void print_objects(json_t *list)
+{
+	static const char *const headers[] = {"ID", "KIND", "NAME", "STATE", NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *o;
+	json_array_foreach(list, i, o) {
+		json_t *p = json_object_get(o, "properties");
+		const char *state = json_get_string(p, "power_state", NULL);
+		if (!state)
+			state = json_get_string(o, "connection_state", NULL);
+		const char *cells[] = {json_get_string(o, "id", NULL), json_get_string(o, "kind", NULL),
+				       json_get_string(o, "name", NULL), state};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+}
+
+static int cmd_ls(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 2)
+		return cli_usage_error("inventory ls ", "expected at most one object");
+	_cleanup_free_ char *path = argc == 2 ? object_path("/api/v1/inventory", argv[1], NULL)
+					      : xstrdup("/api/v1/inventory");
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json)
+		output_json(reply);
+	else {
+		printf("%s (%s)\n", json_get_string(reply, "path", "/"),
+		       json_get_string(reply, "id", ""));
+		print_objects(json_object_get(reply, "children"));
+	}
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 4)
+		return cli_usage_error("inventory create ", "expected KIND PARENT NAME");
+	json_t *body = json_pack("{s:s, s:s, s:s}", "kind", argv[1], "parent", argv[2], "name",
+				 argv[3]);
+	json_t *reply = NULL;
+	int r = request(ctx, "POST", "/api/v1/inventory", body, &reply);
+	json_decref(body);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json)
+		output_json(reply);
+	else
+		printf("Created %s %s (%s).\n", json_get_string(reply, "kind", ""),
+		       json_get_string(reply, "path", ""), json_get_string(reply, "id", ""));
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int change(struct cli_ctx *ctx, const char *ref, const char *key, const char *value,
+		  const char *done)
+{
+	_cleanup_free_ char *path = object_path("/api/v1/inventory", ref, NULL);
+	json_t *body = json_pack("{s:s}", key, value);
+	json_t *reply = NULL;
+	int r = request(ctx, "PATCH", path, body, &reply);
+	json_decref(body);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json)
+		output_json(reply);
+	else
+		printf("%s %s.\n", done, json_get_string(reply, "path", ""));
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_rename(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3)
+		return cli_usage_error("inventory rename ", "expected OBJECT NEW-NAME");
+	return change(ctx, argv[1], "name", argv[2], "Renamed to");
+}
+
+static int cmd_move(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3)
+		return cli_usage_error("inventory move ", "expected OBJECT NEW-PARENT");
+	return change(ctx, argv[1], "parent", argv[2], "Moved to");
+}
+
+static int cmd_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage_error("inventory delete ", "expected one object");
+	_cleanup_free_ char *path = object_path("/api/v1/inventory", argv[1], NULL);
+	int r = request(ctx, "DELETE", path, NULL, NULL);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Deleted %s.\n", argv[1]);
+	return r;
+}
+
+static const struct cli_command inventory_commands[] = {
+	{"ls", "[OBJECT]", "list an object's children (the root folder by default)", cmd_ls},
+	{"create", "KIND PARENT NAME", "create a folder, datacenter, cluster or resource_pool",
+	 cmd_create},
+	{"rename", "OBJECT NAME", "rename an object", cmd_rename},
+	{"move", "OBJECT PARENT", "move an object to another parent", cmd_move},
+	{"delete", "OBJECT", "delete an empty object", cmd_delete},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_inventory = {
+	.name = "inventory",
+	.summary = "vireo-center's inventory: datacenters, folders, clusters, pools",
+	.commands = inventory_commands,
+};
+
+/* ---- hosts (vireo-center) ---- */
+
+int cli_host_add(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_PARENT = 1, OPT_USER, OPT_PWFILE, OPT_NAME, OPT_INSECURE };
+	static const struct option options[] = {
+		{"parent", required_argument, NULL, OPT_PARENT},
+		{"user", required_argument, NULL, OPT_USER},
+		{"password-file", required_argument, NULL, OPT_PWFILE},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"insecure-tls", no_argument, NULL, OPT_INSECURE},
+		{NULL, 0, NULL, 0},
+	};
+	const char *parent = NULL, *user = "admin", *pwfile = NULL, *name = NULL;
+	bool insecure = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_PARENT:
+			parent = optarg;
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
+		case OPT_PWFILE:
+			pwfile = optarg;
+			break;
+		case OPT_NAME:
+			name = optarg;
+			break;
+		case OPT_INSECURE:
+			insecure = true;
+			break;
+		default:
+			return cli_usage_error("host add ", "bad option");
+		}
+	}
+	if (optind + 1 != argc || !parent)
+		return cli_usage_error("host add ", "expected the host's URL and --parent");
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *prompt = xasprintf("Password of %s on %s: ", user, argv[optind]);
+	char *password = NULL;
+	if (cli_read_password(prompt, pwfile, "VIREO_HOST_PASSWORD", &password, &err) < 0)
+		return cli_fail(err);
+	json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:b}", "url", argv[optind], "username", user,
+				 "password", password, "parent", parent, "tls_insecure", insecure);
+	explicit_bzero(password, strlen(password));
+	free(password);
+	if (name)
+		json_object_set_new(body, "name", json_string(name));
+	json_t *reply = NULL;
+	int r = request(ctx, "POST", "/api/v1/hosts", body, &reply);
+	json_object_clear(body);
+	json_decref(body);
+	if (r != CLI_EXIT_OK)
+		return r;
+	json_t *task = NULL;
+	r = cli_task_started(ctx, reply, false, &task);
+	json_decref(reply);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Added host %s.\n",
+		       json_get_string(json_object_get(task, "result"), "host", argv[optind]));
+	json_decref(task);
+	return r;
+}
+
+int cli_host_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage_error("host list ", "unexpected argument \"%s\"", argv[1]);
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", "/api/v1/hosts", NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json) {
+		output_json(reply);
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"ID", "NAME", "STATE", "URL", "VMS", "REASON", NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *h;
+	json_array_foreach(json_object_get(reply, "hosts"), i, h) {
+		json_t *p = json_object_get(h, "properties");
+		_cleanup_free_ char *vms = xasprintf("%lld", (long long)json_get_int(p, "vms", 0));
+		const char *cells[] = {json_get_string(h, "id", NULL),
+				       json_get_string(h, "name", NULL),
+				       json_get_string(h, "connection_state", NULL),
+				       json_get_string(h, "url", NULL), vms,
+				       json_get_string(h, "connection_reason", NULL)};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int host_action(struct cli_ctx *ctx, int argc, char **argv, const char *op)
+{
+	if (argc != 2)
+		return cli_usage_error("host ", "expected one host (host-N or its path)");
+	_cleanup_free_ char *suffix = xasprintf("/%s", op);
+	_cleanup_free_ char *path = object_path("/api/v1/hosts", argv[1], suffix);
+	json_t *reply = NULL;
+	int r = request(ctx, "POST", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json)
+		output_json(reply);
+	else
+		printf("Host %s is %s.\n", json_get_string(reply, "name", argv[1]),
+		       json_get_string(reply, "connection_state", "?"));
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+int cli_host_disconnect(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return host_action(ctx, argc, argv, "disconnect");
+}
+
+int cli_host_reconnect(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return host_action(ctx, argc, argv, "reconnect");
+}
+
+int cli_host_remove(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage_error("host remove ", "expected one host (host-N or its path)");
+	_cleanup_free_ char *path = object_path("/api/v1/hosts", argv[1], NULL);
+	json_t *reply = NULL;
+	int r = request(ctx, "DELETE", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	r = cli_task_started(ctx, reply, false, NULL);
+	json_decref(reply);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Removed host %s; its VMs keep running there.\n", argv[1]);
+	return r;
+}
+
+/* ---- roles and permissions ---- */
+
+static int cmd_role_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", "/api/v1/roles", NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json) {
+		output_json(reply);
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"NAME", "LABEL", "BUILT-IN", "PRIVILEGES", NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *role;
+	json_array_foreach(json_object_get(reply, "roles"), i, role) {
+		_cleanup_free_ char *n = xasprintf(
+			"%zu", json_array_size(json_object_get(role, "privileges")));
+		const char *cells[] = {json_get_string(role, "name", NULL),
+				       json_get_string(role, "label", NULL),
+				       json_is_true(json_object_get(role, "system")) ? "yes" : "no", n};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_role_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("role create ", "expected NAME [PRIVILEGE...]");
+	json_t *privs = json_array();
+	for (int i = 2; i < argc; i++)
+		json_array_append_new(privs, json_string(argv[i]));
+	json_t *body = json_pack("{s:s, s:o}", "name", argv[1], "privileges", privs);
+	json_t *reply = NULL;
+	int r = request(ctx, "POST", "/api/v1/roles", body, &reply);
+	json_decref(body);
+	if (r == CLI_EXIT_OK) {
+		if (ctx->json)
+			output_json(reply);
+		else
+			printf("Created role %s.\n", argv[1]);
+	}
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_role_delete(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage_error("role delete ", "expected one role");
+	_cleanup_free_ char *path = object_path("/api/v1/roles", argv[1], NULL);
+	int r = request(ctx, "DELETE", path, NULL, NULL);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Deleted role %s.\n", argv[1]);
+	return r;
+}
+
+static const struct cli_command role_commands[] = {
+	{"list", "", "list the roles", cmd_role_list},
+	{"create", "NAME [PRIVILEGE...]", "create a role from privileges", cmd_role_create},
+	{"delete", "NAME", "delete a role no permission uses", cmd_role_delete},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_role = {
+	.name = "role",
+	.summary = "vireo-center's roles",
+	.commands = role_commands,
+};
+
+static int cmd_perm_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage_error("permission list ", "expected one object");
+	_cleanup_free_ char *path = object_path("/api/v1/inventory", argv[1], "/permissions");
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json) {
+		output_json(reply);
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"PRINCIPAL", "KIND", "ROLE", "PROPAGATE", "DEFINED ON",
+					       NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(reply, "permissions"), i, p) {
+		const char *cells[] = {
+			json_get_string(p, "principal", NULL), json_get_string(p, "kind", NULL),
+			json_get_string(p, "role", NULL),
+			json_is_true(json_object_get(p, "propagate")) ? "yes" : "no",
+			json_is_true(json_object_get(p, "inherited"))
+				? json_get_string(p, "object_name", "an ancestor")
+				: "this object"};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_perm_set(struct cli_ctx *ctx, int argc, char **argv)
+{
+	bool propagate = true;
+	int first = 1;
+	if (argc > 1 && strcmp(argv[1], "--no-propagate") == 0) {
+		propagate = false;
+		first = 2;
+	}
+	if (argc - first != 3)
+		return cli_usage_error("permission set ",
+				       "expected [--no-propagate] OBJECT PRINCIPAL ROLE");
+	_cleanup_free_ char *esc = client_escape(argv[first + 1]);
+	_cleanup_free_ char *suffix = xasprintf("/permissions/%s", esc);
+	_cleanup_free_ char *path = object_path("/api/v1/inventory", argv[first], suffix);
+	json_t *body = json_pack("{s:s, s:b}", "role", argv[first + 2], "propagate", propagate);
+	int r = request(ctx, "PUT", path, body, NULL);
+	json_decref(body);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("%s has role %s on %s.\n", argv[first + 1], argv[first + 2], argv[first]);
+	return r;
+}
+
+static int cmd_perm_remove(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3)
+		return cli_usage_error("permission remove ", "expected OBJECT PRINCIPAL");
+	_cleanup_free_ char *esc = client_escape(argv[2]);
+	_cleanup_free_ char *suffix = xasprintf("/permissions/%s", esc);
+	_cleanup_free_ char *path = object_path("/api/v1/inventory", argv[1], suffix);
+	int r = request(ctx, "DELETE", path, NULL, NULL);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Removed the permission of %s on %s.\n", argv[2], argv[1]);
+	return r;
+}
+
+static const struct cli_command permission_commands[] = {
+	{"list", "OBJECT", "permissions on an object, inherited ones too", cmd_perm_list},
+	{"set", "[--no-propagate] OBJECT PRINCIPAL ROLE", "give a user or group a role on an object",
+	 cmd_perm_set},
+	{"remove", "OBJECT PRINCIPAL", "remove a permission", cmd_perm_remove},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_permission = {
+	.name = "permission",
+	.summary = "vireo-center's permissions",
+	.commands = permission_commands,
+};

@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""vireo-center end to end, with real hosts (tests/harness/vireo_multihost.py: each
+hostd in its own network namespace and address, one shared datastore) and a real
+database: SQLite, or PostgreSQL started by the test from Debian's package.
+
+Covered: a datacenter, a cluster and a folder; two hosts join (one to the cluster,
+one standalone) and their VMs, datastore and port groups appear; a VM created on a
+host afterwards appears through the host's event feed; power on and off through
+center as tasks; users, roles and permissions (propagation, a denied call changes
+nothing and is recorded); the CLI against center; bad input (wrong credentials, a
+host already managed, unknown objects, bad kinds); a host cut off becomes "not
+responding" and comes back by itself; a host's hostd stopped and started again
+(resync); center stopped and started again: its inventory persists and running VMs
+are not disturbed; disconnect, reconnect and remove a host (its VMs keep running).
+
+usage: center_e2e.py HOSTD CENTER VIREO_CLI GUEST_DIR sqlite|postgresql
+"""
+import http.server
+import json
+import os
+import signal
+import subprocess
+import threading
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from vireo_multihost import Lab  # noqa: E402
+from vireo_harness import (Center, PgServer, TestFailure, check, copy_guest_to_datastore,  # noqa: E402
+                           run_tests, wait_for)
+
+HOSTD, CENTER, CLI, GUEST_DIR, BACKEND = sys.argv[1:6]
+CMDLINE = "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off"
+
+lab = Lab(HOSTD, prefix=f"vireo-center-{BACKEND}-")
+WORK = lab.work.path
+S = {}
+pg = None
+
+
+def db_location():
+    global pg
+    if BACKEND == "sqlite":
+        return None
+    if pg is None:
+        pg = PgServer(WORK).start()
+        pg.createdb("center")
+    return pg.location("center")
+
+
+def center():
+    return S["center"]
+
+
+def create_vm_on(h, name, power=False):
+    spec = {"name": name, "datastore": lab.datastore, "memory_mib": 128, "vcpus": 1,
+            "guest_os": "debian12-64",
+            "boot": {"kernel": S["kernel"], "initrd": S["initrd"],
+                     "cmdline": f"{CMDLINE} vireo.hostname={name}"}}
+    vm = h.task_ok("POST", "/api/v1/vms", spec)["result"]["id"]
+    if power:
+        h.task_ok("POST", f"/api/v1/vms/{vm}/power/on")
+    return vm
+
+
+def center_vm(name):
+    vms = [v for v in center().ok("GET", f"/api/v1/vms?prefix={name}")["vms"]
+           if v["name"] == name]
+    return vms[0] if vms else None
+
+
+def cli(*args, token=None, expect=0):
+    env = dict(os.environ, VIREO_SERVER=center().url, VIREO_TOKEN=token or center().token,
+               HOME=WORK)
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+    check(p.returncode == expect,
+          f"vireo {' '.join(args)} -> {p.returncode} (wanted {expect}): {p.stdout} {p.stderr}")
+    return p.stdout + p.stderr
+
+
+def test_setup_and_join():
+    S["kernel"], S["initrd"] = copy_guest_to_datastore(GUEST_DIR, lab.datastore_dir)
+    a, b = lab.add_host("hostA"), lab.add_host("hostB")
+    lab.start_all()
+    S["a"], S["b"] = a, b
+    S["vm_a"] = create_vm_on(a, "web01")
+    S["vm_b"] = create_vm_on(b, "db01")
+    c = Center(CENTER, WORK, db=db_location())
+    S["center"] = c
+    c.start()
+    S["dc"] = c.create("datacenter", "/", "DC1")
+    S["cluster"] = c.create("cluster", "/DC1/host", "Prod")
+    c.create("folder", "/", "Europe")
+    S["host_a"] = c.add_host(a, S["cluster"])
+    S["host_b"] = c.add_host(b, "/DC1")  # a datacenter means its host folder
+    hosts = {h["name"]: h for h in c.ok("GET", "/api/v1/hosts")["hosts"]}
+    check(hosts["hostA"]["connection_state"] == "connected", f"hostA: {hosts['hostA']}")
+    check(hosts["hostB"]["connection_state"] == "connected", f"hostB: {hosts['hostB']}")
+    check(hosts["hostA"]["properties"]["url"] == a.url, f"url: {hosts['hostA']}")
+    web = center_vm("web01")
+    check(web and web["host"] == S["host_a"] and web["power_state"] == "poweredOff", f"web01: {web}")
+    db = center_vm("db01")
+    check(db and db["host"] == S["host_b"], f"db01: {db}")
+    # The tree, by path: the VM in the datacenter's VM folder, the shared datastore once.
+    o = c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/vm/web01")
+    check(o["id"] == web["id"] and o["path"] == "/DC1/vm/web01", f"lookup: {o}")
+    ds = c.ok("GET", "/api/v1/inventory/%2FDC1%2Fdatastore")
+    names = [k["name"] for k in ds["children"]]
+    check(names == [lab.datastore], f"datastores: {names}")
+    pools = [k for k in c.ok("GET", f"/api/v1/inventory/{S['cluster']}")["children"]
+             if k["kind"] == "resource_pool"]
+    check([p["name"] for p in pools] == ["Resources"], f"cluster pools: {pools}")
+    check(web["resource_pool"] == pools[0]["id"], f"web01 pool: {web}")
+    # Center's account on the host, not the admin's.
+    users = [u["name"] for u in a.ok("GET", "/api/v1/users")["users"]]
+    check(any(u.startswith("vireo-center-") for u in users), f"hostA users: {users}")
+
+
+def test_bad_input():
+    c = center()
+    err = c.task_error("POST", "/api/v1/hosts", {"url": S["a"].url, "username": "admin",
+                                                  "password": "wrong-password",
+                                                  "parent": S["cluster"]})
+    check("cannot log in" in err and "invalid user name or password" in err, err)
+    err = c.task_error("POST", "/api/v1/hosts", {"url": S["a"].url, "username": "admin",
+                                                  "password": S["a"].admin_password(),
+                                                  "parent": "/DC1/host"})
+    check("already in the inventory" in err, err)
+    st, r = c.request("POST", "/api/v1/hosts", {"url": "ftp://example", "username": "a",
+                                                "password": "b", "parent": "/DC1"})
+    check(st == 400 and "http://" in r["error"]["message"], f"{st} {r}")
+    st, r = c.request("POST", "/api/v1/inventory", {"kind": "vm", "parent": "/DC1/vm",
+                                                    "name": "x"})
+    check(st == 400 and "cannot be created here" in r["error"]["message"], f"{st} {r}")
+    st, r = c.request("POST", "/api/v1/inventory", {"kind": "folder", "parent": "/Nowhere",
+                                                    "name": "x"})
+    check(st == 404 and "Nowhere" in r["error"]["message"], f"{st} {r}")
+    st, r = c.request("POST", "/api/v1/inventory", {"kind": "cluster", "parent": "/DC1/vm",
+                                                    "name": "x"})
+    check(st == 400, f"cluster in a VM folder: {st} {r}")
+    st, r = c.request("POST", "/api/v1/inventory", {"kind": "datacenter", "parent": "/",
+                                                    "name": "DC1"})
+    check(st == 409 and "already there" in r["error"]["message"], f"{st} {r}")
+    st, r = c.request("GET", "/api/v1/inventory/vm-999999")
+    check(st == 404, f"{st} {r}")
+    st, r = c.request("GET", "/api/v1/inventory/" + S["dc"].replace("datacenter", "vm"))
+    check(st == 404, f"a datacenter's number as a VM id: {st} {r}")
+    st, r = c.request("DELETE", "/api/v1/inventory/" + S["dc"])
+    check(st == 409, f"deleting a datacenter with hosts: {st} {r}")
+    st, r = c.request("POST", "/api/v1/vms/web01/power/jump")
+    check(st == 404 and "jump" in r["error"]["message"], f"{st} {r}")
+    st, r = c.request("POST", "/api/v1/sessions", {"username": "admin", "password": "nope"},
+                      auth=False)
+    check(st == 401, f"bad login: {st} {r}")
+    ev = c.ok("GET", "/api/v1/events?type=BadUsernameSessionEvent")["events"]
+    check(ev, "the failed login is in the event log")
+
+
+def test_vm_appears_by_event():
+    t0 = time.monotonic()
+    S["vm_a2"] = create_vm_on(S["a"], "app01")
+    wait_for("app01 in center", lambda: center_vm("app01") is not None, timeout=20)
+    print(f"    appeared after {time.monotonic() - t0:.2f} s", flush=True)
+    # Deleted on the host: gone from center too.
+    S["a"].task_ok("DELETE", f"/api/v1/vms/{S['vm_a2']}")
+    wait_for("app01 gone from center", lambda: center_vm("app01") is None, timeout=20)
+
+
+def test_power_through_center():
+    c = center()
+    t = c.task_ok("POST", "/api/v1/vms/web01/power/on")
+    check(t["type"] == "VirtualMachine.powerOn" and t["progress"] == 100, f"task: {t}")
+    check(S["a"].vm(S["vm_a"])["power_state"] == "poweredOn", "hostd runs web01")
+    check(center_vm("web01")["power_state"] == "poweredOn", f"center: {center_vm('web01')}")
+    # The host's own event arrives through its feed, a moment after the task ended.
+    wait_for("the host's power-on event in center", lambda: any(
+        e["type"] == "VmPoweredOn" for e in
+        c.ok("GET", f"/api/v1/events?object={center_vm('web01')['id']}")["events"]), timeout=10)
+    # A failure on the host is the task's failure, with the host's reason.
+    err = c.task_error("POST", "/api/v1/vms/web01/power/on")
+    check("on" in err, err)
+    tasks = c.ok("GET", "/api/v1/tasks?limit=5")["tasks"]
+    check(tasks[0]["state"] == "failed" and tasks[1]["state"] == "succeeded", f"{tasks[:2]}")
+
+
+def test_permissions():
+    c = center()
+    c.ok("POST", "/api/v1/users", {"name": "bob", "password": "bob-password-1"})
+    c.ok("POST", "/api/v1/groups", {"name": "operators"})
+    bob = c.login_as("bob", "bob-password-1")
+    check(bob, "bob logs in")
+    vms = c.ok("GET", "/api/v1/vms")["vms"]
+    st, r = c.request("GET", "/api/v1/vms", token=bob)
+    check(st == 200 and r["vms"] == [], f"bob without permissions sees: {r}")
+    st, r = c.request("GET", "/api/v1/vms/web01", token=bob)
+    check(st == 404, f"bob reads web01: {st}")
+    # Read-only on the datacenter: bob sees everything in it, may change nothing.
+    c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/bob", {"role": "ReadOnly"})
+    st, r = c.request("GET", "/api/v1/vms", token=bob)
+    check(st == 200 and len(r["vms"]) == len(vms), f"bob read-only sees {r}")
+    st, r = c.request("POST", "/api/v1/vms/web01/power/off", token=bob)
+    check(st == 403 and "VirtualMachine.Interact.PowerOff" in r["error"]["message"]
+          and "bob" in r["error"]["message"], f"{st} {r}")
+    check(S["a"].vm(S["vm_a"])["power_state"] == "poweredOn", "a denied call changes nothing")
+    ev = c.ok("GET", "/api/v1/events?type=PermissionDeniedEvent")["events"]
+    check(any("bob" in e["user"] for e in ev), f"denial recorded: {ev[:2]}")
+    st, r = c.request("POST", "/api/v1/inventory", {"kind": "folder", "parent": "/DC1/vm",
+                                                    "name": "bobs"}, token=bob)
+    check(st == 403 and "Folder.Create" in r["error"]["message"], f"{st} {r}")
+    # The VM user role through a group, on the VM only: power allowed there, not elsewhere.
+    c.ok("POST", "/api/v1/groups/operators/members", {"member": "bob"})
+    c.ok("PUT", f"/api/v1/inventory/{center_vm('web01')['id']}/permissions/operators",
+         {"role": "VirtualMachineUser"})
+    st, r = c.request("POST", "/api/v1/vms/db01/power/on", token=bob)
+    check(st == 403, f"bob powers db01: {st} {r}")
+    st, r = c.request("POST", "/api/v1/vms/web01/power/off", token=bob)
+    check(st == 202, f"bob powers web01 off: {st} {r}")
+    t = c.wait_task(r["task"])
+    check(t["state"] == "succeeded" and t["user"].startswith("bob@"), f"{t}")
+    # NoAccess on the VM folder hides everything below, whatever the datacenter grants.
+    c.ok("PUT", "/api/v1/inventory/%2FDC1%2Fvm/permissions/bob", {"role": "NoAccess"})
+    st, r = c.request("GET", "/api/v1/vms", token=bob)
+    names = sorted(v["name"] for v in r["vms"])
+    check(names == ["web01"], f"bob with NoAccess on the VM folder sees {names}")
+    # Users cannot escalate: bob may not grant himself Admin.
+    st, r = c.request("PUT", f"/api/v1/inventory/{S['dc']}/permissions/bob", {"role": "Admin"},
+                      token=bob)
+    check(st == 403, f"self-escalation: {st} {r}")
+    # A custom role from privileges; an unknown privilege is refused by name.
+    st, r = c.request("POST", "/api/v1/roles", {"name": "PowerOnly",
+                                                "privileges": ["VirtualMachine.Interact.Fly"]})
+    check(st == 400 and "VirtualMachine.Interact.Fly" in r["error"]["message"], f"{st} {r}")
+    c.ok("POST", "/api/v1/roles", {"name": "PowerOnly",
+                                   "privileges": ["VirtualMachine.Interact.PowerOn"]})
+    st, r = c.request("DELETE", "/api/v1/roles/Admin")
+    check(st in (400, 403, 409), f"deleting a built-in role: {st} {r}")
+    # The last administrator cannot be removed.
+    st, r = c.request("DELETE", "/api/v1/inventory/%2F/permissions/admin")
+    check(st == 409, f"removing the last admin: {st} {r}")
+    c.ok("DELETE", "/api/v1/users/bob")
+    st, _ = c.request("GET", "/api/v1/sessions/current", token=bob)
+    check(st == 401, "a deleted user's session ends")
+
+
+def test_cli():
+    out = cli("host", "list")
+    check("hostA" in out and "connected" in out, out)
+    out = cli("vm", "list")
+    check("web01" in out and "db01" in out, out)
+    out = cli("inventory", "ls", "/DC1/host")
+    check("Prod" in out and "hostB" in out, out)
+    cli("inventory", "create", "folder", "/DC1/vm", "Web")
+    out = cli("inventory", "move", "/DC1/vm/web01", "/DC1/vm/Web")
+    check("/DC1/vm/Web/web01" in out, out)
+    out = cli("vm", "power-on", "web01")
+    check(center_vm("web01")["power_state"] == "poweredOn", out)
+    out = cli("permission", "list", "/DC1")
+    check("admin@" in out or "Admin" in out, out)
+    out = cli("role", "list")
+    check("VirtualMachineUser" in out, out)
+    out = cli("inventory", "create", "cluster", "/DC1/vm", "Bad", expect=1)
+    check("cluster" in out, out)
+
+
+class Webhooks:
+    """A local HTTP server that records the JSON bodies POSTed to it (alarm webhooks)."""
+
+    def __init__(self):
+        self.bodies = []
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                hooks.bodies.append(json.loads(self.rfile.read(n) or b"{}"))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_alarms_and_performance():
+    c = center()
+    hooks = Webhooks()
+    S["hooks"] = hooks
+    try:
+        failed = c.ok("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "VM failed", "target_kind": "vm",
+            "condition": {"kind": "event", "event_type": "VmFailed", "event_status": "red"},
+            "actions": [{"action": "webhook", "from": "green", "to": "red",
+                         "params": {"url": hooks.url}}]})
+        c.ok("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "Host not responding", "target_kind": "host",
+            "condition": {"kind": "state", "state": "connection_state",
+                          "red_state": "not_responding"}})
+        c.ok("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "Host memory", "target_kind": "host",
+            "condition": {"kind": "metric", "metric": "mem.usage.average", "comparison": ">",
+                          "yellow": 0.01}})
+        # Bad definitions are refused with the reason.
+        st, r = c.request("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "x", "target_kind": "vm",
+            "condition": {"kind": "metric", "metric": "cpu.usage.average", "comparison": ">",
+                          "yellow": 90, "red": 80}})
+        check(st == 400, f"yellow above red for '>': {st} {r}")
+        st, r = c.request("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "y", "target_kind": "vm",
+            "condition": {"kind": "event", "event_type": "VmFailed", "event_status": "red"},
+            "actions": [{"action": "webhook", "from": "green", "to": "red",
+                         "params": {"url": "file:///etc/passwd"}}]})
+        check(st == 400, f"webhook to a file URL: {st} {r}")
+        # web01's QEMU dies: hostd says VmFailed, the alarm turns red, the webhook is called.
+        pid = S["a"].vm_pids(S["vm_a"])[0]
+        os.kill(pid, signal.SIGKILL)
+        web = center_vm("web01")["id"]
+        wait_for("the VM-failed alarm", lambda: any(
+            t["alarm"] == failed["id"] and t["object_id"] == int(web.split("-")[1])
+            and t["status"] == "red"
+            for t in c.ok("GET", f"/api/v1/alarms/triggered?object={S['dc']}")["triggered"]),
+            timeout=20)
+        wait_for("the webhook", lambda: any(b.get("alarm") == "VM failed" for b in hooks.bodies),
+                 timeout=10)
+        c.ok("POST", f"/api/v1/alarms/{failed['id']}/acknowledge", {"object": web})
+        t = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
+             if t["alarm"] == failed["id"]]
+        check(t and t[0]["state"] == "acknowledged" and t[0]["acknowledged_by"].startswith("admin"),
+              f"acknowledged: {t}")
+        c.ok("POST", f"/api/v1/alarms/{failed['id']}/clear", {"object": web})
+        check(not any(t["alarm"] == failed["id"]
+                      for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]), "cleared")
+        c.task_ok("POST", "/api/v1/vms/web01/power/on")
+        # Performance history: each host's statistics every 20 s, as vCenter's counters.
+        host = S["host_a"]
+        pts = wait_for("a performance sample of hostA", lambda: c.ok(
+            "GET", f"/api/v1/perf?object={host}&counter=mem.usage.average")["points"], timeout=45)
+        check(0 < pts[-1][1] <= 100, f"memory usage: {pts}")
+        counters = c.ok("GET", f"/api/v1/perf/counters?object={host}")["counters"]
+        check("mem.consumed.average" in counters, f"counters: {counters}")
+        st, r = c.request("GET", f"/api/v1/perf?object={host}&counter=mem.usage.average&interval=7")
+        check(st == 400, f"a bad interval: {st} {r}")
+        # The metric alarm saw those values.
+        wait_for("the host memory alarm", lambda: any(
+            t["alarm_name"] == "Host memory" and t["status"] == "yellow"
+            for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]), timeout=30)
+    finally:
+        hooks.close()
+
+
+def host_state(name):
+    return {h["name"]: h for h in center().ok("GET", "/api/v1/hosts")["hosts"]}[name]
+
+
+def test_host_not_responding_and_back():
+    b = S["b"]
+    t0 = time.monotonic()
+    b.cut_off()
+    wait_for("hostB not responding", lambda: host_state("hostB")["connection_state"]
+             == "not_responding", timeout=30)
+    print(f"    not responding after {time.monotonic() - t0:.1f} s", flush=True)
+    st, r = center().request("POST", "/api/v1/vms/db01/power/on")
+    check(st == 202, f"{st} {r}")
+    t = center().wait_task(r["task"])
+    check(t["state"] == "failed" and "not responding" in t["error"], f"{t}")
+    b.restore()
+    wait_for("hostB connected again", lambda: host_state("hostB")["connection_state"]
+             == "connected", timeout=30)
+    ev = center().ok("GET", f"/api/v1/events?object={S['host_b']}")["events"]
+    types = [e["type"] for e in ev]
+    check("AlarmStatusChangedEvent" in types, f"the not-responding alarm fired: {types}")
+    check("HostNotRespondingEvent" in types and "HostConnectedEvent" in types, f"{types}")
+
+
+def test_hostd_restart_resync():
+    a = S["a"]
+    pid = a.vm_pids(S["vm_a"])[0]
+    a.stop()
+    wait_for("hostA not responding", lambda: host_state("hostA")["connection_state"]
+             == "not_responding", timeout=30)
+    # Changed while center could not see it: a VM registered by another host's hand.
+    a.start()
+    wait_for("hostA connected again", lambda: host_state("hostA")["connection_state"]
+             == "connected", timeout=30)
+    check(a.vm_pids(S["vm_a"])[0] == pid, "web01 ran on undisturbed")
+    check(center_vm("web01")["power_state"] == "poweredOn", "still on in center")
+
+
+def test_center_restart():
+    c = center()
+    a = S["a"]
+    pid = a.vm_pids(S["vm_a"])[0]
+    before = c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/vm/Web/web01")
+    c.stop()
+    time.sleep(1)
+    check(a.vm(S["vm_a"])["power_state"] == "poweredOn", "center down: the VM runs")
+    c.start()
+    after = c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/vm/Web/web01")
+    check(after["id"] == before["id"], f"same object after restart: {before} {after}")
+    wait_for("both hosts connected after center restart",
+             lambda: all(h["connection_state"] == "connected"
+                         for h in c.ok("GET", "/api/v1/hosts")["hosts"]), timeout=30)
+    check(a.vm_pids(S["vm_a"])[0] == pid, "center restart did not disturb web01")
+
+
+def test_disconnect_reconnect_remove():
+    c = center()
+    h = c.ok("POST", f"/api/v1/hosts/{S['host_b']}/disconnect")
+    check(h["connection_state"] == "disconnected", f"{h}")
+    time.sleep(2)
+    check(host_state("hostB")["connection_state"] == "disconnected", "stays disconnected")
+    h = c.ok("POST", f"/api/v1/hosts/{S['host_b']}/reconnect")
+    check(h["connection_state"] == "connected", f"{h}")
+    # Powered off first, so that removing leaves nothing running that the test must stop.
+    c.task_ok("POST", "/api/v1/vms/web01/power/off")
+    c.task_ok("DELETE", f"/api/v1/hosts/{S['host_a']}")
+    check(center_vm("web01") is None, "web01 left the inventory with its host")
+    check(S["a"].vm(S["vm_a"])["id"] == S["vm_a"], "web01 is still registered on hostA")
+    users = [u["name"] for u in S["a"].ok("GET", "/api/v1/users")["users"]]
+    check(not any(u.startswith("vireo-center-") for u in users), f"account left: {users}")
+    # And it joins again.
+    S["host_a"] = c.add_host(S["a"], S["cluster"])
+    check(center_vm("web01") is not None, "web01 back")
+
+
+def main():
+    tests = [
+        ("setup and join", test_setup_and_join),
+        ("bad input", test_bad_input),
+        ("VM appears by event", test_vm_appears_by_event),
+        ("power through center", test_power_through_center),
+        ("permissions", test_permissions),
+        ("cli", test_cli),
+        ("alarms and performance", test_alarms_and_performance),
+        ("host not responding and back", test_host_not_responding_and_back),
+        ("hostd restart resync", test_hostd_restart_resync),
+        ("center restart", test_center_restart),
+        ("disconnect reconnect remove", test_disconnect_reconnect_remove),
+    ]
+    try:
+        rc = run_tests(tests)
+    finally:
+        if "center" in S:
+            S["center"].stop()
+        log = open(S["center"].logfile).read() if "center" in S else ""
+        findings = lab.close()
+        if pg:
+            pg.stop()
+    if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
+        print("sanitizer findings in center's log:\n" + log[-5000:])
+        rc = 1
+    if findings:
+        rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

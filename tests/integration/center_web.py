@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The web client of vireo-center in a real browser (Debian's Chromium, driven by
+playwright-core from tests/browser): log in, find a VM in the tree, power it on and
+off, read its events, log out.  Chromium and Node.js are installable here
+(scripts/install-deps.sh), so their absence is a failure, not a skip.
+
+usage: center_web.py HOSTD_BINARY CENTER_BINARY GUEST_DIR
+"""
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+from vireo_harness import (Center, Hostd, TestFailure, Workdir, check, copy_guest_to_datastore,
+                           run_tests, stop_hosts, wait_for)
+
+HOSTD, CENTER, GUEST_DIR = sys.argv[1], sys.argv[2], sys.argv[3]
+BROWSER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CMDLINE = "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off"
+VM_NAME = "web01"
+
+work = Workdir("vireo-center-web-")
+DS = os.path.join(work.path, "datastore")
+os.makedirs(DS)
+hosts = []
+
+
+def fetch(url):
+    """(status, content type) of a GET without a session."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", "")
+
+
+def tools():
+    """node with playwright-core installed from tests/browser/package-lock.json."""
+    node = shutil.which("node")
+    check(node is not None, "node is missing (scripts/install-deps.sh installs nodejs)")
+    check(os.access(CHROMIUM, os.X_OK),
+          f"{CHROMIUM} is missing (scripts/install-deps.sh installs chromium)")
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        npm = shutil.which("npm")
+        check(npm is not None, "npm is missing (scripts/install-deps.sh installs it)")
+        p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
+                           capture_output=True, text=True, timeout=600)
+        check(p.returncode == 0, f"npm ci in tests/browser failed:\n{p.stdout}\n{p.stderr}")
+    return node
+
+
+def test_web_client():
+    node = tools()
+    kernel, initrd = copy_guest_to_datastore(GUEST_DIR, DS)
+    h = Hostd(HOSTD, work.path, "hostA", DS).start()
+    hosts.append(h)
+    c = Center(CENTER, work.path).start()
+    hosts.append(c)
+
+    # The page is served without a session, with its assets.
+    for path, want, ctype in (("/", 200, "text/html"), ("/ui/app.js", 200, "text/javascript"),
+                              ("/ui/app.css", 200, "text/css"),
+                              ("/ui/no-such-file.js", 404, "application/json")):
+        status, got = fetch(c.url + path)
+        check(status == want and got.startswith(ctype),
+              f"GET {path} -> {status} {got}, expected {want} {ctype}")
+
+    c.create("datacenter", "/", "DC1")
+    cluster = c.create("cluster", "/DC1/host", "Cluster1")
+    c.add_host(h, cluster)
+    spec = {"name": VM_NAME, "datastore": "ds1", "memory_mib": 128, "vcpus": 1,
+            "guest_os": "debian12-64",
+            "boot": {"kernel": kernel, "initrd": initrd,
+                     "cmdline": f"{CMDLINE} vireo.hostname={VM_NAME}"}}
+    h.task_ok("POST", "/api/v1/vms", spec)
+
+    def vm_in_center():
+        for v in c.ok("GET", "/api/v1/vms")["vms"]:
+            if v["name"] == VM_NAME:
+                return v
+        return None
+    vm = wait_for("the VM to reach center's inventory", vm_in_center, timeout=90, interval=1)
+    path = c.ok("GET", f"/api/v1/vms/{vm['id']}")["inventory_path"]
+    check(vm["power_state"] == "poweredOff", f"the new VM is {vm['power_state']}")
+
+    # A read-only user, for whom the client must grey out the power actions.
+    c.ok("POST", "/api/v1/users", {"name": "viewer", "password": "viewer-pw-1"})
+    root = c.ok("GET", "/api/v1/inventory")["id"]
+    c.ok("PUT", f"/api/v1/inventory/{root}/permissions/viewer", {"role": "ReadOnly"})
+
+    env = dict(os.environ, VIREO_WEB_VM_PATH=path, VIREO_WEB_SHOTS=work.path,
+               VIREO_WEB_VIEWER="viewer:viewer-pw-1", CHROMIUM=CHROMIUM)
+    p = subprocess.run([node, os.path.join(BROWSER_DIR, "webclient.mjs"), c.url, "admin",
+                        c.password], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
+                       timeout=400)
+    sys.stdout.write(p.stdout)
+    sys.stdout.write(p.stderr)
+    check(p.returncode == 0, f"the browser test failed (exit {p.returncode}); "
+                             f"work folder {work.path}")
+    # What the browser did, seen through the API.
+    wait_for("center to show the VM powered off",
+             lambda: c.ok("GET", f"/api/v1/vms/{vm['id']}")["power_state"] == "poweredOff",
+             timeout=30)
+    types = {e["type"] for e in c.ok("GET", f"/api/v1/events?object={vm['id']}")["events"]}
+    check("VmPoweredOn" in types, f"no VmPoweredOn event in center: {types}")
+
+
+if __name__ == "__main__":
+    rc = 1
+    try:
+        rc = run_tests([("web client in Chromium", test_web_client)])
+    except TestFailure as e:
+        print(f"FAIL: {e}", flush=True)
+    finally:
+        if rc != 0:
+            # Keep the screenshot and the logs for whoever looks at the failure.
+            os.environ["VIREO_TEST_KEEP"] = "1"
+        stop_hosts(hosts, work)
+    sys.exit(rc)

@@ -1,0 +1,983 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vireo-center's alarms (src/center/db/alarms.c): one suite of cases run
+ * twice, on SQLite (a temporary file) and on PostgreSQL (a real server
+ * started by pg_server.c), each case on a fresh database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "center/db/alarms.h"
+#include "center/db/db.h"
+#include "center/db/inventory.h"
+#include "center/db/schema_priv.h"
+#include "common/error.h"
+#include "common/util.h"
+#include "pg_server.h"
+
+#define SPEC(k, p, n, ...) \
+	(&(struct inv_create_spec){.kind = (k), .parent_id = (p), .name = (n), __VA_ARGS__})
+
+/* A point in time and seconds after it. */
+#define T0 1700000000000LL
+#define AT(s) (T0 + (int64_t)((s) * 1000))
+
+/* ---- the back end under test ---- */
+
+static struct pg_server pg = {NULL, -1};
+static enum db_backend backend;
+static unsigned db_seq;
+
+static void stop_at_exit(void)
+{
+	pg_server_stop(&pg);
+}
+
+static int pg_group_setup(void **state)
+{
+	backend = DB_BACKEND_POSTGRES;
+	return pg_server_start(&pg);
+}
+
+static int pg_group_teardown(void **state)
+{
+	pg_server_stop(&pg);
+	return 0;
+}
+
+static int sqlite_group_setup(void **state)
+{
+	backend = DB_BACKEND_SQLITE;
+	return 0;
+}
+
+/* ---- per-case fixture: a migrated database with a small inventory ---- */
+
+/*
+ *   dc1/vm/web/web01  (vm, on host esx1)     dc2/vm/other01 (vm)
+ *   dc1/vm/db01       (vm)
+ *   dc1/host/esx1     (host)
+ */
+struct fixture {
+	char *location;
+	char *tmpdir; /* SQLite */
+	char *dbname; /* PostgreSQL */
+	struct db *db;
+	int64_t root, dc1, dc1_vm, web, web01, db01, esx1, dc2, other01;
+};
+
+static int admin_exec(const char *sql)
+{
+	_cleanup_free_ char *loc = pg_server_location(&pg, "postgres");
+	_cleanup_(db_closep) struct db *admin = NULL;
+	_cleanup_error_ struct vr_error *err = NULL;
+	int r = db_open(loc, &admin, &err);
+	if (r == 0)
+		r = db_exec(admin, "administer test databases", sql, &err);
+	if (r < 0)
+		fprintf(stderr, "%s\n", vr_error_msg(err));
+	return r;
+}
+
+#define OK(call)                                                                        \
+	do {                                                                            \
+		int ok_r_ = (call);                                                     \
+		if (ok_r_ < 0)                                                          \
+			fail_msg("%s: %d %s", #call, ok_r_, vr_error_msg(err));          \
+	} while (0)
+
+static int64_t create(struct db *db, enum inv_kind kind, int64_t parent, const char *name)
+{
+	int64_t id = 0;
+	struct vr_error *err = NULL;
+	OK(inventory_create(db, SPEC(kind, parent, name), &id, &err));
+	return id;
+}
+
+static int64_t child(struct db *db, int64_t parent, const char *name)
+{
+	struct inv_object o;
+	struct vr_error *err = NULL;
+	OK(inventory_lookup(db, parent, name, &o, &err));
+	int64_t id = o.id;
+	inv_object_clear(&o);
+	return id;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct vr_error *err = NULL;
+	if (backend == DB_BACKEND_SQLITE) {
+		char tmpl[] = "/tmp/vireo-alarms-XXXXXX";
+		assert_non_null(mkdtemp(tmpl));
+		f->tmpdir = xstrdup(tmpl);
+		f->location = xasprintf("%s/center.db", tmpl);
+	} else {
+		f->dbname = xasprintf("alarms_test_%u", ++db_seq);
+		_cleanup_free_ char *sql = xasprintf("CREATE DATABASE %s", f->dbname);
+		assert_int_equal(admin_exec(sql), 0);
+		f->location = pg_server_location(&pg, f->dbname);
+	}
+	OK(schema_open(f->location, &f->db, &err));
+	assert_int_equal(db_backend(f->db), backend);
+	struct db *db = f->db;
+	OK(inventory_root(db, &f->root, &err));
+	f->dc1 = create(db, INV_KIND_DATACENTER, f->root, "dc1");
+	f->dc1_vm = child(db, f->dc1, "vm");
+	f->web = create(db, INV_KIND_VM_FOLDER, f->dc1_vm, "web");
+	f->esx1 = create(db, INV_KIND_HOST, child(db, f->dc1, "host"), "esx1");
+	OK(inventory_create(db, SPEC(INV_KIND_VM, f->web, "web01", .host_id = f->esx1), &f->web01,
+			    &err));
+	f->db01 = create(db, INV_KIND_VM, f->dc1_vm, "db01");
+	f->dc2 = create(db, INV_KIND_DATACENTER, f->root, "dc2");
+	f->other01 = create(db, INV_KIND_VM, child(db, f->dc2, "vm"), "other01");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	db_close(f->db);
+	if (f->tmpdir)
+		rm_rf(f->tmpdir);
+	if (f->dbname) {
+		_cleanup_free_ char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", f->dbname);
+		admin_exec(sql);
+	}
+	free(f->tmpdir);
+	free(f->dbname);
+	free(f->location);
+	free(f);
+	return 0;
+}
+
+static void expect_err(int r, int code, struct vr_error **err, const char *needle)
+{
+	if (r != -code)
+		fail_msg("expected %d, got %d (%s)", -code, r, vr_error_msg(*err));
+	assert_non_null(*err);
+	if (needle && !strstr((*err)->msg, needle))
+		fail_msg("\"%s\" not in \"%s\"", needle, (*err)->msg);
+	vr_error_freep(err);
+}
+
+static int64_t count(struct db *db, const char *sql)
+{
+	int64_t n = -1;
+	_cleanup_error_ struct vr_error *err = NULL;
+	if (db_query_int64(db, "count rows", sql, &n, &err) < 0)
+		fail_msg("%s", vr_error_msg(err));
+	return n;
+}
+
+/* ---- specs ---- */
+
+static struct alarm_spec metric_spec(int64_t object_id, const char *name, int64_t duration_ms)
+{
+	return (struct alarm_spec){
+		.object_id = object_id,
+		.name = name,
+		.description = "CPU usage is high",
+		.target_kind = "vm",
+		.enabled = true,
+		.condition_kind = "metric",
+		.metric = "cpu.usage.average",
+		.comparison = ">",
+		.has_yellow = true,
+		.yellow = 75,
+		.has_red = true,
+		.red = 90,
+		.duration_ms = duration_ms,
+	};
+}
+
+static int64_t define(struct db *db, const struct alarm_spec *spec)
+{
+	struct vr_error *err = NULL;
+	int64_t id = 0;
+	OK(alarm_define(db, spec, T0, &id, &err));
+	assert_true(id > 0);
+	return id;
+}
+
+static int64_t define_metric(struct db *db, int64_t object_id, const char *name,
+			     int64_t duration_ms)
+{
+	struct alarm_spec s = metric_spec(object_id, name, duration_ms);
+	return define(db, &s);
+}
+
+/* ---- evaluation helpers: the fires of one evaluation ---- */
+
+static struct alarm_fire_list fires;
+
+static void clear_fires(void)
+{
+	alarm_fire_list_clear(&fires);
+}
+
+static size_t metric(struct db *db, int64_t object_id, double value, int64_t now)
+{
+	struct vr_error *err = NULL;
+	clear_fires();
+	OK(alarm_eval_metric(db, object_id, "cpu.usage.average", value, now, &fires, &err));
+	return fires.n;
+}
+
+static size_t state_eval(struct db *db, int64_t object_id, const char *name, const char *value,
+			 int64_t now)
+{
+	struct vr_error *err = NULL;
+	clear_fires();
+	OK(alarm_eval_state(db, object_id, name, value, now, &fires, &err));
+	return fires.n;
+}
+
+static size_t event(struct db *db, int64_t object_id, const char *type, int64_t now)
+{
+	struct vr_error *err = NULL;
+	clear_fires();
+	OK(alarm_eval_event(db, object_id, type, now, &fires, &err));
+	return fires.n;
+}
+
+static size_t repeats(struct db *db, int64_t now)
+{
+	struct vr_error *err = NULL;
+	clear_fires();
+	OK(alarm_due_repeats(db, now, &fires, &err));
+	return fires.n;
+}
+
+/* fires.items[i] is a change of status (action NULL) or that action. */
+static void expect_fire(size_t i, int64_t alarm_id, int64_t object_id, enum alarm_status from,
+			enum alarm_status to, const char *value, const char *action)
+{
+	assert_true(i < fires.n);
+	const struct alarm_fire *f = &fires.items[i];
+	assert_int_equal(f->alarm_id, alarm_id);
+	assert_int_equal(f->object_id, object_id);
+	if (f->from != from || f->to != to)
+		fail_msg("fire %zu: %s -> %s, expected %s -> %s", i, alarm_status_name(f->from),
+			 alarm_status_name(f->to), alarm_status_name(from), alarm_status_name(to));
+	if (value)
+		assert_string_equal(f->value, value);
+	assert_non_null(f->alarm_name);
+	if (action) {
+		assert_true(f->is_action);
+		assert_string_equal(f->action, action);
+		assert_non_null(f->params);
+	} else {
+		assert_false(f->is_action);
+		assert_null(f->action);
+	}
+}
+
+/* The status of (alarm, object) as alarm_states_list() shows it: green if absent. */
+static enum alarm_status status_of(struct db *db, int64_t alarm_id, int64_t object_id)
+{
+	struct vr_error *err = NULL;
+	struct alarm_state_list l = {0};
+	OK(alarm_states_list(db, object_id, &l, &err));
+	enum alarm_status s = ALARM_GREEN;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.items[i].alarm_id == alarm_id && l.items[i].object_id == object_id)
+			s = l.items[i].status;
+	alarm_state_list_clear(&l);
+	return s;
+}
+
+/* ---- cases ---- */
+
+static void test_status_names(void **state)
+{
+	enum alarm_status s;
+	for (int i = ALARM_GREEN; i <= ALARM_RED; i++) {
+		assert_int_equal(alarm_status_parse(alarm_status_name((enum alarm_status)i), &s), 0);
+		assert_int_equal(s, i);
+	}
+	assert_int_equal(alarm_status_parse("orange", &s), -EINVAL);
+	assert_int_equal(alarm_status_parse(NULL, &s), -EINVAL);
+	assert_string_equal(alarm_status_name((enum alarm_status)7), "unknown");
+}
+
+static void test_validation(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	struct alarm_spec s;
+#define REFUSED(code, needle, ...)                                                  \
+	do {                                                                        \
+		s = metric_spec(f->dc1, "cpu", 0);                                  \
+		__VA_ARGS__;                                                        \
+		expect_err(alarm_define(db, &s, T0, NULL, &err), code, &err, needle); \
+	} while (0)
+
+	REFUSED(EINVAL, "without a name", s.name = "");
+	REFUSED(EINVAL, "control character", s.name = "cpu\n");
+	REFUSED(EINVAL, "cannot define alarm \"cpu\": target kind \"vmm\" is not an inventory kind",
+		s.target_kind = "vmm");
+	REFUSED(EINVAL, "condition kind \"size\" is not one of metric, state, event",
+		s.condition_kind = "size");
+	REFUSED(EINVAL, "a metric alarm needs a metric", s.metric = NULL);
+	REFUSED(EINVAL, "comparison \"=>\" is not one of", s.comparison = "=>");
+	REFUSED(EINVAL, "needs a yellow or a red threshold", s.has_yellow = s.has_red = false);
+	REFUSED(EINVAL, "yellow threshold 95 must be below red threshold 90 for comparison '>'",
+		s.yellow = 95);
+	REFUSED(EINVAL, "yellow threshold 90 must be below red threshold 90", s.yellow = 90);
+	REFUSED(EINVAL, "yellow threshold 20 must be above red threshold 30 for comparison '<='",
+		s.comparison = "<=", s.yellow = 20, s.red = 30);
+	REFUSED(EINVAL, "comparison '<>' takes one threshold", s.comparison = "<>");
+	REFUSED(EINVAL, "a metric alarm has no state names", s.state_name = "power_state");
+	REFUSED(EINVAL, "a metric alarm has no event type", s.event_type = "VmPoweredOffEvent");
+	REFUSED(EINVAL, "cannot be negative", s.duration_ms = -1);
+	REFUSED(EINVAL, "a state alarm has no thresholds", s.condition_kind = "state",
+		s.metric = NULL, s.comparison = NULL, s.state_name = "power_state",
+		s.red_state = "powered_off");
+	REFUSED(EINVAL, "a state alarm needs a yellow or a red state", s.condition_kind = "state",
+		s.metric = NULL, s.comparison = NULL, s.has_yellow = s.has_red = false,
+		s.state_name = "power_state");
+	REFUSED(EINVAL, "\"off\" is both the yellow and the red state", s.condition_kind = "state",
+		s.metric = NULL, s.comparison = NULL, s.has_yellow = s.has_red = false,
+		s.state_name = "power_state", s.yellow_state = "off", s.red_state = "off");
+	REFUSED(EINVAL, "an event alarm sets yellow or red, not green", s.condition_kind = "event",
+		s.metric = NULL, s.comparison = NULL, s.has_yellow = s.has_red = false,
+		s.event_type = "VmPoweredOffEvent");
+	REFUSED(EINVAL, "an event alarm has no duration", s.condition_kind = "event",
+		s.metric = NULL, s.comparison = NULL, s.has_yellow = s.has_red = false,
+		s.event_type = "VmPoweredOffEvent", s.event_status = ALARM_RED, s.duration_ms = 5);
+
+	struct alarm_action_spec a = {"webhook", ALARM_GREEN, ALARM_RED, false, NULL};
+	REFUSED(EINVAL, "action 1 (webhook) needs params {\"url\": ...}, an http:// or https://",
+		s.actions = &a, s.n_actions = 1);
+	a.params = "{\"url\": \"ftp://example.com/\"}";
+	REFUSED(EINVAL, "needs params {\"url\"", s.actions = &a, s.n_actions = 1);
+	a.params = "{\"url\": \"https://\"}";
+	REFUSED(EINVAL, "needs params {\"url\"", s.actions = &a, s.n_actions = 1);
+	a.params = "{\"url\": \"https://hooks.example.com/alarm\"";
+	REFUSED(EINVAL, "action 1 (webhook): params are not valid JSON", s.actions = &a,
+		s.n_actions = 1);
+	a.params = "[\"https://hooks.example.com/alarm\"]";
+	REFUSED(EINVAL, "params must be a JSON object", s.actions = &a, s.n_actions = 1);
+	a = (struct alarm_action_spec){"explode", ALARM_GREEN, ALARM_RED, false, NULL};
+	REFUSED(EINVAL, "\"explode\" is not an alarm action", s.actions = &a, s.n_actions = 1);
+	a = (struct alarm_action_spec){"snmp", ALARM_RED, ALARM_RED, false, NULL};
+	REFUSED(EINVAL, "fires on a change of status, not from red to red", s.actions = &a,
+		s.n_actions = 1);
+	a = (struct alarm_action_spec){"snmp", ALARM_GREEN, ALARM_RED, true, NULL};
+	REFUSED(EINVAL, "repeats but the alarm has no repeat interval", s.actions = &a,
+		s.n_actions = 1);
+	a = (struct alarm_action_spec){"email", ALARM_GREEN, ALARM_RED, false, "{\"to\": \"ops\"}"};
+	REFUSED(EINVAL, "needs params {\"to\": ...}, an e-mail address", s.actions = &a,
+		s.n_actions = 1);
+	a = (struct alarm_action_spec){"vm_power_off", ALARM_GREEN, ALARM_RED, false, NULL};
+	REFUSED(EINVAL, "action 1 (vm_power_off) acts on a vm, but the alarm is about hosts",
+		s.actions = &a, s.n_actions = 1, s.target_kind = "host");
+	REFUSED(EINVAL, "no host can be at or below a vm", s.object_id = f->web01,
+		s.target_kind = "host");
+	REFUSED(EINVAL, "no vm can be at or below a datastore_folder",
+		s.object_id = child(db, f->dc1, "datastore"));
+	REFUSED(ENOENT, "inventory object 999999 does not exist", s.object_id = 999999);
+	s.comparison = "?";
+	assert_int_equal(alarm_define(db, &s, T0, NULL, NULL), -EINVAL);
+
+	/* What passes, and names used twice. */
+	struct alarm_action_spec ok[] = {
+		{"webhook", ALARM_GREEN, ALARM_RED, true, "{\"url\": \"https://hooks.example.com/a\"}"},
+		{"vm_power_off", ALARM_YELLOW, ALARM_RED, false, NULL},
+	};
+	s = metric_spec(f->dc1, "cpu", 60000);
+	s.actions = ok;
+	s.n_actions = ARRAY_SIZE(ok);
+	s.repeat_interval_ms = 300000;
+	int64_t id = define(db, &s);
+	expect_err(alarm_define(db, &s, T0, NULL, &err), EEXIST,
+		   &err, "cannot define alarm \"cpu\" on datacenter \"dc1\": it has an alarm of "
+			 "that name already");
+	s.object_id = f->dc2;
+	define(db, &s); /* the same name on another object */
+
+	struct alarm_def d;
+	OK(alarm_get(db, id, &d, &err));
+	assert_int_equal(d.object_id, f->dc1);
+	assert_string_equal(d.name, "cpu");
+	assert_string_equal(d.description, "CPU usage is high");
+	assert_string_equal(d.target_kind, "vm");
+	assert_string_equal(d.condition_kind, "metric");
+	assert_string_equal(d.metric, "cpu.usage.average");
+	assert_string_equal(d.comparison, ">");
+	assert_true(d.enabled && d.has_yellow && d.has_red);
+	assert_true(d.yellow == 75 && d.red == 90);
+	assert_null(d.state_name);
+	assert_null(d.event_type);
+	assert_int_equal(d.duration_ms, 60000);
+	assert_int_equal(d.repeat_interval_ms, 300000);
+	assert_int_equal(d.created_ms, T0);
+	assert_int_equal(d.n_actions, 2);
+	assert_string_equal(d.actions[0].action, "webhook");
+	assert_true(d.actions[0].repeats);
+	assert_int_equal(d.actions[0].from, ALARM_GREEN);
+	assert_int_equal(d.actions[0].to, ALARM_RED);
+	assert_string_equal(d.actions[0].params, "{\"url\": \"https://hooks.example.com/a\"}");
+	assert_string_equal(d.actions[1].action, "vm_power_off");
+	assert_string_equal(d.actions[1].params, "{}");
+	alarm_def_clear(&d);
+	expect_err(alarm_get(db, 424242, &d, &err), ENOENT, &err, "no alarm definition with id");
+
+	/* Evaluations need an existing object and a sensible input. */
+	struct alarm_fire_list l = {0};
+	expect_err(alarm_eval_metric(db, 999999, "cpu.usage.average", 1, T0, &l, &err), ENOENT,
+		   &err, "no inventory object with id 999999");
+	expect_err(alarm_eval_metric(db, f->web01, "cpu.usage.average", NAN, T0, &l, &err),
+		   EINVAL, &err, "not a finite number");
+	expect_err(alarm_eval_state(db, f->esx1, "connection_state", NULL, T0, &l, &err), EINVAL,
+		   &err, "without a state name and a value");
+	assert_int_equal(l.n, 0);
+	assert_int_equal(db_txn_depth(db), 0);
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_definition"), 2);
+#undef REFUSED
+}
+
+static void test_metric_duration(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct alarm_spec s = metric_spec(f->dc1, "cpu", 60000);
+	int64_t id = define(db, &s);
+	int64_t vm = f->db01;
+
+	/* Yellow-level for less than the duration: still green. */
+	assert_int_equal(metric(db, vm, 80, AT(0)), 0);
+	assert_int_equal(metric(db, vm, 85, AT(30)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(59.999)), 0);
+	assert_int_equal(status_of(db, id, vm), ALARM_GREEN);
+	/* Held for the duration: yellow. */
+	assert_int_equal(metric(db, vm, 80, AT(60)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	assert_string_equal(fires.items[0].alarm_name, "cpu");
+	assert_int_equal(metric(db, vm, 80, AT(70)), 0);
+	/* Red-level: red only after the duration. */
+	assert_int_equal(metric(db, vm, 92.5, AT(80)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(120)), 0);
+	assert_int_equal(status_of(db, id, vm), ALARM_YELLOW);
+	assert_int_equal(metric(db, vm, 93, AT(140)), 1);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "93", NULL);
+	assert_int_equal(status_of(db, id, vm), ALARM_RED);
+	/* Falls at once: red -> yellow while yellow still holds, then green. */
+	assert_int_equal(metric(db, vm, 80, AT(150)), 1);
+	expect_fire(0, id, vm, ALARM_RED, ALARM_YELLOW, "80", NULL);
+	assert_int_equal(metric(db, vm, 10, AT(151)), 1);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_GREEN, "10", NULL);
+	assert_int_equal(metric(db, vm, 10, AT(152)), 0);
+	/* Red from the start: red after the duration, straight from green. */
+	assert_int_equal(metric(db, vm, 99, AT(200)), 0);
+	assert_int_equal(metric(db, vm, 99, AT(259)), 0);
+	assert_int_equal(metric(db, vm, 99, AT(260)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "99", NULL);
+	assert_int_equal(metric(db, vm, 0, AT(261)), 1);
+	expect_fire(0, id, vm, ALARM_RED, ALARM_GREEN, "0", NULL);
+	/* A dip below yellow restarts the timer. */
+	assert_int_equal(metric(db, vm, 80, AT(300)), 0);
+	assert_int_equal(metric(db, vm, 50, AT(330)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(340)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(399)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(400)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	assert_int_equal(metric(db, vm, 50, AT(401)), 1);
+	/* Red-level then yellow-level: yellow's timer goes on from the start. */
+	assert_int_equal(metric(db, vm, 95, AT(500)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(530)), 0);
+	assert_int_equal(metric(db, vm, 80, AT(560)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	assert_int_equal(metric(db, vm, 50, AT(561)), 1);
+	/* Yellow-level, then red-level once yellow is due: yellow now, red a duration later. */
+	assert_int_equal(metric(db, vm, 80, AT(600)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(660)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "95", NULL);
+	assert_int_equal(metric(db, vm, 95, AT(719)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(720)), 1);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "95", NULL);
+
+	/* The state as listed. */
+	struct vr_error *err = NULL;
+	struct alarm_state_list l = {0};
+	OK(alarm_states_list(db, vm, &l, &err));
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].alarm_id, id);
+	assert_string_equal(l.items[0].alarm_name, "cpu");
+	assert_string_equal(l.items[0].object_name, "db01");
+	assert_int_equal(l.items[0].status, ALARM_RED);
+	assert_string_equal(l.items[0].state, "triggered");
+	assert_string_equal(l.items[0].value, "95");
+	assert_int_equal(l.items[0].triggered_ms, AT(720));
+	assert_null(l.items[0].acknowledged_by);
+	alarm_state_list_clear(&l);
+
+	/* Without a duration, at once; other metrics do not count. */
+	s = metric_spec(vm, "fast", 0);
+	s.has_yellow = false;
+	int64_t fast = define(db, &s);
+	assert_int_equal(metric(db, vm, 91, AT(800)), 1);
+	expect_fire(0, fast, vm, ALARM_GREEN, ALARM_RED, "91", NULL);
+	clear_fires();
+	OK(alarm_eval_metric(db, vm, "mem.usage.average", 99, AT(801), &fires, &err));
+	assert_int_equal(fires.n, 0);
+	clear_fires();
+}
+
+static void test_inheritance(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	int64_t on_dc = define_metric(db, f->dc1, "cpu", 0);
+	/* A VM in a sub-folder of the datacenter: applies. */
+	assert_int_equal(metric(db, f->web01, 95, AT(0)), 1);
+	expect_fire(0, on_dc, f->web01, ALARM_GREEN, ALARM_RED, "95", NULL);
+	/* A VM in another datacenter, and a host in this one: no. */
+	assert_int_equal(metric(db, f->other01, 95, AT(1)), 0);
+	assert_int_equal(metric(db, f->esx1, 95, AT(2)), 0);
+	/* A VM alarm on a host applies to the VMs on it (web01), not to others (db01). */
+	struct alarm_spec s = metric_spec(f->esx1, "cpu on esx1", 0);
+	int64_t on_host = define(db, &s);
+	assert_int_equal(metric(db, f->web01, 80, AT(3)), 2);
+	expect_fire(0, on_dc, f->web01, ALARM_RED, ALARM_YELLOW, "80", NULL);
+	expect_fire(1, on_host, f->web01, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	assert_int_equal(metric(db, f->db01, 80, AT(4)), 1);
+	expect_fire(0, on_dc, f->db01, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	/* A host alarm on the datacenter applies to the host. */
+	s = metric_spec(f->dc1, "host cpu", 0);
+	s.target_kind = "host";
+	int64_t host_alarm = define(db, &s);
+	assert_int_equal(metric(db, f->esx1, 95, AT(5)), 1);
+	expect_fire(0, host_alarm, f->esx1, ALARM_GREEN, ALARM_RED, "95", NULL);
+
+	/* Listing: on the object only, or with what it inherits (nearest first). */
+	struct alarm_def_list l = {0};
+	OK(alarm_list(db, f->web01, false, &l, &err));
+	assert_int_equal(l.n, 0);
+	alarm_def_list_clear(&l);
+	OK(alarm_list(db, f->web01, true, &l, &err));
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.items[0].id, on_host);
+	assert_string_equal(l.items[1].name, "cpu");
+	assert_string_equal(l.items[2].name, "host cpu");
+	alarm_def_list_clear(&l);
+	OK(alarm_list(db, f->dc1, false, &l, &err));
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.items[0].name, "cpu");
+	alarm_def_list_clear(&l);
+	OK(alarm_list(db, f->other01, true, &l, &err));
+	assert_int_equal(l.n, 0);
+	alarm_def_list_clear(&l);
+	expect_err(alarm_list(db, 999999, true, &l, &err), ENOENT, &err, "999999");
+	clear_fires();
+}
+
+static void test_state_alarm(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct alarm_spec s = {
+		.object_id = f->dc1,
+		.name = "host connection",
+		.target_kind = "host",
+		.enabled = true,
+		.condition_kind = "state",
+		.state_name = "connection_state",
+		.yellow_state = "disconnected",
+		.red_state = "not_responding",
+	};
+	int64_t id = define(db, &s);
+	assert_int_equal(state_eval(db, f->esx1, "connection_state", "connected", AT(0)), 0);
+	assert_int_equal(state_eval(db, f->esx1, "connection_state", "not_responding", AT(1)), 1);
+	expect_fire(0, id, f->esx1, ALARM_GREEN, ALARM_RED, "not_responding", NULL);
+	assert_int_equal(status_of(db, id, f->esx1), ALARM_RED);
+	assert_int_equal(state_eval(db, f->esx1, "connection_state", "not_responding", AT(2)), 0);
+	assert_int_equal(state_eval(db, f->esx1, "power_state", "powered_off", AT(3)), 0);
+	assert_int_equal(state_eval(db, f->esx1, "connection_state", "disconnected", AT(4)), 1);
+	expect_fire(0, id, f->esx1, ALARM_RED, ALARM_YELLOW, "disconnected", NULL);
+	assert_int_equal(state_eval(db, f->esx1, "connection_state", "connected", AT(5)), 1);
+	expect_fire(0, id, f->esx1, ALARM_YELLOW, ALARM_GREEN, "connected", NULL);
+	assert_int_equal(status_of(db, id, f->esx1), ALARM_GREEN);
+
+	/* With a duration: a VM powered off for two minutes. */
+	s = (struct alarm_spec){
+		.object_id = f->root,
+		.name = "VM off",
+		.target_kind = "vm",
+		.enabled = true,
+		.condition_kind = "state",
+		.state_name = "power_state",
+		.red_state = "powered_off",
+		.duration_ms = 120000,
+	};
+	int64_t off = define(db, &s);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_off", AT(10)), 0);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_off", AT(129)), 0);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_on", AT(130)), 0);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_off", AT(131)), 0);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_off", AT(250)), 0);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_off", AT(251)), 1);
+	expect_fire(0, off, f->other01, ALARM_GREEN, ALARM_RED, "powered_off", NULL);
+	assert_int_equal(state_eval(db, f->other01, "power_state", "powered_on", AT(252)), 1);
+	expect_fire(0, off, f->other01, ALARM_RED, ALARM_GREEN, "powered_on", NULL);
+	clear_fires();
+}
+
+static int64_t event_alarm(struct db *db, int64_t object_id, const char *name,
+			   const struct alarm_action_spec *actions, size_t n, int64_t repeat_ms)
+{
+	struct alarm_spec s = {
+		.object_id = object_id,
+		.name = name,
+		.target_kind = "vm",
+		.enabled = true,
+		.condition_kind = "event",
+		.event_type = "VmPoweredOffUnexpectedly",
+		.event_status = ALARM_RED,
+		.repeat_interval_ms = repeat_ms,
+		.actions = actions,
+		.n_actions = n,
+	};
+	return define(db, &s);
+}
+
+static void test_event_alarm(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	int64_t id = event_alarm(db, f->dc1, "unexpected power off", NULL, 0, 0);
+	int64_t vm = f->web01;
+	assert_int_equal(event(db, vm, "VmPoweredOnEvent", AT(0)), 0);
+	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(1)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "VmPoweredOffUnexpectedly", NULL);
+	/* It stays until someone clears it, whatever happens next. */
+	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(2)), 0);
+	assert_int_equal(event(db, vm, "VmPoweredOnEvent", AT(3)), 0);
+	assert_int_equal(metric(db, vm, 0, AT(4)), 0);
+	assert_int_equal(status_of(db, id, vm), ALARM_RED);
+	/* Acknowledged: still red. */
+	expect_err(alarm_acknowledge(db, id, vm, "", AT(5), &err), EINVAL, &err,
+		   "who does it is not given");
+	OK(alarm_acknowledge(db, id, vm, "administrator@vsphere.local", AT(5), &err));
+	OK(alarm_acknowledge(db, id, vm, "someone@else", AT(6), &err));
+	struct alarm_state_list l = {0};
+	OK(alarm_states_list(db, vm, &l, &err));
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].status, ALARM_RED);
+	assert_string_equal(l.items[0].state, "acknowledged");
+	assert_int_equal(l.items[0].acknowledged_ms, AT(5));
+	assert_string_equal(l.items[0].acknowledged_by, "administrator@vsphere.local");
+	assert_int_equal(l.items[0].triggered_ms, AT(1));
+	alarm_state_list_clear(&l);
+	/* Cleared: green, and a new event triggers it again. */
+	OK(alarm_clear(db, id, vm, "administrator@vsphere.local", AT(7), &err));
+	assert_int_equal(status_of(db, id, vm), ALARM_GREEN);
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_state WHERE state = 'cleared'"
+				   " AND status = 'green'"),
+			 1);
+	OK(alarm_clear(db, id, vm, "administrator@vsphere.local", AT(8), &err));
+	expect_err(alarm_acknowledge(db, id, vm, "administrator@vsphere.local", AT(9), &err), EINVAL,
+		   &err, "cannot acknowledge alarm \"unexpected power off\" on vm \"web01\": it is "
+			 "green");
+	expect_err(alarm_acknowledge(db, 424242, vm, "a@b", AT(9), &err), ENOENT, &err,
+		   "no such alarm definition");
+	expect_err(alarm_clear(db, id, 999999, "a@b", AT(9), &err), ENOENT, &err,
+		   "no inventory object with id 999999");
+	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(10)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "VmPoweredOffUnexpectedly", NULL);
+	OK(alarm_states_list(db, vm, &l, &err));
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0].state, "triggered");
+	assert_null(l.items[0].acknowledged_by);
+	alarm_state_list_clear(&l);
+	/* A yellow event does not lower a red status. */
+	struct alarm_spec s = {
+		.object_id = f->dc1,
+		.name = "reset",
+		.target_kind = "vm",
+		.enabled = true,
+		.condition_kind = "event",
+		.event_type = "VmResettingEvent",
+		.event_status = ALARM_YELLOW,
+	};
+	int64_t reset = define(db, &s);
+	assert_int_equal(event(db, vm, "VmResettingEvent", AT(11)), 1);
+	expect_fire(0, reset, vm, ALARM_GREEN, ALARM_YELLOW, "VmResettingEvent", NULL);
+	clear_fires();
+}
+
+static void test_actions_on_transitions(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct alarm_action_spec actions[] = {
+		{"webhook", ALARM_GREEN, ALARM_YELLOW, false, "{\"url\": \"http://hooks/warn\"}"},
+		{"email", ALARM_YELLOW, ALARM_RED, false, "{\"to\": \"ops@example.com\"}"},
+		{"vm_power_off", ALARM_GREEN, ALARM_RED, false, NULL},
+		{"snmp", ALARM_YELLOW, ALARM_GREEN, false, NULL},
+		{"script", ALARM_YELLOW, ALARM_RED, false, "{\"path\": \"/usr/local/bin/page\"}"},
+	};
+	struct alarm_spec s = metric_spec(f->dc1, "cpu", 0);
+	s.actions = actions;
+	s.n_actions = ARRAY_SIZE(actions);
+	int64_t id = define(db, &s);
+	int64_t vm = f->db01;
+	assert_int_equal(metric(db, vm, 80, AT(0)), 2);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "80", NULL);
+	expect_fire(1, id, vm, ALARM_GREEN, ALARM_YELLOW, "80", "webhook");
+	assert_string_equal(fires.items[1].params, "{\"url\": \"http://hooks/warn\"}");
+	assert_int_equal(metric(db, vm, 95, AT(1)), 3);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "95", NULL);
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, "95", "email");
+	expect_fire(2, id, vm, ALARM_YELLOW, ALARM_RED, "95", "script");
+	assert_int_equal(metric(db, vm, 96, AT(2)), 0);
+	/* red -> green: no action is set for it. */
+	assert_int_equal(metric(db, vm, 5, AT(3)), 1);
+	expect_fire(0, id, vm, ALARM_RED, ALARM_GREEN, "5", NULL);
+	assert_int_equal(metric(db, vm, 99, AT(4)), 2);
+	expect_fire(1, id, vm, ALARM_GREEN, ALARM_RED, "99", "vm_power_off");
+	assert_int_equal(metric(db, vm, 80, AT(5)), 1);
+	expect_fire(0, id, vm, ALARM_RED, ALARM_YELLOW, "80", NULL);
+	assert_int_equal(metric(db, vm, 0, AT(6)), 2);
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_GREEN, "0", "snmp");
+	/* Acknowledging and clearing run no actions, and nothing repeats. */
+	assert_int_equal(metric(db, vm, 99, AT(7)), 2);
+	struct vr_error *err = NULL;
+	OK(alarm_clear(db, id, vm, "ops", AT(8), &err));
+	assert_int_equal(repeats(db, AT(100000)), 0);
+	clear_fires();
+}
+
+static void test_repeats_until_acknowledged(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	struct alarm_action_spec actions[] = {
+		{"webhook", ALARM_GREEN, ALARM_RED, true, "{\"url\": \"https://hooks/red\"}"},
+		{"email", ALARM_GREEN, ALARM_RED, false, "{\"to\": \"ops@example.com\"}"},
+		{"snmp", ALARM_YELLOW, ALARM_RED, true, NULL},
+	};
+	int64_t id = event_alarm(db, f->dc1, "power off", actions, ARRAY_SIZE(actions), 60000);
+	int64_t vm = f->web01;
+	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(0)), 3);
+	expect_fire(1, id, vm, ALARM_GREEN, ALARM_RED, NULL, "webhook");
+	expect_fire(2, id, vm, ALARM_GREEN, ALARM_RED, NULL, "email");
+	assert_int_equal(repeats(db, AT(30)), 0);
+	/* Every minute from the change: the repeating actions whose to status is red. */
+	assert_int_equal(repeats(db, AT(60)), 2);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "VmPoweredOffUnexpectedly", "webhook");
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, NULL, "snmp");
+	assert_string_equal(fires.items[0].alarm_name, "power off");
+	assert_int_equal(repeats(db, AT(61)), 0);
+	assert_int_equal(repeats(db, AT(119)), 0);
+	/* Late: once, and the schedule stays on whole minutes. */
+	assert_int_equal(repeats(db, AT(150)), 2);
+	assert_int_equal(repeats(db, AT(179)), 0);
+	assert_int_equal(repeats(db, AT(180)), 2);
+	/* Another object's alarm has its own schedule. */
+	assert_int_equal(event(db, f->db01, "VmPoweredOffUnexpectedly", AT(200)), 3);
+	assert_int_equal(repeats(db, AT(240)), 2);
+	assert_int_equal(fires.items[0].object_id, f->web01);
+	assert_int_equal(repeats(db, AT(260)), 2);
+	assert_int_equal(fires.items[0].object_id, f->db01);
+	/* Acknowledged: no more repeats for that object. */
+	OK(alarm_acknowledge(db, id, vm, "administrator@vsphere.local", AT(270), &err));
+	assert_int_equal(repeats(db, AT(300)), 0);
+	assert_int_equal(repeats(db, AT(320)), 2);
+	assert_int_equal(fires.items[0].object_id, f->db01);
+	assert_int_equal(repeats(db, AT(1000)), 2);
+	OK(alarm_clear(db, id, f->db01, "administrator@vsphere.local", AT(1001), &err));
+	assert_int_equal(repeats(db, AT(5000)), 0);
+	/* The caller's list is appended to. */
+	struct alarm_fire_list l = {0};
+	OK(alarm_eval_event(db, f->db01, "VmPoweredOffUnexpectedly", AT(6000), &l, &err));
+	OK(alarm_due_repeats(db, AT(6060), &l, &err));
+	assert_int_equal(l.n, 5);
+	alarm_fire_list_clear(&l);
+	assert_int_equal(l.n, 0);
+	clear_fires();
+}
+
+static void test_disable_clears(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	struct alarm_action_spec act = {"snmp", ALARM_GREEN, ALARM_RED, true, NULL};
+	struct alarm_spec s = metric_spec(f->dc1, "cpu", 60000);
+	s.actions = &act;
+	s.n_actions = 1;
+	s.repeat_interval_ms = 60000;
+	int64_t id = define(db, &s);
+	assert_int_equal(metric(db, f->web01, 95, AT(0)), 0);
+	assert_int_equal(metric(db, f->web01, 95, AT(60)), 2);
+	assert_int_equal(metric(db, f->db01, 95, AT(60)), 0); /* pending */
+	OK(alarm_set_enabled(db, id, false, AT(61), &err));
+	struct alarm_def d;
+	OK(alarm_get(db, id, &d, &err));
+	assert_false(d.enabled);
+	assert_int_equal(d.modified_ms, AT(61));
+	alarm_def_clear(&d);
+	assert_int_equal(status_of(db, id, f->web01), ALARM_GREEN);
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_state WHERE status <> 'green'"
+				   " OR condition_since_ms IS NOT NULL"),
+			 0);
+	/* Not evaluated, no repeats. */
+	assert_int_equal(metric(db, f->web01, 95, AT(200)), 0);
+	assert_int_equal(metric(db, f->db01, 95, AT(300)), 0);
+	assert_int_equal(repeats(db, AT(400)), 0);
+	/* Enabled again: evaluated from scratch. */
+	OK(alarm_set_enabled(db, id, true, AT(500), &err));
+	assert_int_equal(metric(db, f->db01, 95, AT(500)), 0);
+	assert_int_equal(metric(db, f->db01, 95, AT(560)), 2);
+	expect_fire(0, id, f->db01, ALARM_GREEN, ALARM_RED, "95", NULL);
+	expect_err(alarm_set_enabled(db, 424242, false, AT(600), &err), ENOENT, &err,
+		   "no alarm definition with id 424242");
+	clear_fires();
+}
+
+static void test_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	struct alarm_action_spec act = {"snmp", ALARM_GREEN, ALARM_RED, false, NULL};
+	struct alarm_spec s = metric_spec(f->dc1, "cpu", 0);
+	s.actions = &act;
+	s.n_actions = 1;
+	int64_t id = define(db, &s);
+	int64_t keep = define_metric(db, f->dc1, "cpu too", 0);
+	assert_int_equal(metric(db, f->web01, 95, AT(0)), 3);
+	OK(alarm_delete(db, id, &err));
+	struct alarm_def d;
+	expect_err(alarm_get(db, id, &d, &err), ENOENT, &err, "no alarm definition");
+	expect_err(alarm_delete(db, id, &err), ENOENT, &err, "no alarm definition");
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_action"), 0);
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_state"), 1);
+	assert_int_equal(status_of(db, keep, f->web01), ALARM_RED);
+	assert_int_equal(metric(db, f->web01, 0, AT(1)), 1);
+	expect_fire(0, keep, f->web01, ALARM_RED, ALARM_GREEN, "0", NULL);
+	/* The name is free again. */
+	define(db, &s);
+	clear_fires();
+}
+
+static void test_states_under_subtree(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	int64_t vm_cpu = define_metric(db, f->root, "cpu", 0);
+	struct alarm_spec s = metric_spec(f->root, "host cpu", 0);
+	s.target_kind = "host";
+	int64_t host_cpu = define(db, &s);
+	metric(db, f->web01, 95, AT(1));  /* red */
+	metric(db, f->db01, 80, AT(2));   /* yellow */
+	metric(db, f->other01, 95, AT(3)); /* red, in dc2 */
+	metric(db, f->esx1, 80, AT(4));   /* yellow */
+	metric(db, f->esx1, 10, AT(5));   /* green again: not listed */
+	metric(db, f->esx1, 81, AT(6));   /* yellow */
+
+	struct alarm_state_list l = {0};
+	OK(alarm_states_list(db, 0, &l, &err));
+	assert_int_equal(l.n, 4);
+	/* Red first, then newest first. */
+	assert_int_equal(l.items[0].object_id, f->other01);
+	assert_int_equal(l.items[1].object_id, f->web01);
+	assert_int_equal(l.items[2].object_id, f->esx1);
+	assert_int_equal(l.items[2].alarm_id, host_cpu);
+	assert_int_equal(l.items[2].triggered_ms, AT(6));
+	assert_string_equal(l.items[2].value, "81");
+	assert_int_equal(l.items[3].object_id, f->db01);
+	assert_int_equal(l.items[3].alarm_id, vm_cpu);
+	alarm_state_list_clear(&l);
+
+	OK(alarm_states_list(db, f->dc1, &l, &err));
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.items[0].object_id, f->web01);
+	assert_string_equal(l.items[0].object_name, "web01");
+	alarm_state_list_clear(&l);
+	OK(alarm_states_list(db, f->web, &l, &err));
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].object_id, f->web01);
+	alarm_state_list_clear(&l);
+	/* A host: itself and the VMs on it. */
+	OK(alarm_states_list(db, f->esx1, &l, &err));
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.items[0].object_id, f->web01);
+	assert_int_equal(l.items[1].object_id, f->esx1);
+	alarm_state_list_clear(&l);
+	OK(alarm_states_list(db, f->dc2, &l, &err));
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].object_id, f->other01);
+	alarm_state_list_clear(&l);
+	expect_err(alarm_states_list(db, 999999, &l, &err), ENOENT, &err, "999999");
+	clear_fires();
+}
+
+/* An evaluation inside the caller's transaction is undone with it. */
+static void test_caller_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct db *db = f->db;
+	struct vr_error *err = NULL;
+	int64_t id = define_metric(db, f->dc1, "cpu", 0);
+	OK(db_begin(db, &err));
+	assert_int_equal(metric(db, f->web01, 95, AT(0)), 1);
+	assert_int_equal(status_of(db, id, f->web01), ALARM_RED);
+	OK(db_rollback(db, &err));
+	assert_int_equal(status_of(db, id, f->web01), ALARM_GREEN);
+	assert_int_equal(metric(db, f->web01, 95, AT(1)), 1);
+	/* A refused definition leaves the caller's transaction usable (PostgreSQL too). */
+	OK(db_begin(db, &err));
+	struct alarm_spec s = metric_spec(f->dc1, "cpu", 0);
+	expect_err(alarm_define(db, &s, T0, NULL, &err), EEXIST, &err, "already");
+	s.name = "cpu 2";
+	int64_t second = define(db, &s);
+	OK(db_commit(db, &err));
+	struct alarm_def d;
+	OK(alarm_get(db, second, &d, &err));
+	assert_string_equal(d.name, "cpu 2");
+	alarm_def_clear(&d);
+	clear_fires();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_names),
+		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metric_duration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inheritance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_alarm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_alarm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_actions_on_transitions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeats_until_acknowledged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disable_clears, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_states_under_subtree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_caller_transaction, setup, teardown),
+	};
+	atexit(stop_at_exit);
+	int failed = cmocka_run_group_tests_name("center_alarms on SQLite", tests,
+						 sqlite_group_setup, NULL);
+	failed += cmocka_run_group_tests_name("center_alarms on PostgreSQL", tests, pg_group_setup,
+					      pg_group_teardown);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Parts of the vireo-center daemon that need no hosts: the sealing of
+ * host credentials (secrets.c), the sessions (sessions.c) and the pool
+ * of database connections (dbpool.c), on a temporary SQLite database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "center/center.h"
+#include "center/db/db.h"
+#include "center/db/principals.h"
+#include "center/db/schema.h"
+#include "center/secrets.h"
+#include "center/sessions.h"
+#include "common/error.h"
+#include "common/util.h"
+
+static char *make_dir(void)
+{
+	char tmpl[] = "/tmp/vireo-center-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	assert_non_null(d);
+	return xstrdup(d);
+}
+
+static void test_secrets_round_trip(void **state)
+{
+	_cleanup_free_ char *dir = make_dir();
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct secrets *s = secrets_open(dir, &err);
+	assert_non_null(s);
+	_cleanup_free_ char *key = xasprintf("%s/secret.key", dir);
+	struct stat st;
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 32);
+
+	char *sealed = secrets_seal(s, "host http://a", "p@ss word");
+	assert_true(str_has_prefix(sealed, "v1:"));
+	assert_null(strstr(sealed, "p@ss"));
+	char *plain = NULL;
+	assert_int_equal(secrets_open_value(s, "host http://a", sealed, &plain, &err), 0);
+	assert_string_equal(plain, "p@ss word");
+	free(plain);
+	/* Two seals of one value differ (random nonce). */
+	char *again = secrets_seal(s, "host http://a", "p@ss word");
+	assert_string_not_equal(again, sealed);
+	free(again);
+
+	/* Bound to its purpose. */
+	assert_int_equal(secrets_open_value(s, "host http://b", sealed, &plain, &err), -EINVAL);
+	assert_non_null(strstr(vr_error_msg(err), "does not open"));
+	vr_error_free(err);
+	err = NULL;
+	/* Tampered with: one character changed. */
+	size_t mid = strlen(sealed) / 2;
+	sealed[mid] = sealed[mid] == 'A' ? 'B' : 'A';
+	assert_int_equal(secrets_open_value(s, "host http://a", sealed, &plain, &err), -EINVAL);
+	vr_error_free(err);
+	err = NULL;
+	/* Not a sealed value at all. */
+	static const char *const bad[] = {"", "v1:", "v2:AAAA", "v1:!!!!", "v1:AAAAAAAA", "plain"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(secrets_open_value(s, "x", bad[i], &plain, &err), -EINVAL);
+		assert_null(plain);
+		vr_error_free(err);
+		err = NULL;
+	}
+	free(sealed);
+	secrets_free(s);
+
+	/* The same key next time; a key readable by others is refused. */
+	s = secrets_open(dir, &err);
+	assert_non_null(s);
+	secrets_free(s);
+	chmod(key, 0644);
+	assert_null(secrets_open(dir, &err));
+	assert_non_null(strstr(vr_error_msg(err), "0600"));
+	rm_rf(dir);
+}
+
+static void test_sessions(void **state)
+{
+	_cleanup_free_ char *dir = make_dir();
+	_cleanup_free_ char *path = xasprintf("%s/center.db", dir);
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = NULL;
+	assert_int_equal(schema_open(path, &db, &err), 0);
+	int64_t alice, bob;
+	assert_int_equal(principal_user_create(db, "alice", "alice-password", NULL, 1, &alice, &err),
+			 0);
+	assert_int_equal(principal_user_create(db, "bob", "bob-password", NULL, 1, &bob, &err), 0);
+
+	struct csessions *s = csessions_new(200, 0);
+	csessions_set_failure_delay(s, 0);
+	char *token = NULL;
+	struct csession_info info = {0};
+	assert_int_equal(csessions_login(s, db, "alice", "wrong-password", &token, &info, &err),
+			 -EACCES);
+	assert_string_equal(vr_error_msg(err), "invalid user name or password");
+	assert_null(token);
+	vr_error_free(err);
+	err = NULL;
+	assert_int_equal(csessions_login(s, db, "nobody", "x", &token, &info, &err), -EACCES);
+	vr_error_free(err);
+	err = NULL;
+
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, &info, &err), 0);
+	assert_int_equal(strlen(token), 64);
+	assert_string_equal(info.user, "alice@vsphere.local");
+	csession_info_clear(&info);
+	char *token_b = NULL;
+	assert_int_equal(csessions_login(s, db, "bob@vsphere.local", "bob-password", &token_b, NULL,
+					 &err),
+			 0);
+	assert_int_equal(csessions_check(s, token, &info), 0);
+	assert_int_equal(info.principal_id, alice);
+	csession_info_clear(&info);
+	assert_int_equal(csessions_check(s, "0000", NULL), -ENOENT);
+	char forged[65];
+	memcpy(forged, token, 65);
+	forged[0] = forged[0] == 'a' ? 'b' : 'a';
+	assert_int_equal(csessions_check(s, forged, NULL), -ENOENT);
+
+	/* Ending a principal's sessions leaves the others. */
+	csessions_end_principal(s, alice);
+	assert_int_equal(csessions_check(s, token, NULL), -ENOENT);
+	assert_int_equal(csessions_check(s, token_b, NULL), 0);
+	assert_int_equal(csessions_logout(s, token_b), 0);
+	assert_int_equal(csessions_logout(s, token_b), -ENOENT);
+	free(token);
+	free(token_b);
+
+	/* Idle timeout (200 ms here). */
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, NULL, &err), 0);
+	usleep(300 * 1000);
+	assert_int_equal(csessions_check(s, token, NULL), -ETIMEDOUT);
+	free(token);
+	csessions_free(s);
+	db_close(db);
+	rm_rf(dir);
+}
+
+struct pool_worker {
+	struct dbpool *pool;
+	int errors;
+};
+
+static void *pool_worker_main(void *opaque)
+{
+	struct pool_worker *w = opaque;
+	for (int i = 0; i < 50; i++) {
+		struct vr_error *err = NULL;
+		struct db *db = dbpool_get(w->pool, &err);
+		if (!db) {
+			w->errors++;
+			vr_error_free(err);
+			continue;
+		}
+		int64_t v = 0;
+		if (db_query_int64(db, "count objects", "SELECT COUNT(*) FROM inventory_object", &v,
+				   &err) < 0 ||
+		    v < 1) {
+			w->errors++;
+			vr_error_free(err);
+		}
+		/* Every tenth comes back inside a transaction: the pool rolls it back. */
+		if (i % 10 == 0 && db_begin(db, NULL) < 0)
+			w->errors++;
+		dbpool_put(w->pool, db);
+	}
+	return NULL;
+}
+
+static void test_dbpool(void **state)
+{
+	_cleanup_free_ char *dir = make_dir();
+	_cleanup_free_ char *path = xasprintf("%s/center.db", dir);
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = NULL;
+	assert_int_equal(schema_open(path, &db, &err), 0);
+	db_close(db);
+	struct dbpool *p = dbpool_new(path, 3, &err);
+	assert_non_null(p);
+	assert_string_equal(dbpool_backend_name(p), "SQLite");
+	pthread_t t[6];
+	struct pool_worker w[6];
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct pool_worker){p, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, pool_worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].errors, 0);
+	}
+	db = dbpool_get(p, &err);
+	assert_non_null(db);
+	assert_int_equal(db_txn_depth(db), 0);
+	dbpool_put(p, db);
+	dbpool_free(p);
+	/* A location that cannot be opened is an error, not a crash. */
+	assert_null(dbpool_new("/nonexistent-dir/x/center.db", 2, &err));
+	rm_rf(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_secrets_round_trip),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_dbpool),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
