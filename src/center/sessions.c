@@ -83,7 +83,13 @@ void csession_info_clear(struct csession_info *info)
 
 static bool expired(const struct csessions *s, const struct csession *c, uint64_t now)
 {
-	return now - c->last_used_ms > s->idle_ms || now - c->created_ms > s->max_ms;
+	/*
+	 * now is read before the lock: another request may have stamped a later
+	 * last_used_ms meanwhile (and the wall clock may step back).  Unsigned
+	 * "now - later" would wrap around and end a live session.
+	 */
+	return (now > c->last_used_ms && now - c->last_used_ms > s->idle_ms) ||
+	       (now > c->created_ms && now - c->created_ms > s->max_ms);
 }
 
 /* Drops expired sessions, and the least recently used when over the cap.  Lock held. */

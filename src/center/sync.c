@@ -29,6 +29,7 @@
 static const char *const vm_keys[] = {
 	"name", "datastore", "path", "power_state", "memory_mib", "vcpus", "guest_os",
 	"template", "runtime", "last_error", "last_shutdown_reason", "invalid", "busy_task",
+	"resources",
 };
 
 struct sync_ctx {
@@ -246,6 +247,12 @@ static int upsert_vm(struct db *db, struct sync_ctx *s, json_t *vm, struct vr_er
 		vm_id = o.id;
 		json_error_t jerr;
 		json_t *old = json_loads(o.properties, 0, &jerr);
+		/* The list has no "resources"; keep what the last full read of the VM said. */
+		if (!json_object_get(props, "resources") && json_object_get(old, "resources")) {
+			json_object_set(props, "resources", json_object_get(old, "resources"));
+			free(text);
+			text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS);
+		}
 		const char *was = json_get_string(old, "power_state", "");
 		const char *now = json_get_string(vm, "power_state", "");
 		if (strcmp(was, now) != 0) {
@@ -454,6 +461,25 @@ int sync_full(struct chosts *hs, struct chost *h, struct api_client *cl, struct 
 				  err);
 	if (r == 0)
 		r = chost_request(hs, h, cl, "GET", "/api/v1/network", NULL, NULL, &s.network, err);
+	/* Capacity for the root resource pool (a host without this endpoint has none). */
+	json_t *res = NULL;
+	long st = 0;
+	struct vr_error *re = NULL;
+	if (r == 0 &&
+	    chost_request(hs, h, cl, "GET", "/api/v1/host/resources", NULL, &st, &res, &re) == 0) {
+		json_t *cpu = json_object_get(res, "cpu"), *mem = json_object_get(res, "memory");
+		json_object_set_new(s.host_info, "capacity",
+				    json_pack("{s:I, s:I, s:I, s:I}", "cpu_mhz",
+					      (json_int_t)json_get_int(cpu, "capacity_mhz", 0),
+					      "memory_mib",
+					      (json_int_t)json_get_int(mem, "capacity_mib", 0),
+					      "reserved_cpu_mhz",
+					      (json_int_t)json_get_int(cpu, "reserved_mhz", 0),
+					      "reserved_memory_mib",
+					      (json_int_t)json_get_int(mem, "reserved_mib", 0)));
+	}
+	vr_error_free(re);
+	json_decref(res);
 	if (r == 0)
 		r = apply_in_db(hs, &s, apply_full, err);
 	json_decref(s.host_info);

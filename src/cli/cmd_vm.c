@@ -38,6 +38,8 @@ enum {
 	OPT_NIC_ADD,
 	OPT_NIC_REMOVE,
 	OPT_NIC_SET,
+	OPT_TARGET,
+	OPT_FOLDER,
 };
 
 /* "vm create " etc., for usage hints. */
@@ -306,6 +308,8 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
 		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
 		{ "annotation", required_argument, NULL, OPT_ANNOTATION },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "folder", required_argument, NULL, OPT_FOLDER },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -354,6 +358,12 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
 		case OPT_ANNOTATION:
 			json_object_set_new(body, "annotation", json_string(optarg));
 			break;
+		case OPT_TARGET: /* center: the cluster, pool or host to place it in */
+			json_object_set_new(body, "target", json_string(optarg));
+			break;
+		case OPT_FOLDER: /* center: the VM folder */
+			json_object_set_new(body, "folder", json_string(optarg));
+			break;
 		case OPT_NO_WAIT:
 			no_wait = true;
 			break;
@@ -400,8 +410,12 @@ static int cmd_create(struct cli_ctx *ctx, int argc, char **argv)
 	json_t *task = NULL;
 	r = cli_task_started(ctx, reply, no_wait, &task);
 	json_decref(reply);
-	if (r == CLI_EXIT_OK && task && !ctx->json)
-		printf("%s\n", json_get_string(json_object_get(task, "result"), "id", "?"));
+	/* hostd answers the VM's id; center its inventory id ("vm") and the host it chose. */
+	json_t *res = json_object_get(task, "result");
+	if (r == CLI_EXIT_OK && task && !ctx->json && json_get_string(res, "vm", NULL))
+		printf("%s on %s\n", json_get_string(res, "vm", "?"), json_get_string(res, "host", "?"));
+	else if (r == CLI_EXIT_OK && task && !ctx->json)
+		printf("%s\n", json_get_string(res, "id", "?"));
 	json_decref(task);
 	return r;
 }
@@ -704,6 +718,7 @@ static const struct cli_command vm_commands[] = {
 	  "[--disk SIZE_MIB[:qcow2|raw][:thin|thick-lazy|thick-eager]]... "
 	  "[--nic " CLI_NIC_SPEC "]... "
 	  "[--kernel PATH] [--initrd PATH] [--cmdline TEXT] [--accel auto|kvm|tcg] "
+	  "[--target CLUSTER|POOL|HOST] [--folder VM-FOLDER] "
 	  "[--annotation TEXT] [--no-wait]",
 	  "create a VM and print its id", cmd_create },
 	{ "register", "DATASTORE PATH", "add an existing .vmx to the inventory", cmd_register },

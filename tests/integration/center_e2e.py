@@ -259,6 +259,11 @@ def test_cli():
     check("admin@" in out or "Admin" in out, out)
     out = cli("role", "list")
     check("VirtualMachineUser" in out, out)
+    out = cli("vm", "create", "cli01", "--target", "/DC1/host/Prod", "--datastore", lab.datastore,
+              "--memory", "128", "--kernel", S["kernel"], "--initrd", S["initrd"])
+    check(f"on {S['host_a']}" in out, out)
+    cli("vm", "create", "cli02", "--datastore", lab.datastore, "--memory", "128", expect=1)
+    S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm('cli01')['uuid']}")
     out = cli("inventory", "create", "cluster", "/DC1/vm", "Bad", expect=1)
     check("cluster" in out, out)
 
@@ -355,6 +360,93 @@ def test_alarms_and_performance():
         hooks.close()
 
 
+def test_resource_pools():
+    c, a = center(), S["a"]
+    root = [k for k in c.ok("GET", f"/api/v1/inventory/{S['cluster']}")["children"]
+            if k["kind"] == "resource_pool"][0]["id"]
+    r = c.ok("GET", f"/api/v1/resource-pools/{root}")
+    cap = r["allocation"]["memory"]["reservation_mib"]
+    check(r["root"] and cap > 0 and not r["allocation"]["memory"]["expandable"],
+          f"the cluster's root pool holds its hosts' capacity: {r}")
+    st, e = c.request("POST", "/api/v1/inventory", {
+        "kind": "resource_pool", "parent": root, "name": "Huge",
+        "allocation": {"memory": {"reservation_mib": cap + 1}}})
+    check(st == 409 and "unreserved" in e["error"]["message"], f"a pool larger than all: {st} {e}")
+    st, e = c.request("POST", "/api/v1/inventory", {
+        "kind": "resource_pool", "parent": root, "name": "Bad",
+        "allocation": {"memory": {"reservation_mib": 100, "limit_mib": 50}}})
+    check(st == 400 and "below its reservation" in e["error"]["message"], f"{st} {e}")
+    gold = c.ok("POST", "/api/v1/inventory", {
+        "kind": "resource_pool", "parent": root, "name": "Gold",
+        "allocation": {"memory": {"reservation_mib": 64, "expandable": False},
+                       "cpu": {"shares": "high"}}})["id"]
+    # web01 (128 MiB) reserves 100 MiB (set on its host, powered off); it joins Gold.
+    c.task_ok("POST", "/api/v1/vms/web01/power/off")
+    a.ok("PATCH", f"/api/v1/vms/{S['vm_a']}", {"resources": {"memory": {"reservation_mib": 100}}})
+    wait_for("web01's reservation in center", lambda: center_vm("web01")["properties"]
+             .get("resources", {}).get("memory", {}).get("reservation_mib") == 100, timeout=15)
+    v = c.ok("PATCH", "/api/v1/vms/web01", {"resource_pool": gold})
+    check(v["resource_pool"] == gold, f"{v}")
+    st, e = c.request("PATCH", "/api/v1/vms/db01", {"resource_pool": gold})
+    check(st == 409 and "not in the cluster" in e["error"]["message"], f"db01 is elsewhere: {st} {e}")
+    # 64 MiB unreserved, not expandable: the power-on is refused, the VM stays off.
+    err = c.task_error("POST", "/api/v1/vms/web01/power/on")
+    check('"Gold"' in err and "64 MiB of memory unreserved, 100 MiB are needed" in err, err)
+    check(a.vm(S["vm_a"])["power_state"] == "poweredOff", "refused: still off on the host")
+    # Expandable: Gold borrows the rest from the root pool.
+    p = c.ok("PATCH", f"/api/v1/resource-pools/{gold}",
+             {"allocation": {"memory": {"expandable": True}}})
+    check(p["allocation"]["memory"]["expandable"], f"{p}")
+    c.task_ok("POST", "/api/v1/vms/web01/power/on")
+    u = c.ok("GET", f"/api/v1/resource-pools/{gold}")["usage"]["memory"]
+    check(u["reserved_for_children_mib"] == 100 and u["unreserved_mib"] == -36, f"Gold: {u}")
+    # Shrinking the root's room below what is handed out is refused.
+    st, e = c.request("PATCH", f"/api/v1/resource-pools/{gold}",
+                      {"allocation": {"memory": {"reservation_mib": cap * 2}}})
+    check(st == 409, f"{st} {e}")
+    st, e = c.request("PATCH", f"/api/v1/resource-pools/{root}",
+                      {"allocation": {"memory": {"reservation_mib": 1}}})
+    check(st == 409 and "root pool" in e["error"]["message"], f"{st} {e}")
+    S["gold"], S["root_pool"] = gold, root
+
+
+def test_create_with_placement():
+    c = center()
+    spec = {"name": "placed01", "target": S["cluster"], "datastore": lab.datastore,
+            "memory_mib": 128, "vcpus": 1, "guest_os": "debian12-64",
+            "boot": {"kernel": S["kernel"], "initrd": S["initrd"], "cmdline": CMDLINE}}
+    t = c.task_ok("POST", "/api/v1/vms", spec)
+    check(t["result"]["host"] == S["host_a"], f"the cluster's only host: {t}")
+    v = center_vm("placed01")
+    check(v["resource_pool"] == S["root_pool"] and v["host"] == S["host_a"], f"{v}")
+    check(S["a"].vm(t["result"]["uuid"])["name"] == "placed01", "created on hostA")
+    # Into a pool and a folder, with a reservation applied on the host.
+    t = c.task_ok("POST", "/api/v1/vms", dict(spec, name="placed02", target=S["gold"],
+                                              folder="/DC1/vm/Web",
+                                              resources={"memory": {"reservation_mib": 32}}))
+    o = c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/vm/Web/placed02")
+    check(o["resource_pool"] == S["gold"], f"{o}")
+    r = S["a"].vm(t["result"]["uuid"])["resources"]["memory"]["reservation_mib"]
+    check(r == 32, f"reservation on the host: {r}")
+    # Nowhere to go: each host is named with its reason.
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", datastore="nosuch"))
+    check(st == 409 and 'hostA: no datastore "nosuch"' in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", nics=[
+        {"connection": "bridged", "network": "Nowhere"}]))
+    check(st == 409 and 'no network "Nowhere"' in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", resources={
+        "memory": {"reservation_mib": 1 << 30}}))
+    check(st == 409 and "left to reserve" in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", target=S["dc"]))
+    check(st == 400 and "cluster, a resource pool or a host" in e["error"]["message"], f"{st} {e}")
+    # What the host refuses fails the task with the host's reason, and nothing is left.
+    err = c.task_error("POST", "/api/v1/vms", dict(spec, name="x", memory_mib=1))
+    check("memory" in err, err)
+    check(center_vm("x") is None, "no half-made VM")
+    for n in ("placed01", "placed02"):
+        S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm(n)['uuid']}")
+
+
 def host_state(name):
     return {h["name"]: h for h in center().ok("GET", "/api/v1/hosts")["hosts"]}[name]
 
@@ -373,10 +465,12 @@ def test_host_not_responding_and_back():
     b.restore()
     wait_for("hostB connected again", lambda: host_state("hostB")["connection_state"]
              == "connected", timeout=30)
-    ev = center().ok("GET", f"/api/v1/events?object={S['host_b']}")["events"]
-    types = [e["type"] for e in ev]
-    check("AlarmStatusChangedEvent" in types, f"the not-responding alarm fired: {types}")
-    check("HostNotRespondingEvent" in types and "HostConnectedEvent" in types, f"{types}")
+    # The state is shown as soon as it changes; its event is written right after.
+    types = lambda: [e["type"] for e in  # noqa: E731
+                     center().ok("GET", f"/api/v1/events?object={S['host_b']}")["events"]]
+    wait_for("the host's events", lambda: "HostConnectedEvent" in types(), timeout=10)
+    check("AlarmStatusChangedEvent" in types(), f"the not-responding alarm fired: {types()}")
+    check("HostNotRespondingEvent" in types(), f"{types()}")
 
 
 def test_hostd_restart_resync():
@@ -439,6 +533,8 @@ def main():
         ("permissions", test_permissions),
         ("cli", test_cli),
         ("alarms and performance", test_alarms_and_performance),
+        ("resource pools", test_resource_pools),
+        ("create with placement", test_create_with_placement),
         ("host not responding and back", test_host_not_responding_and_back),
         ("hostd restart resync", test_hostd_restart_resync),
         ("center restart", test_center_restart),

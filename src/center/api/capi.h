@@ -66,5 +66,6 @@ void capi_vms_register(struct api_server *srv, struct center *c);	   /* vms.c */
 void capi_tasks_register(struct api_server *srv, struct center *c);	   /* tasks and events */
 void capi_access_register(struct api_server *srv, struct center *c);	   /* users, roles, permissions */
 void capi_monitoring_register(struct api_server *srv, struct center *c); /* perf, alarms */
+void capi_pools_register(struct api_server *srv, struct center *c);	   /* resource pools */
 
 #endif

@@ -15,6 +15,7 @@
 #include "center/center.h"
 #include "center/db/db.h"
 #include "center/db/inventory.h"
+#include "center/pools.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
@@ -26,6 +27,7 @@ static const struct json_field create_fields[] = {
 	{"parent", JSON_STRING, true, 1, 4096},
 	{"name", JSON_STRING, true, 1, 1024},
 	{"properties", JSON_OBJECT, false, 0, 0},
+	{"allocation", JSON_OBJECT, false, 0, 0},
 };
 
 static const struct json_field change_fields[] = {
@@ -215,12 +217,20 @@ static void inventory_search(struct api_request *req, void *opaque)
 struct create_ctx {
 	const struct inv_create_spec *spec;
 	int64_t id;
+	const struct pool_alloc *alloc; /* a resource pool's */
 };
 
 static int create_fn(struct db *db, void *opaque, struct vr_error **err)
 {
 	struct create_ctx *cc = opaque;
 	int r = inventory_create(db, cc->spec, &cc->id, err);
+	if (r == 0 && cc->alloc) {
+		/* Its reservation comes from its parent, as a power-on's would. */
+		r = pool_admit(db, cc->spec->parent_id, cc->alloc->cpu_reservation_mhz,
+			       cc->alloc->mem_reservation_mib, 0, err);
+		if (r == 0)
+			r = pool_alloc_set(db, cc->id, cc->alloc, err);
+	}
 	if (r == 0 && cc->spec->kind == INV_KIND_CLUSTER) {
 		/* Every cluster has its root resource pool, as in vSphere. */
 		int64_t pool;
@@ -279,7 +289,18 @@ static void inventory_create_post(struct api_request *req, void *opaque)
 		.name = json_get_string(body, "name", ""),
 		.properties = props,
 	};
-	struct create_ctx cc = {&spec, 0};
+	struct pool_alloc alloc;
+	pool_alloc_default(&alloc);
+	json_t *aj = json_object_get(body, "allocation");
+	if (aj && kind != INV_KIND_RESOURCE_POOL) {
+		api_respond_error(req, 400, "only a resource pool has an allocation");
+		goto out;
+	}
+	if (aj && pool_alloc_from_json(aj, &alloc, &err) < 0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	struct create_ctx cc = {&spec, 0, kind == INV_KIND_RESOURCE_POOL ? &alloc : NULL};
 	if (db_transact(x.db, create_fn, &cc, &err) < 0) {
 		creq_fail(&x, err);
 		goto out;

@@ -17,6 +17,8 @@
 #include "center/db/inventory.h"
 #include "center/db/tasks.h"
 #include "center/hosts.h"
+#include "center/placement.h"
+#include "center/pools.h"
 #include "center/taskrun.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
@@ -245,7 +247,7 @@ struct host_op {
 	char *vm_uuid, *vm_name;
 	char *method, *path; /* on the host */
 	json_t *body;
-	const char *event_type;
+	bool admit; /* a power-on: check the resource pools first */
 };
 
 static void host_op_free(void *opaque)
@@ -308,10 +310,22 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 {
 	struct host_op *op = job->opaque;
 	json_t *reply = NULL;
+	if (op->admit) {
+		struct db *db = dbpool_get(job->c->pool, err);
+		if (!db)
+			return -EIO;
+		int a = pool_poweron_begin(db, op->vm_id, err);
+		dbpool_put(job->c->pool, db);
+		if (a < 0)
+			return vr_error_wrap(err, "cannot power on VM \"%s\"", op->vm_name);
+	}
 	int r = chosts_call(job->c->hosts, op->host_id, op->method, op->path, op->body, NULL,
 			    &reply, err);
-	if (r < 0)
+	if (r < 0) {
+		if (op->admit)
+			pool_poweron_done(op->vm_id);
 		return r;
+	}
 	const char *host_task = json_get_string(reply, "task", NULL);
 	json_t *result = NULL;
 	if (host_task)
@@ -322,6 +336,8 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 	if (chosts_refresh_vm(job->c->hosts, op->host_id, op->vm_uuid, &e) < 0)
 		log_info("VM \"%s\": not refreshed after the task: %s", op->vm_name, vr_error_msg(e));
 	vr_error_free(e);
+	if (op->admit)
+		pool_poweron_done(op->vm_id);
 	if (r < 0) {
 		json_decref(result);
 		return r;
@@ -333,7 +349,7 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 /* Queues an operation on a VM's host as a center task; answers 202 {"task"}. */
 static void submit_host_op(struct creq *x, const struct inv_object *o, const char *type,
 			   const char *label, const char *method, const char *host_path,
-			   json_t *body)
+			   json_t *body, bool admit)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
 	if (!o->host_id || !o->uuid) {
@@ -348,6 +364,7 @@ static void submit_host_op(struct creq *x, const struct inv_object *o, const cha
 	op->method = xstrdup(method);
 	op->path = xstrdup(host_path);
 	op->body = body ? json_incref(body) : NULL;
+	op->admit = admit;
 	_cleanup_free_ char *desc = xasprintf("%s VM %s", label, o->name);
 	struct ctask_spec ts = {
 		.type = type,
@@ -395,14 +412,310 @@ static void vms_power(struct api_request *req, void *opaque)
 	esc = api_client_escape(o.uuid ? o.uuid : "");
 	path = xasprintf("/api/v1/vms/%s/power/%s", esc, opname);
 	submit_host_op(&x, &o, power_ops[i].type, power_ops[i].label, "POST", path,
-		       api_request_body_json(req));
+		       api_request_body_json(req), strcmp(opname, "on") == 0);
 out:
 	inv_object_clear(&o);
 	creq_end(&x);
 }
 
+/* ---- create, with initial placement ---- */
+
+/* Center's own members; the rest of the body goes to the chosen host as it is. */
+static const char *const create_own[] = {"target", "folder", "resources"};
+
+struct create_job {
+	int64_t host_id, pool_id, folder_id;
+	char *host_name, *name;
+	json_t *body;	   /* for the host's POST /api/v1/vms */
+	json_t *resources; /* then PATCHed on the host */
+};
+
+static void create_job_free(void *opaque)
+{
+	struct create_job *j = opaque;
+	free(j->host_name);
+	free(j->name);
+	json_decref(j->body);
+	json_decref(j->resources);
+	free(j);
+}
+
+static int create_run(struct taskrun_job *job, struct vr_error **err)
+{
+	struct create_job *j = job->opaque;
+	struct center *c = job->c;
+	json_t *reply = NULL;
+	int r = chosts_call(c->hosts, j->host_id, "POST", "/api/v1/vms", j->body, NULL, &reply,
+			    err);
+	if (r < 0)
+		return r;
+	json_t *result = NULL;
+	const char *host_task = json_get_string(reply, "task", NULL);
+	r = host_task ? follow_host_task(job, j->host_id, host_task, &result, err)
+		      : vr_error_set(err, EPROTO, "host \"%s\" started no task", j->host_name);
+	json_decref(reply);
+	_cleanup_free_ char *uuid = xstrdup(json_get_string(result, "id", ""));
+	json_decref(result);
+	if (r < 0)
+		return r;
+	if (!uuid_is_valid(uuid))
+		return vr_error_set(err, EPROTO, "host \"%s\" did not say the new VM's id",
+				    j->host_name);
+	_cleanup_free_ char *esc = api_client_escape(uuid);
+	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s", esc);
+	if (j->resources) {
+		json_t *patch = json_pack("{s:O}", "resources", j->resources);
+		r = chosts_call(c->hosts, j->host_id, "PATCH", path, patch, NULL, NULL, err);
+		json_decref(patch);
+		if (r < 0) {
+			/* Nothing half-made is left behind: the VM goes again. */
+			struct vr_error *e = NULL;
+			json_t *del = NULL;
+			if (chosts_call(c->hosts, j->host_id, "DELETE", path, NULL, NULL, &del, &e) == 0 &&
+			    json_get_string(del, "task", NULL))
+				follow_host_task(job, j->host_id, json_get_string(del, "task", ""), NULL,
+						 &e);
+			json_decref(del);
+			vr_error_free(e);
+			return vr_error_wrap(err, "the VM's resources were refused, so it was deleted");
+		}
+	}
+	if ((r = chosts_refresh_vm(c->hosts, j->host_id, uuid, err)) < 0)
+		return r;
+	struct db *db = dbpool_get(c->pool, err);
+	if (!db)
+		return -EIO;
+	struct inv_object o = {0};
+	r = inventory_find_uuid(db, uuid, &o, err);
+	if (r == 0 && j->pool_id)
+		r = inventory_set_placement(db, o.id, j->host_id, j->pool_id, err);
+	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
+		r = inventory_move(db, o.id, j->folder_id, err);
+	if (r == 0) {
+		_cleanup_free_ char *ref = moref_of(o.kind, o.id);
+		_cleanup_free_ char *href = moref_of(INV_KIND_HOST, j->host_id);
+		job->result = json_pack("{s:s, s:s, s:s}", "vm", ref, "uuid", uuid, "host", href);
+		center_post_event(c, db, "VmCreatedEvent", "info", o.id, o.name, job->principal,
+				  job->task_id, "VM \"%s\" created on host \"%s\" by %s", o.name,
+				  j->host_name, job->principal);
+	}
+	inv_object_clear(&o);
+	dbpool_put(c->pool, db);
+	return r;
+}
+
+static void vms_create(struct api_request *req, void *opaque)
+{
+	json_t *body = api_request_body_json(req);
+	const char *name = json_get_string(body, "name", NULL);
+	const char *target_ref = json_get_string(body, "target", NULL);
+	if (!name || !target_ref) {
+		api_respond_error(req, 400,
+				  "give \"name\" and \"target\" (the cluster, resource pool or host "
+				  "to place the VM in), and the VM's settings as a host takes them");
+		return;
+	}
+	json_t *res = json_object_get(body, "resources");
+	if (res && !json_is_object(res)) {
+		api_respond_error(req, 400, "\"resources\" must be an object");
+		return;
+	}
+	const char *folder_ref = json_get_string(body, "folder", NULL);
+	struct creq x;
+	if (!creq_begin(&x, req, opaque))
+		return;
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *desc = NULL, *tref = NULL;
+	const char **nets = NULL;
+	size_t n_nets = 0;
+	struct inv_object target = {0}, folder = {0};
+	if (!creq_object(&x, target_ref, &target))
+		goto out;
+	/* The VM folder: the one given, else the datacenter's. */
+	if (folder_ref) {
+		if (!creq_object(&x, folder_ref, &folder))
+			goto out;
+	} else {
+		int64_t dc;
+		if (inventory_datacenter_of(x.db, target.id, &dc, &err) < 0 ||
+		    inventory_lookup(x.db, dc, "vm", &folder, &err) < 0) {
+			creq_fail(&x, err);
+			goto out;
+		}
+	}
+	if (folder.kind != INV_KIND_VM_FOLDER) {
+		api_respond_error(req, 400, "\"%s\" is a %s, not a VM folder", folder.name,
+				  inv_kind_name(folder.kind));
+		goto out;
+	}
+	if (!creq_allow(&x, &folder, "VirtualMachine.Inventory.Create"))
+		goto out;
+	size_t i;
+	json_t *nic;
+	json_array_foreach(json_object_get(body, "nics"), i, nic) {
+		const char *net = json_get_string(nic, "network", NULL);
+		if (net) {
+			nets = xrealloc(nets, (n_nets + 1) * sizeof(*nets));
+			nets[n_nets++] = net;
+		}
+	}
+	struct placement_request pr = {
+		.target_id = target.id,
+		.datastore = json_get_string(body, "datastore", NULL),
+		.networks = nets,
+		.n_networks = n_nets,
+		.cpu_reservation_mhz = json_get_int(json_object_get(res, "cpu"), "reservation_mhz", 0),
+		.mem_reservation_mib =
+			json_get_int(json_object_get(res, "memory"), "reservation_mib", 0),
+	};
+	struct placement_result pl;
+	if (placement_choose(x.db, &pr, &pl, &err) < 0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	if (pl.pool_id) {
+		struct inv_object pool = {0};
+		bool ok = inventory_get(x.db, pl.pool_id, &pool, &err) == 0 &&
+			  creq_allow(&x, &pool, "Resource.AssignVMToPool");
+		if (!pool.id)
+			creq_fail(&x, err);
+		inv_object_clear(&pool);
+		if (!ok)
+			goto out;
+	}
+	struct create_job *j = xcalloc(1, sizeof(*j));
+	j->host_id = pl.host_id;
+	j->pool_id = pl.pool_id;
+	j->folder_id = folder.id;
+	j->host_name = xstrdup(pl.host_name);
+	j->name = xstrdup(name);
+	j->body = json_deep_copy(body);
+	for (size_t k = 0; k < ARRAY_SIZE(create_own); k++)
+		json_object_del(j->body, create_own[k]);
+	j->resources = res ? json_incref(res) : NULL;
+	desc = xasprintf("Create VM %s on host %s", name, pl.host_name);
+	struct ctask_spec ts = {
+		.type = "Folder.createVm",
+		.object_id = folder.id,
+		.object_name = folder.name,
+		.principal = x.user,
+		.description = desc,
+	};
+	int64_t task;
+	if (taskrun_submit(x.c->tasks, x.db, &ts, create_run, j, create_job_free, &task, &err) <
+	    0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	tref = xasprintf("task-%lld", (long long)task);
+	_cleanup_free_ char *href = moref_of(INV_KIND_HOST, pl.host_id);
+	api_respond_json(req, 202, json_pack("{s:s, s:s}", "task", tref, "host", href));
+out:
+	free(nets);
+	inv_object_clear(&target);
+	inv_object_clear(&folder);
+	creq_end(&x);
+}
+
+static const struct json_field vm_change_fields[] = {
+	{"resource_pool", JSON_STRING, true, 1, 4096},
+};
+
+/* The owner of a pool's tree: the cluster or standalone host it belongs to. */
+static int pool_owner(struct db *db, int64_t pool_id, int64_t *owner, struct vr_error **err)
+{
+	struct inv_list up = {0};
+	int r = inventory_ancestors(db, pool_id, &up, err);
+	*owner = 0;
+	for (size_t i = 0; r == 0 && i < up.n; i++)
+		if (up.items[i].kind == INV_KIND_CLUSTER || up.items[i].kind == INV_KIND_HOST) {
+			*owner = up.items[i].id;
+			break;
+		}
+	inv_list_clear(&up);
+	return r;
+}
+
+/* PATCH /api/v1/vms/{ref} {"resource_pool"}: moves a VM into a pool of its cluster or host. */
+static void vms_patch(struct api_request *req, void *opaque)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	json_t *body = api_request_body_json(req);
+	if (json_check_object(body, vm_change_fields, ARRAY_SIZE(vm_change_fields), "VM change",
+			      &err) < 0) {
+		api_respond_vr_error(req, err);
+		return;
+	}
+	struct creq x;
+	if (!creq_begin(&x, req, opaque))
+		return;
+	struct inv_object o = {0}, pool = {0}, host = {0};
+	if (!find_vm(&x, api_request_param(req, "ref"), &o) ||
+	    !creq_object(&x, json_get_string(body, "resource_pool", ""), &pool))
+		goto out;
+	if (pool.kind != INV_KIND_RESOURCE_POOL) {
+		api_respond_error(req, 400, "\"%s\" is a %s, not a resource pool", pool.name,
+				  inv_kind_name(pool.kind));
+		goto out;
+	}
+	if (o.kind != INV_KIND_VM || !o.host_id) {
+		api_respond_error(req, 409, "\"%s\" is not a VM on a host", o.name);
+		goto out;
+	}
+	if (!creq_allow(&x, &pool, "Resource.AssignVMToPool") ||
+	    !creq_allow(&x, &o, "Resource.AssignVMToPool"))
+		goto out;
+	/* The pool must belong to the VM's host or to the cluster the host is in. */
+	int64_t owner = 0;
+	if (pool_owner(x.db, pool.id, &owner, &err) < 0 ||
+	    inventory_get(x.db, o.host_id, &host, &err) < 0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	if (owner != host.id && owner != host.parent_id) {
+		api_respond_error(req, 409,
+				  "resource pool \"%s\" is not in the cluster or host that runs VM "
+				  "\"%s\" (host \"%s\")",
+				  pool.name, o.name, host.name);
+		goto out;
+	}
+	/* A running VM brings its reservation: the new pool must take it. */
+	json_error_t jerr;
+	json_t *props = json_loads(o.properties, 0, &jerr);
+	json_t *res = json_object_get(props, "resources");
+	int64_t cpu = json_get_int(json_object_get(res, "cpu"), "reservation_mhz", 0);
+	int64_t mem = json_get_int(json_object_get(res, "memory"), "reservation_mib", 0);
+	bool on = strcmp(json_get_string(props, "power_state", ""), "poweredOn") == 0;
+	json_decref(props);
+	if (on && pool.id != o.pool_id && (cpu > 0 || mem > 0) &&
+	    pool_admit(x.db, pool.id, cpu, mem, 0, &err) < 0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	if (inventory_set_placement(x.db, o.id, o.host_id, pool.id, &err) < 0) {
+		creq_fail(&x, err);
+		goto out;
+	}
+	center_post_event(x.c, x.db, "VmResourcePoolMovedEvent", "info", o.id, o.name, x.user, 0,
+			  "VM \"%s\" moved to resource pool \"%s\" by %s", o.name, pool.name,
+			  x.user);
+	struct inv_object now = {0};
+	if (inventory_get(x.db, o.id, &now, &err) < 0)
+		creq_fail(&x, err);
+	else
+		api_respond_json(req, 200, vm_json(&now));
+	inv_object_clear(&now);
+out:
+	inv_object_clear(&o);
+	inv_object_clear(&pool);
+	inv_object_clear(&host);
+	creq_end(&x);
+}
+
 void capi_vms_register(struct api_server *srv, struct center *c)
 {
+	api_server_add_route(srv, "PATCH", "/api/v1/vms/{ref}", vms_patch, c, 0);
+	api_server_add_route(srv, "POST", "/api/v1/vms", vms_create, c, 0);
 	api_server_add_route(srv, "GET", "/api/v1/vms", vms_list, c, 0);
 	api_server_add_route(srv, "GET", "/api/v1/vms/{ref}", vms_get, c, 0);
 	api_server_add_route(srv, "POST", "/api/v1/vms/{ref}/power/{op}", vms_power, c,

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef VIREO_CENTER_PLACEMENT_H
+#define VIREO_CENTER_PLACEMENT_H
+
+/* Initial placement of a new VM (placement.c says how a host is chosen). */
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct vr_error;
+
+struct placement_request {
+	int64_t target_id;	   /* a cluster, resource pool or host */
+	const char *datastore;	   /* by name; NULL: any */
+	const char *const *networks; /* port groups its NICs join */
+	size_t n_networks;
+	int64_t cpu_reservation_mhz, mem_reservation_mib;
+};
+
+struct placement_result {
+	int64_t host_id;
+	char host_name[96];
+	int64_t pool_id; /* the pool the VM goes to (0: none) */
+};
+
+/* 0 and the host; -EBUSY naming why each candidate was turned down. */
+int placement_choose(struct db *db, const struct placement_request *req,
+		     struct placement_result *out, struct vr_error **err);
+
+#endif
