@@ -458,3 +458,60 @@ const struct cli_group cli_group_permission = {
 	.summary = "vireo-center's permissions",
 	.commands = permission_commands,
 };
+
+/* ---- cold migration (vireo-center) ---- */
+
+static int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_HOST = 1, OPT_POOL, OPT_NO_WAIT };
+	static const struct option options[] = {
+		{"host", required_argument, NULL, OPT_HOST},
+		{"resource-pool", required_argument, NULL, OPT_POOL},
+		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
+		{NULL, 0, NULL, 0},
+	};
+	const char *host = NULL, *pool = NULL;
+	bool no_wait = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == OPT_HOST)
+			host = optarg;
+		else if (opt == OPT_POOL)
+			pool = optarg;
+		else if (opt == OPT_NO_WAIT)
+			no_wait = true;
+		else
+			return cli_usage_error("migrate ", "bad option");
+	}
+	if (optind + 1 != argc || !host)
+		return cli_usage_error("migrate ", "expected a VM and --host");
+	json_t *body = json_pack("{s:s}", "host", host);
+	if (pool)
+		json_object_set_new(body, "resource_pool", json_string(pool));
+	_cleanup_free_ char *path = object_path("/api/v1/vms", argv[optind], "/migrate");
+	json_t *reply = NULL;
+	int r = request(ctx, "POST", path, body, &reply);
+	json_decref(body);
+	if (r != CLI_EXIT_OK)
+		return r;
+	json_t *task = NULL;
+	r = cli_task_started(ctx, reply, no_wait, &task);
+	json_decref(reply);
+	if (r == CLI_EXIT_OK && task && !ctx->json)
+		printf("Migrated %s to %s.\n", argv[optind],
+		       json_get_string(json_object_get(task, "result"), "host", host));
+	json_decref(task);
+	return r;
+}
+
+static const struct cli_command migrate_commands[] = {
+	{"migrate", "VM --host HOST [--resource-pool POOL] [--no-wait]",
+	 "center: move a powered-off VM to another host on a shared datastore", cmd_migrate},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_migrate = {
+	.name = NULL,
+	.summary = "cold migration",
+	.commands = migrate_commands,
+};

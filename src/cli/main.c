@@ -30,6 +30,7 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_inventory,
 	&cli_group_role,
 	&cli_group_permission,
+	&cli_group_migrate,
 	NULL,
 };
 

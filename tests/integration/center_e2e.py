@@ -447,6 +447,55 @@ def test_create_with_placement():
         S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm(n)['uuid']}")
 
 
+def test_clone_template_migrate():
+    c, a, b = center(), S["a"], S["b"]
+    # A clone of db01 (on hostB) placed in the cluster: made on hostB, moved to hostA.
+    t = c.task_ok("POST", "/api/v1/vms/db01/clone", {"name": "db01-copy", "target": S["cluster"]})
+    uuid = t["result"]["uuid"]
+    check(t["result"]["host"] == S["host_a"], f"{t}")
+    v = center_vm("db01-copy")
+    check(v["host"] == S["host_a"] and v["resource_pool"] == S["root_pool"], f"{v}")
+    check(a.vm(uuid)["name"] == "db01-copy", "hostA has the clone")
+    st, _ = b.request("GET", f"/api/v1/vms/{uuid}")
+    check(st == 404, "hostB let it go")
+    # Template and back; a template does not power on.
+    o = c.ok("POST", "/api/v1/vms/db01-copy/template", {"template": True})
+    check(o["kind"] == "template" and o["template"], f"{o}")
+    st, e = c.request("POST", "/api/v1/vms/db01-copy/power/on")
+    check(st == 409 and "template" in e["error"]["message"], f"{st} {e}")
+    o = c.ok("POST", "/api/v1/vms/db01-copy/template", {"template": False})
+    check(o["kind"] == "vm" and o["resource_pool"] == S["root_pool"], f"{o}")
+    # Cold migration back to hostB; refused cases first.
+    st, e = c.request("POST", "/api/v1/vms/web01/migrate", {"host": S["host_b"]})
+    check(st == 409 and "only a powered-off VM" in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"host": S["host_a"]})
+    check(st == 400 and "already on that host" in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"datastore": "other"})
+    check(st == 501, f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"host": S["cluster"]})
+    check(st == 400, f"{st} {e}")
+    # A phase that fails changes nothing: hostB already has the folder registered.
+    path = a.vm(uuid)["path"]
+    b.ok("POST", "/api/v1/vms/register", {"datastore": lab.datastore, "path": path})
+    err = c.task_error("POST", "/api/v1/vms/db01-copy/migrate", {"host": S["host_b"]})
+    check("nothing changed" in err, err)
+    check(center_vm("db01-copy")["host"] == S["host_a"], "still on hostA in center")
+    check(a.vm(uuid)["power_state"] == "poweredOff", "still registered on hostA")
+    b.ok("POST", f"/api/v1/vms/{uuid}/unregister")
+    out = cli("migrate", "db01-copy", "--host", "/DC1/host/hostB")
+    check(f"to {S['host_b']}" in out, out)
+    vid = center_vm("db01-copy")["id"]
+    check(center_vm("db01-copy")["host"] == S["host_b"], "on hostB in center")
+    st, _ = a.request("GET", f"/api/v1/vms/{uuid}")
+    check(st == 404 and b.vm(uuid)["name"] == "db01-copy", "moved: on hostB only")
+    time.sleep(2)  # the hosts' events about it have come and gone
+    check(center_vm("db01-copy")["id"] == vid, "the same inventory object all along")
+    c.task_ok("POST", "/api/v1/vms/db01-copy/power/on")
+    check(b.vm(uuid)["power_state"] == "poweredOn", "it runs on hostB")
+    c.task_ok("POST", "/api/v1/vms/db01-copy/power/off")
+    b.task_ok("DELETE", f"/api/v1/vms/{uuid}")
+
+
 def host_state(name):
     return {h["name"]: h for h in center().ok("GET", "/api/v1/hosts")["hosts"]}[name]
 
@@ -535,6 +584,7 @@ def main():
         ("alarms and performance", test_alarms_and_performance),
         ("resource pools", test_resource_pools),
         ("create with placement", test_create_with_placement),
+        ("clone, template, migrate", test_clone_template_migrate),
         ("host not responding and back", test_host_not_responding_and_back),
         ("hostd restart resync", test_hostd_restart_resync),
         ("center restart", test_center_restart),

@@ -55,6 +55,12 @@ char *moref_of(enum inv_kind kind, int64_t id);
 /* The object as JSON: id (moref), kind, name, parent, and the kind's fields. */
 json_t *inv_object_json(const struct inv_object *o);
 
+/*
+ * A VM or template by object id, number, inventory path, uuid or a name
+ * only one has; answers 400/404/409 and returns false otherwise.
+ */
+bool capi_find_vm(struct creq *x, const char *ref, struct inv_object *out);
+
 /* Answers with the error's status and message. */
 void creq_fail(struct creq *x, const struct vr_error *err);
 
@@ -67,5 +73,6 @@ void capi_tasks_register(struct api_server *srv, struct center *c);	   /* tasks 
 void capi_access_register(struct api_server *srv, struct center *c);	   /* users, roles, permissions */
 void capi_monitoring_register(struct api_server *srv, struct center *c); /* perf, alarms */
 void capi_pools_register(struct api_server *srv, struct center *c);	   /* resource pools */
+void capi_provision_register(struct api_server *srv, struct center *c);  /* clone, migrate */
 
 #endif

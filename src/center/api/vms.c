@@ -135,7 +135,7 @@ out:
  * {ref}: an object id (vm-12), a number, an inventory path, a VM's uuid,
  * or a name that only one VM or template has.
  */
-static bool find_vm(struct creq *x, const char *ref, struct inv_object *out)
+bool capi_find_vm(struct creq *x, const char *ref, struct inv_object *out)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
 	if (uuid_is_valid(ref)) {
@@ -210,7 +210,7 @@ static void vms_get(struct api_request *req, void *opaque)
 	if (!creq_begin(&x, req, opaque))
 		return;
 	struct inv_object o = {0};
-	if (!find_vm(&x, api_request_param(req, "ref"), &o))
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o))
 		goto out;
 	json_t *j = vm_json(&o);
 	/* The host's full view (configuration, resources) when it answers. */
@@ -400,7 +400,7 @@ static void vms_power(struct api_request *req, void *opaque)
 	if (!creq_begin(&x, req, opaque))
 		return;
 	struct inv_object o = {0};
-	if (!find_vm(&x, api_request_param(req, "ref"), &o))
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o))
 		goto out;
 	if (o.kind == INV_KIND_TEMPLATE) {
 		api_respond_error(req, 409, "\"%s\" is a template; templates do not power on",
@@ -650,7 +650,7 @@ static void vms_patch(struct api_request *req, void *opaque)
 	if (!creq_begin(&x, req, opaque))
 		return;
 	struct inv_object o = {0}, pool = {0}, host = {0};
-	if (!find_vm(&x, api_request_param(req, "ref"), &o) ||
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o) ||
 	    !creq_object(&x, json_get_string(body, "resource_pool", ""), &pool))
 		goto out;
 	if (pool.kind != INV_KIND_RESOURCE_POOL) {
