@@ -53,11 +53,13 @@ def center():
     return S["center"]
 
 
-def create_vm_on(h, name, power=False):
+def create_vm_on(h, name, power=False, disk_mib=0):
     spec = {"name": name, "datastore": lab.datastore, "memory_mib": 128, "vcpus": 1,
             "guest_os": "debian12-64",
             "boot": {"kernel": S["kernel"], "initrd": S["initrd"],
                      "cmdline": f"{CMDLINE} vireo.hostname={name}"}}
+    if disk_mib:
+        spec["disks"] = [{"size_mib": disk_mib}]
     vm = h.task_ok("POST", "/api/v1/vms", spec)["result"]["id"]
     if power:
         h.task_ok("POST", f"/api/v1/vms/{vm}/power/on")
@@ -85,7 +87,7 @@ def test_setup_and_join():
     lab.start_all()
     S["a"], S["b"] = a, b
     S["vm_a"] = create_vm_on(a, "web01")
-    S["vm_b"] = create_vm_on(b, "db01")
+    S["vm_b"] = create_vm_on(b, "db01", disk_mib=16)
     c = Center(CENTER, WORK, db=db_location())
     S["center"] = c
     c.start()
@@ -182,6 +184,20 @@ def test_power_through_center():
     check("on" in err, err)
     tasks = c.ok("GET", "/api/v1/tasks?limit=5")["tasks"]
     check(tasks[0]["state"] == "failed" and tasks[1]["state"] == "succeeded", f"{tasks[:2]}")
+
+
+def test_snapshots_through_center():
+    c = center()
+    t = c.task_ok("POST", "/api/v1/vms/db01/snapshots", {"name": "before-upgrade"})
+    check(t["type"] == "VirtualMachine.createSnapshot", f"{t}")
+    tree = c.ok("GET", "/api/v1/vms/db01/snapshots")
+    check("before-upgrade" in json.dumps(tree), f"{tree}")
+    c.task_ok("POST", "/api/v1/vms/db01/snapshots/before-upgrade/revert")
+    err = c.task_error("DELETE", "/api/v1/vms/db01/snapshots/no-such")
+    check("no-such" in err, err)
+    c.task_ok("DELETE", "/api/v1/vms/db01/snapshots/before-upgrade")
+    check("before-upgrade" not in json.dumps(c.ok("GET", "/api/v1/vms/db01/snapshots")),
+          "deleted")
 
 
 def test_permissions():
@@ -579,6 +595,7 @@ def main():
         ("bad input", test_bad_input),
         ("VM appears by event", test_vm_appears_by_event),
         ("power through center", test_power_through_center),
+        ("snapshots through center", test_snapshots_through_center),
         ("permissions", test_permissions),
         ("cli", test_cli),
         ("alarms and performance", test_alarms_and_performance),

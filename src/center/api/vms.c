@@ -418,6 +418,68 @@ out:
 	creq_end(&x);
 }
 
+/* ---- snapshots, through the VM's host ---- */
+
+static void snapshots_list(struct api_request *req, void *opaque)
+{
+	struct creq x;
+	if (!creq_begin(&x, req, opaque))
+		return;
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *esc = NULL, *path = NULL;
+	struct inv_object o = {0};
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o))
+		goto out;
+	if (!o.host_id || !o.uuid) {
+		api_respond_error(req, 409, "VM \"%s\" is on no host", o.name);
+		goto out;
+	}
+	esc = api_client_escape(o.uuid);
+	path = xasprintf("/api/v1/vms/%s/snapshots", esc);
+	json_t *tree = NULL;
+	if (chosts_call(x.c->hosts, o.host_id, "GET", path, NULL, NULL, &tree, &err) < 0)
+		creq_fail(&x, err);
+	else
+		api_respond_json(req, 200, tree);
+out:
+	inv_object_clear(&o);
+	creq_end(&x);
+}
+
+/* take (POST), delete all (DELETE), delete one (DELETE .../{snap}), revert (POST .../revert). */
+static void snapshots_op(struct api_request *req, void *opaque)
+{
+	const char *method = api_request_method(req);
+	const char *snap = api_request_param(req, "snap");
+	bool revert = str_has_suffix(api_request_path(req), "/revert");
+	const char *privilege = strcmp(method, "POST") == 0 && !revert
+					? "VirtualMachine.State.CreateSnapshot"
+				: revert ? "VirtualMachine.State.RevertToSnapshot"
+					 : "VirtualMachine.State.RemoveSnapshot";
+	const char *type = strcmp(method, "POST") == 0 && !revert ? "VirtualMachine.createSnapshot"
+			   : revert				    ? "VirtualMachine.revertToSnapshot"
+								    : "VirtualMachine.removeSnapshot";
+	const char *label = strcmp(method, "POST") == 0 && !revert ? "Snapshot"
+			    : revert ? "Revert to a snapshot:"
+			    : snap   ? "Delete a snapshot of"
+				     : "Delete all snapshots of";
+	struct creq x;
+	if (!creq_begin(&x, req, opaque))
+		return;
+	_cleanup_free_ char *esc = NULL, *snap_esc = NULL, *path = NULL;
+	struct inv_object o = {0};
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o) || !creq_allow(&x, &o, privilege))
+		goto out;
+	esc = api_client_escape(o.uuid ? o.uuid : "");
+	snap_esc = snap ? api_client_escape(snap) : NULL;
+	path = xasprintf("/api/v1/vms/%s/snapshots%s%s%s", esc, snap ? "/" : "",
+			 snap ? snap_esc : "", revert ? "/revert" : "");
+	submit_host_op(&x, &o, type, label, method, path, api_request_body_json(req), false);
+out:
+	inv_object_clear(&o);
+	creq_end(&x);
+}
+
 /* ---- create, with initial placement ---- */
 
 /* Center's own members; the rest of the body goes to the chosen host as it is. */
@@ -716,6 +778,14 @@ void capi_vms_register(struct api_server *srv, struct center *c)
 {
 	api_server_add_route(srv, "PATCH", "/api/v1/vms/{ref}", vms_patch, c, 0);
 	api_server_add_route(srv, "POST", "/api/v1/vms", vms_create, c, 0);
+	api_server_add_route(srv, "GET", "/api/v1/vms/{ref}/snapshots", snapshots_list, c, 0);
+	api_server_add_route(srv, "POST", "/api/v1/vms/{ref}/snapshots", snapshots_op, c,
+			     API_ROUTE_BODY_OPTIONAL);
+	api_server_add_route(srv, "DELETE", "/api/v1/vms/{ref}/snapshots", snapshots_op, c, 0);
+	api_server_add_route(srv, "DELETE", "/api/v1/vms/{ref}/snapshots/{snap}", snapshots_op, c,
+			     0);
+	api_server_add_route(srv, "POST", "/api/v1/vms/{ref}/snapshots/{snap}/revert", snapshots_op,
+			     c, API_ROUTE_BODY_OPTIONAL);
 	api_server_add_route(srv, "GET", "/api/v1/vms", vms_list, c, 0);
 	api_server_add_route(srv, "GET", "/api/v1/vms/{ref}", vms_get, c, 0);
 	api_server_add_route(srv, "POST", "/api/v1/vms/{ref}/power/{op}", vms_power, c,
