@@ -117,6 +117,11 @@ void api_respond_upgrade(struct api_request *req, const char *protocol, api_upgr
 void api_respond_upgrade_ex(struct api_request *req, const char *protocol, api_upgrade_fn fn,
 			    void *opaque, void (*release)(void *opaque));
 
+/* The same with one more response header (WebSocket's Sec-WebSocket-Accept). */
+void api_respond_upgrade_hdr(struct api_request *req, const char *protocol, const char *header,
+			     const char *value, api_upgrade_fn fn, void *opaque,
+			     void (*release)(void *opaque));
+
 /* HTTP status for an errno value (EINVAL -> 400, ENOENT -> 404, ...). */
 int api_status_from_errno(int code);
 

@@ -112,6 +112,13 @@ void api_respond_upgrade(struct api_request *req, const char *protocol, api_upgr
 void api_respond_upgrade_ex(struct api_request *req, const char *protocol, api_upgrade_fn fn,
 			    void *opaque, void (*release)(void *opaque))
 {
+	api_respond_upgrade_hdr(req, protocol, NULL, NULL, fn, opaque, release);
+}
+
+void api_respond_upgrade_hdr(struct api_request *req, const char *protocol, const char *header,
+			     const char *value, api_upgrade_fn fn, void *opaque,
+			     void (*release)(void *opaque))
+{
 	const char *connection = api_request_header(req, MHD_HTTP_HEADER_CONNECTION);
 	const char *upgrade = api_request_header(req, MHD_HTTP_HEADER_UPGRADE);
 	if (!connection || !header_has_token(connection, "upgrade") || !upgrade ||
@@ -141,6 +148,8 @@ void api_respond_upgrade_ex(struct api_request *req, const char *protocol, api_u
 	if (!resp)
 		abort();
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
+	if (header && value)
+		MHD_add_response_header(resp, header, value);
 	if (MHD_queue_response(req->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp) != MHD_YES) {
 		MHD_destroy_response(resp);
 		upgrade_discard(u);

@@ -1036,6 +1036,36 @@ int chosts_refresh_vm(struct chosts *hs, int64_t host_id, const char *vm_uuid,
 	return r;
 }
 
+struct chost *chost_get(struct chosts *hs, int64_t id)
+{
+	return chost_find(hs, id);
+}
+
+void chost_put(struct chost *h)
+{
+	chost_unref(h);
+}
+
+int chost_token(struct chosts *hs, struct chost *h, bool fresh, char **token,
+		struct vr_error **err)
+{
+	*token = NULL;
+	pthread_mutex_lock(&h->lock);
+	if (h->token && !fresh)
+		*token = xstrdup(h->token);
+	pthread_mutex_unlock(&h->lock);
+	if (*token)
+		return 0;
+	struct api_client *cl = client_for(h, err);
+	if (!cl)
+		return -ENOMEM;
+	int r = host_login(hs, h, cl, err);
+	if (r == 0)
+		*token = xstrdup(api_client_token(cl));
+	api_client_free(cl);
+	return r;
+}
+
 /* For sync.c: a request with the host's shared session. */
 int chost_request(struct chosts *hs, struct chost *h, struct api_client *cl, const char *method,
 		  const char *path, json_t *body, long *status, json_t **reply,

@@ -47,6 +47,13 @@ struct chosts {
 	struct chost *list;
 };
 
+/* A host by id with a reference (NULL if none); chost_put() drops it. */
+struct chost *chost_get(struct chosts *hs, int64_t id);
+void chost_put(struct chost *h);
+/* The session token for the host (logs in when there is none, or again when fresh). */
+int chost_token(struct chosts *hs, struct chost *h, bool fresh, char **token,
+		struct vr_error **err);
+
 int chost_request(struct chosts *hs, struct chost *h, struct api_client *cl, const char *method,
 		  const char *path, json_t *body, long *status, json_t **reply,
 		  struct vr_error **err);

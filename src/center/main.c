@@ -426,6 +426,7 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 	capi_monitoring_register(c->api, c);
 	capi_pools_register(c->api, c);
 	capi_provision_register(c->api, c);
+	capi_console_register(c->api, c);
 	capi_web_register(c->api, c);
 	if ((r = api_server_start(c->api, err)) < 0)
 		return r;

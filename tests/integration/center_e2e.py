@@ -16,6 +16,8 @@ are not disturbed; disconnect, reconnect and remove a host (its VMs keep running
 
 usage: center_e2e.py HOSTD CENTER VIREO_CLI GUEST_DIR sqlite|postgresql
 """
+import base64
+import hashlib
 import http.server
 import json
 import os
@@ -53,11 +55,11 @@ def center():
     return S["center"]
 
 
-def create_vm_on(h, name, power=False, disk_mib=0):
+def create_vm_on(h, name, power=False, disk_mib=0, extra_cmdline=""):
     spec = {"name": name, "datastore": lab.datastore, "memory_mib": 128, "vcpus": 1,
             "guest_os": "debian12-64",
             "boot": {"kernel": S["kernel"], "initrd": S["initrd"],
-                     "cmdline": f"{CMDLINE} vireo.hostname={name}"}}
+                     "cmdline": f"{CMDLINE} vireo.hostname={name} {extra_cmdline}".strip()}}
     if disk_mib:
         spec["disks"] = [{"size_mib": disk_mib}]
     vm = h.task_ok("POST", "/api/v1/vms", spec)["result"]["id"]
@@ -184,6 +186,96 @@ def test_power_through_center():
     check("on" in err, err)
     tasks = c.ok("GET", "/api/v1/tasks?limit=5")["tasks"]
     check(tasks[0]["state"] == "failed" and tasks[1]["state"] == "succeeded", f"{tasks[:2]}")
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: binary frames in, masked text frames out."""
+
+    def __init__(self, url_base, path):
+        import socket as socketlib
+        host, port = url_base.split("//")[1].split(":")
+        self.sock = socketlib.create_connection((host, int(port)), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        head, _, self.buf = head.partition(b"\r\n\r\n")
+        self.status = int(head.split()[1]) if head else 0
+        self.head = head.decode(errors="replace")
+        want = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.accepted = self.status == 101 and want in self.head
+        self.data = b""
+        self.closed = False
+
+    def send(self, text):
+        payload = text.encode()
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + body)
+
+    def pump(self, timeout=1.0):
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.closed = True
+            self.buf += chunk
+        except OSError:
+            pass
+        while len(self.buf) >= 2:
+            n, off = self.buf[1] & 0x7f, 2
+            if n == 126:
+                n, off = int.from_bytes(self.buf[2:4], "big"), 4
+            if len(self.buf) < off + n:
+                break
+            op, payload = self.buf[0] & 0x0f, self.buf[off:off + n]
+            self.buf = self.buf[off + n:]
+            if op == 0x8:
+                self.closed = True
+            elif op in (0x1, 0x2):
+                self.data += payload
+        return self.data.decode(errors="replace")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_console():
+    c, b = center(), S["b"]
+    vm = create_vm_on(b, "con01", extra_cmdline="vireo.shell=1")
+    wait_for("con01 in center", lambda: center_vm("con01") is not None, timeout=20)
+    c.task_ok("POST", "/api/v1/vms/con01/power/on")
+    b.wait_console(vm, "VIREO-GUEST-READY", timeout=120)
+    t = c.ok("POST", "/api/v1/vms/con01/console/ticket")
+    ws = WebSocket(c.url, t["path"])
+    check(ws.accepted, f"the WebSocket handshake: {ws.head}")
+    ws.send("\r")
+    ws.send("echo vireo-$((6*7))\r")
+    wait_for("the shell's answer through center", lambda: "vireo-42" in ws.pump(), timeout=30)
+    ws.close()
+    # A ticket is good once, for its VM only, and nothing opens without one.
+    again = WebSocket(c.url, t["path"])
+    check(again.status == 403, f"a used ticket: {again.head}")
+    again.close()
+    t2 = c.ok("POST", "/api/v1/vms/con01/console/ticket")
+    other = t2["path"].replace(center_vm("con01")["id"], center_vm("db01")["id"])
+    w = WebSocket(c.url, other)
+    check(w.status == 403, f"another VM's ticket: {w.head}")
+    w.close()
+    w = WebSocket(c.url, f"/api/v1/vms/{center_vm('con01')['id']}/console/ws")
+    check(w.status == 403, f"no ticket: {w.head}")
+    w.close()
+    st, _ = c.request("GET", t2["path"], auth=False)
+    check(st == 400, f"not a WebSocket: {st}")
+    c.task_ok("POST", "/api/v1/vms/con01/power/off")
+    b.task_ok("DELETE", f"/api/v1/vms/{vm}")
 
 
 def test_snapshots_through_center():
@@ -595,6 +687,7 @@ def main():
         ("bad input", test_bad_input),
         ("VM appears by event", test_vm_appears_by_event),
         ("power through center", test_power_through_center),
+        ("console", test_console),
         ("snapshots through center", test_snapshots_through_center),
         ("permissions", test_permissions),
         ("cli", test_cli),

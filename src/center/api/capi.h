@@ -74,5 +74,6 @@ void capi_access_register(struct api_server *srv, struct center *c);	   /* users
 void capi_monitoring_register(struct api_server *srv, struct center *c); /* perf, alarms */
 void capi_pools_register(struct api_server *srv, struct center *c);	   /* resource pools */
 void capi_provision_register(struct api_server *srv, struct center *c);  /* clone, migrate */
+void capi_console_register(struct api_server *srv, struct center *c);    /* console.c */
 
 #endif
