@@ -34,6 +34,7 @@
 #include "center/db/db.h"
 #include "center/db/inventory.h"
 #include "center/hosts_priv.h"
+#include "center/ws.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/log.h"
@@ -42,7 +43,6 @@
 #define TICKET_BYTES 32
 #define TICKET_TTL_MS 30000
 #define MAX_TICKETS 1024
-#define WS_MAX_PAYLOAD (64u << 10)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct ticket {
@@ -224,6 +224,7 @@ static int console_connect(struct chosts *hs, struct chost *h, const char *uuid,
 	*status = 0;
 	bool tls;
 	_cleanup_free_ char *host = NULL, *port = NULL, *prefix = NULL, *token = NULL;
+	_cleanup_free_ char *esc = NULL, *request = NULL;
 	if (url_split(h->url, &tls, &host, &port, &prefix) < 0)
 		return vr_error_set(err, EINVAL, "host URL %s is not http(s)", h->url);
 	int r = chost_token(hs, h, fresh, &token, err);
@@ -267,8 +268,8 @@ static int console_connect(struct chosts *hs, struct chost *h, const char *uuid,
 		if (SSL_connect(c->ssl) != 1)
 			goto tls_fail;
 	}
-	_cleanup_free_ char *esc = api_client_escape(uuid);
-	_cleanup_free_ char *request = xasprintf(
+	esc = api_client_escape(uuid);
+	request = xasprintf(
 		"GET %s/api/v1/vms/%s/console HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\n"
 		"Connection: Upgrade\r\nUpgrade: vireo-console\r\n\r\n",
 		prefix, esc, host, port, token);
@@ -367,63 +368,6 @@ static void send_close(int fd, unsigned code)
 {
 	unsigned char b[2] = {(unsigned char)(code >> 8), (unsigned char)code};
 	send_frame(fd, 0x8, b, 2);
-}
-
-/* Client bytes so far, parsed into frames as they complete. */
-struct wsin {
-	unsigned char *buf;
-	size_t len;
-};
-
-enum { WS_MORE = 0, WS_FRAME = 1 };
-
-/* One complete frame from in (consumed): its opcode and unmasked payload. */
-static int ws_next(struct wsin *in, int *opcode, unsigned char **payload, size_t *plen,
-		   unsigned *close_code)
-{
-	if (in->len < 2)
-		return WS_MORE;
-	unsigned char b0 = in->buf[0], b1 = in->buf[1];
-	if (b0 & 0x70) {
-		*close_code = 1002; /* no extension was negotiated */
-		return -EPROTO;
-	}
-	if (!(b1 & 0x80)) {
-		*close_code = 1002; /* clients must mask */
-		return -EPROTO;
-	}
-	uint64_t len = b1 & 0x7f;
-	size_t off = 2;
-	if (len == 126) {
-		if (in->len < 4)
-			return WS_MORE;
-		len = ((uint64_t)in->buf[2] << 8) | in->buf[3];
-		off = 4;
-	} else if (len == 127) {
-		if (in->len < 10)
-			return WS_MORE;
-		len = 0;
-		for (int i = 0; i < 8; i++)
-			len = (len << 8) | in->buf[2 + i];
-		off = 10;
-	}
-	if (len > WS_MAX_PAYLOAD) {
-		*close_code = 1009;
-		return -EMSGSIZE;
-	}
-	if (in->len < off + 4 + len)
-		return WS_MORE;
-	const unsigned char *mask = in->buf + off;
-	unsigned char *p = xmalloc(len + 1);
-	for (uint64_t i = 0; i < len; i++)
-		p[i] = in->buf[off + 4 + i] ^ mask[i % 4];
-	*opcode = b0 & 0x0f;
-	*payload = p;
-	*plen = (size_t)len;
-	size_t used = off + 4 + (size_t)len;
-	memmove(in->buf, in->buf + used, in->len - used);
-	in->len -= used;
-	return WS_FRAME;
 }
 
 struct bridge {
@@ -562,6 +506,7 @@ static void bridge_main(int ws, const char *extra, size_t extra_len, void *opaqu
 
 static void console_ticket(struct api_request *req, void *opaque)
 {
+	_cleanup_free_ char *ref = NULL, *path = NULL;
 	struct creq x;
 	if (!creq_begin(&x, req, opaque))
 		return;
@@ -579,8 +524,8 @@ static void console_ticket(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
-	_cleanup_free_ char *ref = moref_of(o.kind, o.id);
-	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s/console/ws?ticket=%s", ref, t);
+	ref = moref_of(o.kind, o.id);
+	path = xasprintf("/api/v1/vms/%s/console/ws?ticket=%s", ref, t);
 	api_respond_json(req, 201, json_pack("{s:s, s:s, s:i}", "ticket", t, "path", path,
 					     "expires_in_s", TICKET_TTL_MS / 1000));
 	explicit_bzero(t, sizeof(t));

@@ -670,8 +670,9 @@ static void vms_create(struct api_request *req, void *opaque)
 		goto out;
 	}
 	tref = xasprintf("task-%lld", (long long)task);
-	_cleanup_free_ char *href = moref_of(INV_KIND_HOST, pl.host_id);
+	char *href = moref_of(INV_KIND_HOST, pl.host_id);
 	api_respond_json(req, 202, json_pack("{s:s, s:s}", "task", tref, "host", href));
+	free(href);
 out:
 	free(nets);
 	inv_object_clear(&target);
