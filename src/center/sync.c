@@ -41,6 +41,8 @@ struct sync_ctx {
 	const char *vm_uuid; /* refresh */
 	/* Power state changes seen, fed to the alarms after the commit. */
 	json_t *power_changes;
+	/* Datastore fill levels (percent), fed to the metric alarms after the commit. */
+	json_t *ds_usage;
 };
 
 int sync_delete_subtree(struct db *db, int64_t id, struct vr_error **err)
@@ -313,6 +315,13 @@ static int apply_datastores(struct db *db, struct sync_ctx *s, struct vr_error *
 		json_decref(props);
 		if (r < 0)
 			break;
+		int64_t cap = json_get_int(d, "capacity_bytes", 0), fr = json_get_int(d, "free_bytes", -1);
+		if (cap > 0 && fr >= 0 && s->ds_usage) {
+			char key[24];
+			snprintf(key, sizeof(key), "%lld", (long long)ids[k]);
+			json_object_set_new(s->ds_usage, key,
+					    json_real(100.0 * (double)(cap - fr) / (double)cap));
+		}
 		k++;
 	}
 	if (r == 0)
@@ -378,6 +387,7 @@ static int apply_full(struct db *db, void *opaque, struct vr_error **err)
 {
 	struct sync_ctx *s = opaque;
 	json_object_clear(s->power_changes);
+	json_object_clear(s->ds_usage);
 	int r = locate(db, s, err);
 	if (r == 0)
 		r = apply_host(db, s, err);
@@ -423,6 +433,25 @@ static int apply_full(struct db *db, void *opaque, struct vr_error **err)
 	return r < 0 ? r : 0;
 }
 
+/* "Datastore nearly full": metric alarms on datastore.usage.percent. */
+static void feed_datastore_alarms(struct center *c, struct db *db, json_t *usage)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(usage, key, v) {
+		uint64_t id;
+		if (parse_u64(key, 1, INT64_MAX, &id) < 0)
+			continue;
+		struct alarm_fire_list fires = {0};
+		struct vr_error *e = NULL;
+		if (alarm_eval_metric(db, (int64_t)id, "datastore.usage.percent", json_real_value(v),
+				      center_now_ms(), &fires, &e) == 0)
+			center_run_alarm_fires(c, db, &fires);
+		vr_error_free(e);
+		alarm_fire_list_clear(&fires);
+	}
+}
+
 static void feed_power_alarms(struct center *c, struct db *db, json_t *changes)
 {
 	const char *key;
@@ -442,10 +471,14 @@ static int apply_in_db(struct chosts *hs, struct sync_ctx *s,
 	if (!db)
 		return -EIO;
 	s->power_changes = json_object();
+	s->ds_usage = json_object();
 	int r = db_transact(db, fn, s, err);
-	if (r == 0)
+	if (r == 0) {
 		feed_power_alarms(hs->c, db, s->power_changes);
+		feed_datastore_alarms(hs->c, db, s->ds_usage);
+	}
 	json_decref(s->power_changes);
+	json_decref(s->ds_usage);
 	dbpool_put(hs->c->pool, db);
 	return r;
 }

@@ -460,6 +460,21 @@ def test_alarms_and_performance():
         check("mem.consumed.average" in counters, f"counters: {counters}")
         st, r = c.request("GET", f"/api/v1/perf?object={host}&counter=mem.usage.average&interval=7")
         check(st == 400, f"a bad interval: {st} {r}")
+        # "Datastore nearly full" (a tiny threshold here), seen at the next sync.
+        c.ok("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "Datastore usage", "target_kind": "datastore",
+            "condition": {"kind": "metric", "metric": "datastore.usage.percent",
+                          "comparison": ">", "yellow": 0.0001, "red": 99.9999}})
+        c.ok("POST", f"/api/v1/hosts/{S['host_a']}/sync")
+        trig = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
+                if t["alarm_name"] == "Datastore usage"]
+        check(trig and trig[0]["object_name"] == lab.datastore and trig[0]["status"] == "yellow",
+              f"datastore alarm: {trig}")
+        # Tasks: one that is not cancellable, one that has ended.
+        st, r = c.request("POST", "/api/v1/vms/web01/power/on")
+        t = c.wait_task(r["task"])
+        st, e = c.request("POST", f"/api/v1/tasks/{t['id']}/cancel")
+        check(st == 400, f"cancelling a finished power-on: {st} {e}")
         # The metric alarm saw those values.
         wait_for("the host memory alarm", lambda: any(
             t["alarm_name"] == "Host memory" and t["status"] == "yellow"

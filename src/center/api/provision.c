@@ -159,6 +159,10 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 static int migration_run(struct taskrun_job *job, struct migration *m, struct vr_error **err)
 {
 	struct center *c = job->c;
+	/* The last moment a cancel is honoured: after this, phases run to the end or roll back. */
+	if (taskrun_cancel_requested(job))
+		return vr_error_set(err, ECANCELED, "cancelled before VM \"%s\" moved (nothing changed)",
+				    m->name);
 	/* The folder on the target: where the source has it. */
 	_cleanup_free_ char *path = vm_path(m->uuid, NULL);
 	json_t *live = NULL;
@@ -313,6 +317,7 @@ static void vms_migrate(struct api_request *req, void *opaque)
 		.object_name = o.name,
 		.principal = x.user,
 		.description = desc,
+		.cancellable = true,
 	};
 	int64_t task;
 	if (taskrun_submit(x.c->tasks, x.db, &ts, migrate_run, m, migration_job_free, &task, &err) <
@@ -365,6 +370,8 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 {
 	struct clone_job *j = job->opaque;
 	struct center *c = job->c;
+	if (taskrun_cancel_requested(job))
+		return vr_error_set(err, ECANCELED, "cancelled before the clone started");
 	_cleanup_free_ char *path = vm_path(j->src_uuid, "/clone");
 	json_t *reply = NULL, *result = NULL;
 	int r = chosts_call(c->hosts, j->src_host, "POST", path, j->body, NULL, &reply, err);
@@ -522,6 +529,7 @@ static void vms_clone(struct api_request *req, void *opaque)
 		.object_name = o.name,
 		.principal = x.user,
 		.description = desc,
+		.cancellable = true,
 	};
 	int64_t task;
 	if (taskrun_submit(x.c->tasks, x.db, &ts, clone_run, j, clone_job_free, &task, &err) < 0) {

@@ -507,6 +507,8 @@ static int create_run(struct taskrun_job *job, struct vr_error **err)
 	struct create_job *j = job->opaque;
 	struct center *c = job->c;
 	json_t *reply = NULL;
+	if (taskrun_cancel_requested(job))
+		return vr_error_set(err, ECANCELED, "cancelled before the VM was created");
 	int r = chosts_call(c->hosts, j->host_id, "POST", "/api/v1/vms", j->body, NULL, &reply,
 			    err);
 	if (r < 0)
@@ -662,6 +664,7 @@ static void vms_create(struct api_request *req, void *opaque)
 		.object_name = folder.name,
 		.principal = x.user,
 		.description = desc,
+		.cancellable = true,
 	};
 	int64_t task;
 	if (taskrun_submit(x.c->tasks, x.db, &ts, create_run, j, create_job_free, &task, &err) <
