@@ -85,7 +85,7 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 		{ "password-file", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *role = "read-only";
+	const char *role = NULL; /* hostd's default is read-only; center has no role here */
 	const char *password_file = NULL;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "r:p:", options, NULL)) != -1) {
@@ -103,7 +103,7 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error("user add ", "expected one user name");
 	const char *name = argv[optind];
-	if (strcmp(role, "admin") != 0 && strcmp(role, "read-only") != 0)
+	if (role && strcmp(role, "admin") != 0 && strcmp(role, "read-only") != 0)
 		return cli_usage_error("user add ", "role must be \"admin\" or \"read-only\"");
 
 	struct vireo_client *client = cli_client(ctx);
@@ -113,7 +113,9 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 	_cleanup_secret_ char *password = NULL;
 	if (read_new_password(name, password_file, &password, &err) < 0)
 		return cli_fail(err);
-	json_t *body = json_pack("{s:s,s:s,s:s}", "name", name, "password", password, "role", role);
+	json_t *body = json_pack("{s:s,s:s}", "name", name, "password", password);
+	if (role)
+		json_object_set_new(body, "role", json_string(role));
 	json_t *reply = NULL;
 	int r = client_request(client, "POST", "/api/v1/users", body, NULL, &reply, &err);
 	json_object_clear(body);
@@ -123,7 +125,9 @@ static int cmd_add(struct cli_ctx *ctx, int argc, char **argv)
 	if (ctx->json)
 		output_json(reply);
 	else
-		printf("Added user %s (%s).\n", name, role);
+		printf("Added user %s (%s).\n", name,
+		       role ? role
+			    : json_get_string(reply, "role", "a center user: give it permissions"));
 	json_decref(reply);
 	return CLI_EXIT_OK;
 }

@@ -74,6 +74,10 @@ def center_vm(name):
     return vms[0] if vms else None
 
 
+def c_url():
+    return center().url
+
+
 def cli(*args, token=None, expect=0):
     env = dict(os.environ, VIREO_SERVER=center().url, VIREO_TOKEN=token or center().token,
                HOME=WORK)
@@ -365,6 +369,12 @@ def test_cli():
     check(center_vm("web01")["power_state"] == "poweredOn", out)
     out = cli("permission", "list", "/DC1")
     check("admin@" in out or "Admin" in out, out)
+    env_pw = dict(os.environ, VIREO_NEW_PASSWORD="carol-password-1")
+    p = subprocess.run([CLI, "user", "add", "carol"], capture_output=True, text=True, timeout=60,
+                       env=dict(env_pw, VIREO_SERVER=c_url(), VIREO_TOKEN=center().token,
+                                HOME=WORK))
+    check(p.returncode == 0 and "carol" in p.stdout, f"user add on center: {p.stdout} {p.stderr}")
+    check(center().login_as("carol", "carol-password-1"), "carol logs in to center")
     out = cli("role", "list")
     check("VirtualMachineUser" in out, out)
     out = cli("vm", "create", "cli01", "--target", "/DC1/host/Prod", "--datastore", lab.datastore,
