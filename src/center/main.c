@@ -245,6 +245,47 @@ static int load_uuid(struct db *db, char out[37], struct vr_error **err)
 	return db_step(put, err) < 0 ? -EIO : 0;
 }
 
+/* The alarms a new center starts with, as vCenter ships its defaults. */
+static int default_alarms(struct db *db, int64_t root, struct vr_error **err)
+{
+	static const struct alarm_spec defs[] = {
+		{.name = "Host connection state",
+		 .description = "A host does not answer center",
+		 .target_kind = "host", .condition_kind = "state",
+		 .state_name = "connection_state", .red_state = "not_responding"},
+		{.name = "Datastore usage on disk",
+		 .description = "A datastore is filling up",
+		 .target_kind = "datastore", .condition_kind = "metric",
+		 .metric = "datastore.usage.percent", .comparison = ">",
+		 .has_yellow = true, .yellow = 75, .has_red = true, .red = 85},
+		{.name = "Virtual machine error",
+		 .description = "A VM's QEMU ended without being asked to",
+		 .target_kind = "vm", .condition_kind = "event",
+		 .event_type = "VmFailed", .event_status = ALARM_RED},
+		{.name = "Host memory usage",
+		 .description = "A host's memory has been nearly full for 5 minutes",
+		 .target_kind = "host", .condition_kind = "metric",
+		 .metric = "mem.usage.average", .comparison = ">",
+		 .has_yellow = true, .yellow = 90, .has_red = true, .red = 95,
+		 .duration_ms = 300000},
+		{.name = "Virtual machine CPU usage",
+		 .description = "A VM has used most of its CPU for 5 minutes",
+		 .target_kind = "vm", .condition_kind = "metric",
+		 .metric = "cpu.usage.average", .comparison = ">",
+		 .has_yellow = true, .yellow = 75, .has_red = true, .red = 90,
+		 .duration_ms = 300000},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
+		struct alarm_spec s = defs[i];
+		s.object_id = root;
+		s.enabled = true;
+		int r = alarm_define(db, &s, center_now_ms(), NULL, err);
+		if (r < 0)
+			return vr_error_wrap(err, "default alarm \"%s\"", defs[i].name);
+	}
+	return 0;
+}
+
 struct bootstrap {
 	const char *password;
 	int64_t root;
@@ -270,6 +311,8 @@ static int bootstrap_fn(struct db *db, void *opaque, struct vr_error **err)
 	role_clear(&admin);
 	if (r == 0)
 		r = permission_set(db, b->root, user, role_id, true, center_now_ms(), err);
+	if (r == 0)
+		r = default_alarms(db, b->root, err);
 	b->created = r == 0;
 	return r;
 }

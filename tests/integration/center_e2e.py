@@ -120,6 +120,9 @@ def test_setup_and_join():
              if k["kind"] == "resource_pool"]
     check([p["name"] for p in pools] == ["Resources"], f"cluster pools: {pools}")
     check(web["resource_pool"] == pools[0]["id"], f"web01 pool: {web}")
+    defaults = {a["name"] for a in c.ok("GET", "/api/v1/alarms?object=%2F")["alarms"]}
+    check({"Host connection state", "Datastore usage on disk", "Virtual machine error"} <= defaults,
+          f"default alarms: {defaults}")
     # Center's account on the host, not the admin's.
     users = [u["name"] for u in a.ok("GET", "/api/v1/users")["users"]]
     check(any(u.startswith("vireo-center-") for u in users), f"hostA users: {users}")
