@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--facts", required=True)
     ap.add_argument("--clones", default=None, help="clones.py results (d)")
     ap.add_argument("--snapshots", default=None, help="snapshots.py results (e)")
+    ap.add_argument("--center-scale", default=None, help="center_scale.py results (f)")
     ap.add_argument("--run-command", default="make bench")
     ap.add_argument("--total-seconds", type=float, default=None)
     ap.add_argument("--out", required=True)
@@ -74,6 +75,7 @@ def main():
     facts = json.load(open(a.facts))
     cl = json.load(open(a.clones)) if a.clones else None
     sn = json.load(open(a.snapshots)) if a.snapshots else None
+    cs = json.load(open(a.center_scale)) if a.center_scale else None
 
     run_s = p["summary"]
     run = {k: run_s[k]["running_s"] for k, _ in PEERS}
@@ -160,6 +162,23 @@ def main():
                  f"**{fu['hand_mib_s']:.0f} MiB/s** (ratio {fu['ratio']:.2f}; 1 GiB, median "
                  f"of {cl['full_runs']}) |")
         targets += [("linked clone < 1 s", t4), ("full clone ≥ 0.9 × qemu-img", t5)]
+    if cs:
+        scale = f"{cs['hosts']:,} hosts, {cs['hosts'] * cs['vms_per_host']:,} VMs"
+        lp, sp, rd = cs["list_first_page"], cs["search_prefix"], cs["reads"]
+        t6 = lp["p99_ms"] < 200
+        t7 = sp["p99_ms"] < 200
+        t8 = rd["per_second"] >= 2000 and rd["errors"] == 0
+        L.append(f"| center ({scale}): listing VMs p99 < 200 ms | {pf(t6)} | "
+                 f"`GET /api/v1/vms` (first page of {cs['list_page_size']}) p99 "
+                 f"**{lp['p99_ms']:.0f} ms**, median {lp['p50_ms']:.0f} ms ({lp['n']} requests) |")
+        L.append(f"| center ({scale}): searching VMs p99 < 200 ms | {pf(t7)} | "
+                 f"`GET /api/v1/vms?prefix=simN-` p99 **{sp['p99_ms']:.0f} ms**, median "
+                 f"{sp['p50_ms']:.1f} ms ({sp['n']} requests) |")
+        L.append(f"| center ({scale}): ≥ 2,000 reads/s with {cs['clients']} clients | {pf(t8)} | "
+                 f"**{rd['per_second']:,.0f} reads/s**, p99 {rd['p99_ms']:.0f} ms, "
+                 f"{rd['errors']} errors ({rd['seconds']:.0f} s) |")
+        targets += [("center list p99 < 200 ms", t6), ("center search p99 < 200 ms", t7),
+                    ("center ≥ 2,000 reads/s", t8)]
     missed = [n for n, ok in targets if not ok]
     L.append("")
     L.append("Missed targets: " + (", ".join(missed) + " (figures in the table above)."
@@ -329,6 +348,69 @@ def main():
                      f"**{ls['median']:.2f}** | {ls['p90']:.2f} |")
         L.append("")
 
+    if cs:
+        n_vms = cs["hosts"] * cs["vms_per_host"]
+        L.append("## (f) vireo-center at scale\n")
+        L.append(f"`bench/center_scale.py`: one `vireo-hostd --simulate {cs['hosts']}:"
+                 f"{cs['vms_per_host']}` process plays {cs['hosts']:,} hosts with "
+                 f"{cs['vms_per_host']} fake VMs each (no QEMU; host i under `/sim/<i>`, see "
+                 "docs/design.md); one vireo-center (SQLite, default options: 8 API threads, "
+                 "3 s heartbeat, statistics every 20 s, full resync every 60 s) joins them all "
+                 f"to a datacenter with {cs['clusters']} clusters. Both run on this machine, so "
+                 "the simulator's work (about 1,000 long polls every 3 s, the statistics and "
+                 "resync reads) shares its cores with center. Latencies: sequential requests "
+                 "on one keep-alive connection; throughput: `wrk` with "
+                 f"{cs['clients']} connections on 2 threads for {cs['reads']['seconds']:.0f} s, "
+                 "each request a random one of `GET /api/v1/vms/{ref}`, "
+                 "`/api/v1/inventory/{ref}`, `/api/v1/hosts/{ref}` (9,000 paths drawn "
+                 "beforehand), then each kind alone.\n")
+        lp, sp, fl, rd = (cs["list_first_page"], cs["search_prefix"], cs["list_all_by_pages"],
+                          cs["reads"])
+        L.append("| Measure | Figure |\n|---|---:|")
+        L.append(f"| joins: {cs['hosts']:,} `POST /api/v1/hosts` tasks, submitted at once, all "
+                 f"succeeded after | {cs['join_seconds']:.0f} s |")
+        L.append(f"| … and every host connected, {n_vms:,} VMs listed, after | "
+                 f"{cs['settled_seconds']:.0f} s |")
+        L.append(f"| `GET /api/v1/vms` first page ({cs['list_page_size']} VMs): median / p99 / "
+                 f"max | {lp['p50_ms']:.0f} / **{lp['p99_ms']:.0f}** / {lp['max_ms']:.0f} ms |")
+        L.append(f"| `GET /api/v1/vms?prefix=simN-` ({cs['vms_per_host']} VMs): median / p99 / "
+                 f"max | {sp['p50_ms']:.1f} / **{sp['p99_ms']:.1f}** / {sp['max_ms']:.0f} ms |")
+        L.append(f"| all {n_vms:,} VMs by pages ({fl['pages']} requests): median of "
+                 f"{fl['runs']} | {fl['median_s']:.2f} s |")
+        L.append(f"| {cs['clients']} clients, mixed reads: throughput | "
+                 f"**{rd['per_second']:,.0f} reads/s** ({rd['requests']:,} in "
+                 f"{rd['seconds']:.0f} s, {rd['errors']} errors) |")
+        L.append(f"| … latency median / p99 / max | {rd['p50_ms']:.0f} / **{rd['p99_ms']:.0f}** "
+                 f"/ {rd['max_ms']:.0f} ms |")
+        L.append(f"| … center's CPU (of {facts.get('cpus_online', '?')} cores) | "
+                 f"{rd['center_cpu_pct']:.0f} % |")
+        for kind, label in (("vm", "`GET /api/v1/vms/{ref}` alone"),
+                            ("inventory", "`GET /api/v1/inventory/{ref}` alone"),
+                            ("host", "`GET /api/v1/hosts/{ref}` alone")):
+            k = (cs.get("reads_by_kind") or {}).get(kind)
+            if k:
+                L.append(f"| {label} ({k['seconds']:.0f} s) | {k['per_second']:,.0f} reads/s, "
+                         f"p99 {k['p99_ms']:.0f} ms, center CPU {k['center_cpu_pct']:.0f} % |")
+        ci, cl_ = cs["center_idle"], cs["center_under_load"]
+        if "cpu_pct" in ci:
+            L.append(f"| center's own CPU with {cs['hosts']:,} hosts and no clients (monitors, "
+                     f"statistics, resyncs; 10 s) | {ci['cpu_pct']:.0f} % |")
+        L.append(f"| center's RSS / threads with {cs['hosts']:,} hosts: idle, under load | "
+                 f"{ci['rss_mib']:.0f} MiB / {ci['threads']}, {cl_['rss_mib']:.0f} MiB / "
+                 f"{cl_['threads']} |")
+        L.append(f"| the simulator's RSS / threads | {cs['sim']['rss_mib']:.0f} MiB / "
+                 f"{cs['sim']['threads']} |")
+        L.append(f"| load average before / after | "
+                 f"{' '.join(f'{x:.2f}' for x in cs['loadavg_before'])} / "
+                 f"{' '.join(f'{x:.2f}' for x in cs['loadavg_after'])} |")
+        L.append("")
+        L.append("center keeps one monitor thread per host (hence about a thousand threads), "
+                 "each long-polling its host's event feed; `GET /api/v1/vms/{ref}` also asks "
+                 "the VM's host for its live view (one more HTTP round trip, on a new "
+                 "connection, per read), which the inventory and host reads do not.\n")
+        L.append(code([cs["command"], rd["command"]], "sh"))
+        L.append("")
+
     L.append("## How each figure was made\n")
     L.append("Everything above was made by one `" + a.run_command + "`; `bench/run.sh` "
              "ran these (raw JSON results in `BUILD_DIR/bench/`):\n")
@@ -337,6 +419,7 @@ def main():
                     f"--runs {cl['runs']} --full-runs {cl['full_runs']} --out clones.json"]
                    if cl else []) +
                   ([sn["command"]] if sn else []) +
+                  ([cs["command"]] if cs else []) +
                   ["python3 bench/report.py ...  # this file"], "sh"))
     L.append("- (a), (b): `bench/poweron.py` (functions `one()` and the peers in "
              "`bench/benchlib.py`: `HostdPeer.power_on`, `LibvirtPeer.power_on`, "
@@ -346,6 +429,9 @@ def main():
         L.append("- (d): `bench/clones.py` (`linked()`, `full()`, `clone_once()`).")
     if sn:
         L.append("- (e): `bench/snapshots.py` (`hostd_rounds()`, `libvirt_rounds()`).")
+    if cs:
+        L.append("- (f): `bench/center_scale.py` (`main()`, `run_wrk()`) with "
+                 "`bench/center_scale.lua` for `wrk`.")
     L.append("- Statistics: median; p90 = nearest-rank 90th percentile; min; max; mean.\n")
     L.append("hostd was started as:\n")
     L.append(argv_block(p.get("hostd_argv")))
@@ -385,7 +471,7 @@ def main():
     with open(a.out, "w") as f:
         f.write("\n".join(L))
     bl.log(f"wrote {a.out}")
-    for line in L[L.index("## Targets\n"):L.index("## Targets\n") + 8]:
+    for line in L[L.index("## Targets\n"):L.index("## Targets\n") + 11]:
         print(line)
     return 0
 

@@ -1,15 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Vireo benchmarks: vireo-hostd vs libvirt vs bare QEMU, and clones.  Writes BENCHMARKS.md.
+# Vireo benchmarks: vireo-hostd vs libvirt vs bare QEMU, clones, snapshots, and
+# vireo-center at scale (simulated hosts).  Writes BENCHMARKS.md.
 #   sh bench/run.sh BUILD_DIR        (what `make bench` runs)
 # Environment overrides:
 #   VIREO_HOSTD=PATH        hostd binary (default BUILD_DIR/release/src/host/vireo-hostd)
+#   VIREO_CENTER=PATH       center binary (default BUILD_DIR/release/src/center/vireo-center)
 #   BENCH_RUNS=N            power-ons per path for (a)/(b) (default 12, at least 10)
 #   BENCH_IDLE_VMS=N        VMs for (c) (default 20)
 #   BENCH_IDLE_SECONDS=N    idle measuring window for (c) (default 60)
 #   BENCH_CLONE_RUNS=N      linked clones timed per disk size for (d) (default 10)
 #   BENCH_FULL_CLONE_RUNS=N full clones (and hand-run copies) for (d) (default 3)
 #   BENCH_SNAPSHOT_ROUNDS=N snapshot take/revert/delete rounds per peer for (e) (default 10)
+#   BENCH_SCALE_HOSTS=N     simulated hosts (20 VMs each) joined to center for (f) (default 1000)
 #   BENCH_OUT=FILE          report (default BENCHMARKS.md in the repository)
 set -eu
 BUILD=${1:-build}
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 HOSTD=${VIREO_HOSTD:-$BUILD/release/src/host/vireo-hostd}
+CENTER=${VIREO_CENTER:-$BUILD/release/src/center/vireo-center}
 GUEST=$BUILD/guest
 RUNS=${BENCH_RUNS:-12}
 IDLE_VMS=${BENCH_IDLE_VMS:-20}
@@ -24,6 +28,7 @@ IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60}
 CLONE_RUNS=${BENCH_CLONE_RUNS:-10}
 FULL_RUNS=${BENCH_FULL_CLONE_RUNS:-3}
 SNAP_ROUNDS=${BENCH_SNAPSHOT_ROUNDS:-10}
+SCALE_HOSTS=${BENCH_SCALE_HOSTS:-1000}
 OUT=${BENCH_OUT:-$REPO/BENCHMARKS.md}
 WORK=$BUILD/bench
 T0=$(date +%s)
@@ -35,6 +40,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 [ -x "$HOSTD" ] || { echo "bench: no hostd binary at $HOSTD (make build, or set VIREO_HOSTD)" >&2; exit 1; }
+[ -x "$CENTER" ] || { echo "bench: no center binary at $CENTER (make build, or set VIREO_CENTER)" >&2; exit 1; }
 for f in vmlinuz initrd.img; do
 	[ -f "$GUEST/$f" ] || { echo "bench: missing $GUEST/$f (make guest)" >&2; exit 1; }
 done
@@ -56,9 +62,15 @@ python3 bench/clones.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
 say "(e) snapshots with memory of a running 512 MiB guest: $SNAP_ROUNDS rounds per peer (~2 min)"
 python3 bench/snapshots.py --hostd "$HOSTD" --guest "$GUEST" --work "$WORK/work" \
 	--rounds "$SNAP_ROUNDS" --out "$WORK/snapshots.json"
+say "(f) vireo-center at scale: $SCALE_HOSTS simulated hosts x 20 VMs, list/search latency, 100 clients (~3 min)"
+python3 bench/center_scale.py --hostd "$HOSTD" --center "$CENTER" --work "$WORK/scale" \
+	--hosts "$SCALE_HOSTS" --vms 20 --clusters 10 --requests 200 --clients 100 --seconds 30 \
+	--out "$WORK/center_scale.json"
+rm -rf "$WORK/scale"
 T1=$(date +%s)
 python3 bench/report.py --poweron "$WORK/poweron.json" --idle "$WORK/idle20.json" \
 	--clones "$WORK/clones.json" --snapshots "$WORK/snapshots.json" \
+	--center-scale "$WORK/center_scale.json" \
 	--facts "$WORK/facts.json" --total-seconds $((T1 - T0)) \
 	--run-command "${BENCH_RUN_COMMAND:-make bench}" --out "$OUT"
 rm -rf "$WORK/work"

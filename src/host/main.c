@@ -19,6 +19,7 @@
 #include "host/events.h"
 #include "host/hostd.h"
 #include "host/shim.h"
+#include "host/sim/sim.h"
 #include "host/storage/disk.h"
 #include "host/stats/stats.h"
 #include "host/stats_sampler.h"
@@ -56,6 +57,10 @@ static void usage(FILE *f)
 		"  --log-file FILE        also log to FILE\n"
 		"  --stats-interval S     statistics sampling interval in seconds (default 20)\n"
 		"  --metrics-no-auth      serve /metrics without authentication\n"
+		"  --simulate H[:V]       no QEMU: play H hosts with V fake VMs each (default 20)\n"
+		"                         on --listen/--port, host i under /sim/<i> (scale tests)\n"
+		"  --simulate-password P  their admin password (default:\n"
+		"                         $VIREO_INITIAL_ADMIN_PASSWORD)\n"
 		"  --help, --version\n");
 }
 
@@ -100,6 +105,8 @@ enum {
 	OPT_LOG_FILE,
 	OPT_STATS_INTERVAL,
 	OPT_METRICS_NO_AUTH,
+	OPT_SIMULATE,
+	OPT_SIMULATE_PASSWORD,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -126,11 +133,15 @@ static const struct option long_opts[] = {
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"metrics-no-auth", no_argument, NULL, OPT_METRICS_NO_AUTH},
+	{"simulate", required_argument, NULL, OPT_SIMULATE},
+	{"simulate-password", required_argument, NULL, OPT_SIMULATE_PASSWORD},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
 };
 
+/* --simulate: run host/sim/sim.h instead of the host agent. */
+static struct sim_config simulate;
 
 static int parse_args(int argc, char **argv, struct hostd_config *c, char ***datastores)
 {
@@ -259,6 +270,17 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 		}
 		case OPT_METRICS_NO_AUTH:
 			c->metrics_no_auth = true;
+			break;
+		case OPT_SIMULATE:
+			if (sim_spec_parse(optarg, &simulate.hosts, &simulate.vms_per_host) < 0) {
+				fprintf(stderr, "vireo-hostd: --simulate \"%s\": expected HOSTS[:VMS] "
+						"(1..%d hosts, 0..%d VMs each)\n",
+					optarg, SIM_MAX_HOSTS, SIM_MAX_VMS_PER_HOST);
+				return -EINVAL;
+			}
+			break;
+		case OPT_SIMULATE_PASSWORD:
+			simulate.admin_password = optarg;
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -486,6 +508,26 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &h.cfg, &datastores) < 0) {
 		config_free(&h.cfg);
 		return 2;
+	}
+	if (simulate.hosts) {
+		signal(SIGPIPE, SIG_IGN);
+		sigset_t block;
+		sigemptyset(&block);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &block, NULL);
+		simulate.listen = h.cfg.listen;
+		simulate.port = (uint16_t)h.cfg.port;
+		if (!simulate.admin_password)
+			simulate.admin_password = getenv("VIREO_INITIAL_ADMIN_PASSWORD");
+		struct vr_error *serr = NULL;
+		int sr = sim_run(&simulate, &serr);
+		if (sr < 0)
+			log_error("simulator: %s", vr_error_msg(serr));
+		vr_error_free(serr);
+		config_free(&h.cfg);
+		return sr < 0 ? 1 : 0;
 	}
 	if (!h.cfg.shim_binary) {
 		char self[4096];
