@@ -61,6 +61,15 @@ json_t *inv_object_json(const struct inv_object *o);
  */
 bool capi_find_vm(struct creq *x, const char *ref, struct inv_object *out);
 
+struct taskrun_job;
+/*
+ * From a task body: follows a host's task to its end, mirroring its
+ * progress; *result (may be NULL) gets the host task's result.  A host
+ * briefly unreachable is retried; its task's failure is this one's.
+ */
+int capi_follow_host_task(struct taskrun_job *job, int64_t host_id, const char *host_task,
+			  json_t **result, struct vr_error **err);
+
 /* Answers with the error's status and message. */
 void creq_fail(struct creq *x, const struct vr_error *err);
 

@@ -39,47 +39,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define HOST_TASK_WAIT_MS 2000
-
-/* Follows a host's task to its end (result may be NULL). */
-static int follow(struct taskrun_job *job, int64_t host, const char *task, json_t **result,
-		  struct vr_error **err)
-{
-	_cleanup_free_ char *esc = api_client_escape(task);
-	_cleanup_free_ char *path = xasprintf("/api/v1/tasks/%s?wait_ms=%d", esc, HOST_TASK_WAIT_MS);
-	for (int fails = 0;;) {
-		json_t *t = NULL;
-		struct vr_error *e = NULL;
-		if (chosts_call_timeout(job->c->hosts, host, "GET", path, NULL, 30, NULL, &t, &e) < 0) {
-			if (++fails >= 10) {
-				*err = e;
-				return vr_error_wrap(err, "lost track of the host's task %s", task);
-			}
-			vr_error_free(e);
-			struct timespec ts = {1, 0};
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		const char *state = json_get_string(t, "state", "");
-		int progress = (int)json_get_int(t, "progress", 0);
-		if (progress < 100)
-			taskrun_progress(job, progress);
-		if (strcmp(state, "success") == 0) {
-			if (result)
-				*result = json_incref(json_object_get(t, "result"));
-			json_decref(t);
-			return 0;
-		}
-		if (strcmp(state, "error") == 0) {
-			int r = vr_error_set(err, EIO, "%s",
-					     json_get_string(t, "error", "the host's task failed"));
-			json_decref(t);
-			return r;
-		}
-		json_decref(t);
-	}
-}
-
 static char *vm_path(const char *uuid, const char *suffix)
 {
 	_cleanup_free_ char *esc = api_client_escape(uuid);
@@ -378,7 +337,7 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 	if (r < 0)
 		return r;
 	const char *t = json_get_string(reply, "task", NULL);
-	r = t ? follow(job, j->src_host, t, &result, err)
+	r = t ? capi_follow_host_task(job, j->src_host, t, &result, err)
 	      : vr_error_set(err, EPROTO, "the source's host started no task");
 	json_decref(reply);
 	_cleanup_free_ char *uuid = xstrdup(json_get_string(result, "id", ""));
@@ -426,7 +385,7 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 		json_t *pr = NULL;
 		r = chosts_call(c->hosts, host, "POST", on, NULL, NULL, &pr, err);
 		if (r == 0 && json_get_string(pr, "task", NULL))
-			r = follow(job, host, json_get_string(pr, "task", ""), NULL, err);
+			r = capi_follow_host_task(job, host, json_get_string(pr, "task", ""), NULL, err);
 		json_decref(pr);
 		struct vr_error *e = NULL;
 		chosts_refresh_vm(c->hosts, host, uuid, &e);

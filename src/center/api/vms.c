@@ -261,9 +261,8 @@ static void host_op_free(void *opaque)
 	free(op);
 }
 
-/* Follows a host's task to its end, mirroring its progress. */
-static int follow_host_task(struct taskrun_job *job, int64_t host_id, const char *host_task,
-			    json_t **result, struct vr_error **err)
+int capi_follow_host_task(struct taskrun_job *job, int64_t host_id, const char *host_task,
+			  json_t **result, struct vr_error **err)
 {
 	_cleanup_free_ char *esc = api_client_escape(host_task);
 	_cleanup_free_ char *path = xasprintf("/api/v1/tasks/%s?wait_ms=%d", esc, HOST_TASK_WAIT_MS);
@@ -329,7 +328,7 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 	const char *host_task = json_get_string(reply, "task", NULL);
 	json_t *result = NULL;
 	if (host_task)
-		r = follow_host_task(job, op->host_id, host_task, &result, err);
+		r = capi_follow_host_task(job, op->host_id, host_task, &result, err);
 	json_decref(reply);
 	/* Read the VM back now rather than wait for the event. */
 	struct vr_error *e = NULL;
@@ -515,7 +514,7 @@ static int create_run(struct taskrun_job *job, struct vr_error **err)
 		return r;
 	json_t *result = NULL;
 	const char *host_task = json_get_string(reply, "task", NULL);
-	r = host_task ? follow_host_task(job, j->host_id, host_task, &result, err)
+	r = host_task ? capi_follow_host_task(job, j->host_id, host_task, &result, err)
 		      : vr_error_set(err, EPROTO, "host \"%s\" started no task", j->host_name);
 	json_decref(reply);
 	_cleanup_free_ char *uuid = xstrdup(json_get_string(result, "id", ""));
@@ -537,7 +536,7 @@ static int create_run(struct taskrun_job *job, struct vr_error **err)
 			json_t *del = NULL;
 			if (chosts_call(c->hosts, j->host_id, "DELETE", path, NULL, NULL, &del, &e) == 0 &&
 			    json_get_string(del, "task", NULL))
-				follow_host_task(job, j->host_id, json_get_string(del, "task", ""), NULL,
+				capi_follow_host_task(job, j->host_id, json_get_string(del, "task", ""), NULL,
 						 &e);
 			json_decref(del);
 			vr_error_free(e);
