@@ -193,7 +193,8 @@ def test_cpu_limit():
     host().ok("PATCH", f"/api/v1/vms/{lim}", {"resources": {"cpu": {"limit_mhz": -1}}})
     time.sleep(2)
     use = cpu_use([pid], 5)[0]
-    check(use > 0.6, f"with the limit lifted it uses {use:.3f} of a core")
+    # Well above the old cap (a busy machine may not give it a whole core).
+    check(use > 0.35, f"with the limit lifted it uses {use:.3f} of a core")
     power(lim, "off")
 
 

@@ -80,8 +80,9 @@ def counters(text):
 def counter_advances(name, seconds=3.0):
     """The guest's counter, read from its console file on the shared datastore (no
     host needs to answer), moves on within `seconds`."""
-    before = counters(console_file(name))
-    check(before, f"{name} has printed no counter yet")
+    # A loaded machine may still be booting the guest: its first counter comes first.
+    before = wait_for(f"{name}'s first counter", lambda: counters(console_file(name)),
+                      timeout=120)
     wait_for(f"the counter of {name} to move on from {before[-1]}",
              lambda: counters(console_file(name))[-1] > before[-1], timeout=seconds + 10)
     return counters(console_file(name))[-1]
