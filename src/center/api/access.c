@@ -191,6 +191,7 @@ static void users_delete(struct api_request *req, void *opaque)
 		goto out;
 	}
 	csessions_end_principal(x.c->sessions, p.id);
+	center_access_changed();
 	center_post_event(x.c, x.db, "UserRemovedEvent", "info", 0, "", x.user, 0,
 			  "%s %s@%s deleted by %s", p.is_group ? "group" : "user", p.name, p.domain,
 			  x.user);
@@ -220,6 +221,7 @@ static void users_patch(struct api_request *req, void *opaque)
 	if (disabled)
 		csessions_end_principal(x.c->sessions, p.id);
 	p.disabled = disabled;
+	center_access_changed();
 	center_post_event(x.c, x.db, "UserChangedEvent", "info", 0, "", x.user, 0,
 			  "user %s@%s %s by %s", p.name, p.domain, disabled ? "disabled" : "enabled",
 			  x.user);
@@ -291,6 +293,7 @@ static void group_members(struct api_request *req, void *opaque, bool add)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, add ? "UserAssignedToGroup" : "UserUnassignedFromGroup",
 			  "info", 0, "", x.user, 0, "%s@%s %s group %s@%s by %s", m.name, m.domain,
 			  add ? "added to" : "removed from", g.name, g.domain, x.user);
@@ -440,6 +443,7 @@ static void roles_update(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "RoleUpdatedEvent", "info", 0, "", x.user, 0,
 			  "role \"%s\" changed by %s", r.name, x.user);
 	api_respond_json(req, 200, role_json(&now));
@@ -464,6 +468,7 @@ static void roles_delete(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "RoleRemovedEvent", "info", 0, "", x.user, 0,
 			  "role \"%s\" deleted by %s", r.name, x.user);
 	api_respond_no_content(req);
@@ -532,6 +537,7 @@ static void permissions_set(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "PermissionAddedEvent", "info", o.id, o.name, x.user, 0,
 			  "%s@%s given role \"%s\" on \"%s\" by %s", p.name, p.domain, r.name,
 			  o.name, x.user);
@@ -559,6 +565,7 @@ static void permissions_remove(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "PermissionRemovedEvent", "info", o.id, o.name, x.user, 0,
 			  "permission of %s@%s on \"%s\" removed by %s", p.name, p.domain, o.name,
 			  x.user);

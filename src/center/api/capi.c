@@ -2,6 +2,7 @@
 #include "center/api/capi.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,63 @@ char *moref_of(enum inv_kind kind, int64_t id)
 	return xasprintf("%s%lld", p, (long long)id);
 }
 
+/*
+ * Access contexts outlive their request: building one reads the user's
+ * groups, permissions and roles, which costs more than most reads it
+ * guards.  A context is lent to one request at a time and comes back
+ * only if nothing that decides access changed meanwhile (the generation
+ * below, bumped by center_access_changed()).
+ */
+#define ACX_SLOTS 64
+
+static pthread_mutex_t acx_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t acx_generation = 1;
+static struct {
+	int64_t principal;
+	uint64_t generation;
+	struct access_ctx *ctx;
+} acx_cache[ACX_SLOTS];
+
+void center_access_changed(void)
+{
+	pthread_mutex_lock(&acx_lock);
+	acx_generation++;
+	for (size_t i = 0; i < ACX_SLOTS; i++) {
+		access_ctx_free(acx_cache[i].ctx);
+		acx_cache[i].ctx = NULL;
+	}
+	pthread_mutex_unlock(&acx_lock);
+}
+
+static struct access_ctx *acx_take(int64_t principal, uint64_t *generation)
+{
+	struct access_ctx *ctx = NULL;
+	size_t slot = (size_t)principal % ACX_SLOTS;
+	pthread_mutex_lock(&acx_lock);
+	*generation = acx_generation;
+	if (acx_cache[slot].ctx && acx_cache[slot].principal == principal &&
+	    acx_cache[slot].generation == acx_generation) {
+		ctx = acx_cache[slot].ctx;
+		acx_cache[slot].ctx = NULL;
+	}
+	pthread_mutex_unlock(&acx_lock);
+	return ctx;
+}
+
+static void acx_give_back(int64_t principal, uint64_t generation, struct access_ctx *ctx)
+{
+	size_t slot = (size_t)principal % ACX_SLOTS;
+	pthread_mutex_lock(&acx_lock);
+	if (generation == acx_generation && !acx_cache[slot].ctx) {
+		acx_cache[slot].principal = principal;
+		acx_cache[slot].generation = generation;
+		acx_cache[slot].ctx = ctx;
+		ctx = NULL;
+	}
+	pthread_mutex_unlock(&acx_lock);
+	access_ctx_free(ctx);
+}
+
 bool creq_begin(struct creq *x, struct api_request *req, struct center *c)
 {
 	*x = (struct creq){.c = c, .req = req};
@@ -64,7 +122,8 @@ bool creq_begin(struct creq *x, struct api_request *req, struct center *c)
 
 void creq_end(struct creq *x)
 {
-	access_ctx_free(x->acx);
+	if (x->acx)
+		acx_give_back(x->principal_id, x->acx_generation, x->acx);
 	x->acx = NULL;
 	if (x->db)
 		dbpool_put(x->c->pool, x->db);
@@ -81,6 +140,8 @@ void creq_fail(struct creq *x, const struct vr_error *err)
 int creq_can(struct creq *x, int64_t object_id, const char *privilege)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
+	if (!x->acx)
+		x->acx = acx_take(x->principal_id, &x->acx_generation);
 	if (!x->acx && access_ctx_new(x->db, x->principal_id, &x->acx, &err) < 0) {
 		creq_fail(x, err);
 		return -EIO;

@@ -26,8 +26,16 @@ struct creq {
 	struct db *db;
 	int64_t principal_id;
 	char *user; /* "name@domain" */
-	struct access_ctx *acx; /* loaded on first check */
+	struct access_ctx *acx; /* loaded on first check (or lent by the cache) */
+	uint64_t acx_generation;
 };
+
+/*
+ * Something that decides access changed: a permission, a role, a group's
+ * members, a user's state, or where an object sits in the tree.  Cached
+ * access contexts are dropped.
+ */
+void center_access_changed(void);
 
 bool creq_begin(struct creq *x, struct api_request *req, struct center *c);
 void creq_end(struct creq *x);

@@ -374,6 +374,7 @@ static void inventory_patch(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "EntityChangedEvent", "info", o.id, name ? name : o.name,
 			  x.user, 0, "%s \"%s\"%s%s%s%s%s by %s", inv_kind_name(o.kind), o.name,
 			  name ? " renamed to \"" : "", name ? name : "", name ? "\"" : "",
@@ -433,6 +434,7 @@ static void inventory_delete_req(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	center_access_changed();
 	center_post_event(x.c, x.db, "EntityDeletedEvent", "info", 0, o.name, x.user, 0,
 			  "%s \"%s\" deleted by %s", inv_kind_name(o.kind), o.name, x.user);
 	api_respond_no_content(req);

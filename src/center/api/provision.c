@@ -355,6 +355,8 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 	r = inventory_find_uuid(db, uuid, &o, err);
 	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
 		r = inventory_move(db, o.id, j->folder_id, err);
+	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
+		center_access_changed();
 	/* Placed on another host: it moves there (the datastore is shared). */
 	if (r == 0 && j->pl.host_id && j->pl.host_id != j->src_host) {
 		struct migration m = {

@@ -554,6 +554,8 @@ static int create_run(struct taskrun_job *job, struct vr_error **err)
 		r = inventory_set_placement(db, o.id, j->host_id, j->pool_id, err);
 	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
 		r = inventory_move(db, o.id, j->folder_id, err);
+	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
+		center_access_changed();
 	if (r == 0) {
 		_cleanup_free_ char *ref = moref_of(o.kind, o.id);
 		_cleanup_free_ char *href = moref_of(INV_KIND_HOST, j->host_id);
