@@ -100,7 +100,8 @@ done
 echo
 
 # The second host, with a VM of its own (powered off: it costs nothing).
-mkdir -p "$D/hostb/state" "$D/hostb/run" "$D/datastore-b"
+mkdir -p "$D/hostb/state" "$D/hostb/run" "$D/datastore-b/guest-image"
+cp "$BUILD/guest/vmlinuz" "$BUILD/guest/initrd.img" "$D/datastore-b/guest-image/"
 if ! alive "$D/hostb.pid"; then
 	if curl -s -o /dev/null "$HOSTB_URL/api/v1/health"; then
 		echo "demo: port $PORT_B is already in use; set VIREO_DEMO_PORT_B to another port" >&2
@@ -116,9 +117,9 @@ export VIREO_SERVER=$HOSTB_URL
 VIREO_PASSWORD=$(cat "$D/hostb/state/initial-admin-password") "$VIREO" login --user admin >/dev/null
 if ! "$VIREO" vm info demo02 >/dev/null 2>&1; then
 	"$VIREO" vm create demo02 --datastore demo-b --memory 256 --disk 64 \
-		--kernel "$D/datastore/guest-image/vmlinuz" \
-		--initrd "$D/datastore/guest-image/initrd.img" \
-		--cmdline "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off vireo.hostname=demo02" >/dev/null
+		--kernel "$D/datastore-b/guest-image/vmlinuz" \
+		--initrd "$D/datastore-b/guest-image/initrd.img" \
+		--cmdline "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off vireo.hostname=demo02 vireo.shell=1" >/dev/null
 fi
 
 # vireo-center on SQLite, managing both hosts.
