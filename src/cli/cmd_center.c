@@ -515,3 +515,155 @@ const struct cli_group cli_group_migrate = {
 	.summary = "cold migration",
 	.commands = migrate_commands,
 };
+
+/* ---- alarms and performance (vireo-center) ---- */
+
+static int cmd_alarm_list(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 2)
+		return cli_usage_error("alarm list ", "expected at most one object");
+	_cleanup_free_ char *esc = client_escape(argc == 2 ? argv[1] : "/");
+	_cleanup_free_ char *path = xasprintf("/api/v1/alarms/triggered?object=%s", esc);
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json) {
+		output_json(reply);
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"ALARM", "NAME", "OBJECT", "STATUS", "STATE",
+					       "VALUE", "SINCE", NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(reply, "triggered"), i, a) {
+		const char *cells[] = {json_get_string(a, "alarm", NULL),
+				       json_get_string(a, "alarm_name", NULL),
+				       json_get_string(a, "object_name", NULL),
+				       json_get_string(a, "status", NULL),
+				       json_get_string(a, "state", NULL),
+				       json_get_string(a, "value", NULL),
+				       json_get_string(a, "triggered", NULL)};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static int alarm_change(struct cli_ctx *ctx, int argc, char **argv, const char *op,
+			const char *done)
+{
+	if (argc != 3)
+		return cli_usage_error("alarm ", "expected ALARM (alarm-N) and OBJECT");
+	_cleanup_free_ char *suffix = xasprintf("/%s", op);
+	_cleanup_free_ char *path = object_path("/api/v1/alarms", argv[1], suffix);
+	json_t *body = json_pack("{s:s}", "object", argv[2]);
+	int r = request(ctx, "POST", path, body, NULL);
+	json_decref(body);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("%s %s on %s.\n", done, argv[1], argv[2]);
+	return r;
+}
+
+static int cmd_alarm_ack(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return alarm_change(ctx, argc, argv, "acknowledge", "Acknowledged");
+}
+
+static int cmd_alarm_clear(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return alarm_change(ctx, argc, argv, "clear", "Cleared");
+}
+
+static const struct cli_command alarm_commands[] = {
+	{"list", "[OBJECT]", "triggered alarms at and below an object", cmd_alarm_list},
+	{"ack", "ALARM OBJECT", "acknowledge a triggered alarm", cmd_alarm_ack},
+	{"clear", "ALARM OBJECT", "set an alarm back to green", cmd_alarm_clear},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_alarm = {
+	.name = "alarm",
+	.summary = "vireo-center's alarms",
+	.commands = alarm_commands,
+};
+
+static int cmd_perf(struct cli_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_INTERVAL = 1 };
+	static const struct option options[] = {
+		{"interval", required_argument, NULL, OPT_INTERVAL},
+		{NULL, 0, NULL, 0},
+	};
+	const char *interval = "20";
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt != OPT_INTERVAL)
+			return cli_usage_error("perf ", "bad option");
+		interval = optarg;
+	}
+	if (optind + 1 != argc && optind + 2 != argc)
+		return cli_usage_error("perf ", "expected OBJECT [COUNTER]");
+	_cleanup_free_ char *obj = client_escape(argv[optind]);
+	json_t *reply = NULL;
+	if (optind + 1 == argc) {
+		/* No counter: the ones the object has. */
+		_cleanup_free_ char *path = xasprintf("/api/v1/perf/counters?object=%s", obj);
+		int r = request(ctx, "GET", path, NULL, &reply);
+		if (r != CLI_EXIT_OK)
+			return r;
+		if (ctx->json) {
+			output_json(reply);
+		} else {
+			size_t i;
+			json_t *c;
+			json_array_foreach(json_object_get(reply, "counters"), i, c)
+				printf("%s\n", json_string_value(c));
+		}
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	_cleanup_free_ char *counter = client_escape(argv[optind + 1]);
+	_cleanup_free_ char *iv = client_escape(interval);
+	_cleanup_free_ char *path =
+		xasprintf("/api/v1/perf?object=%s&counter=%s&interval=%s", obj, counter, iv);
+	int r = request(ctx, "GET", path, NULL, &reply);
+	if (r != CLI_EXIT_OK)
+		return r;
+	if (ctx->json) {
+		output_json(reply);
+		json_decref(reply);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"TIME", "VALUE", NULL};
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(reply, "points"), i, p) {
+		char when[32];
+		time_format_iso((uint64_t)json_integer_value(json_array_get(p, 0)), when);
+		_cleanup_free_ char *v = xasprintf("%.2f", json_number_value(json_array_get(p, 1)));
+		const char *cells[] = {when, v};
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+static const struct cli_command perf_commands[] = {
+	{"perf", "OBJECT [COUNTER] [--interval 20|300|1800|7200|86400]",
+	 "center: an object's performance history (no counter: list them)", cmd_perf},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_perf = {
+	.name = NULL,
+	.summary = "performance history",
+	.commands = perf_commands,
+};

@@ -31,6 +31,8 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_role,
 	&cli_group_permission,
 	&cli_group_migrate,
+	&cli_group_alarm,
+	&cli_group_perf,
 	NULL,
 };
 

@@ -488,6 +488,10 @@ def test_alarms_and_performance():
         t = c.wait_task(r["task"])
         st, e = c.request("POST", f"/api/v1/tasks/{t['id']}/cancel")
         check(st == 400, f"cancelling a finished power-on: {st} {e}")
+        out = cli("perf", host, "mem.usage.average")
+        check("TIME" in out and len(out.splitlines()) >= 2, out)
+        out = cli("alarm", "list", "/DC1")
+        check("Datastore usage" in out and "yellow" in out, out)
         # The metric alarm saw those values.
         wait_for("the host memory alarm", lambda: any(
             t["alarm_name"] == "Host memory" and t["status"] == "yellow"
