@@ -667,3 +667,201 @@ const struct cli_group cli_group_perf = {
 	.summary = "performance history",
 	.commands = perf_commands,
 };
+
+/* ---- resource pools (vireo-center) ---- */
+
+/* --cpu-reservation etc. into an "allocation" object; 0 or a usage error. */
+static int pool_options(int argc, char **argv, const char *cmd, json_t *alloc)
+{
+	enum {
+		OPT_CPU_RES = 1, OPT_CPU_LIM, OPT_CPU_SHARES, OPT_MEM_RES, OPT_MEM_LIM,
+		OPT_MEM_SHARES, OPT_EXPANDABLE,
+	};
+	static const struct option options[] = {
+		{"cpu-reservation", required_argument, NULL, OPT_CPU_RES},
+		{"cpu-limit", required_argument, NULL, OPT_CPU_LIM},
+		{"cpu-shares", required_argument, NULL, OPT_CPU_SHARES},
+		{"mem-reservation", required_argument, NULL, OPT_MEM_RES},
+		{"mem-limit", required_argument, NULL, OPT_MEM_LIM},
+		{"mem-shares", required_argument, NULL, OPT_MEM_SHARES},
+		{"expandable", required_argument, NULL, OPT_EXPANDABLE},
+		{NULL, 0, NULL, 0},
+	};
+	json_t *cpu = json_object(), *mem = json_object();
+	int opt, r = 0;
+	while (r == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		json_t *side = opt <= OPT_CPU_SHARES ? cpu : mem;
+		uint64_t v;
+		switch (opt) {
+		case OPT_CPU_RES:
+		case OPT_MEM_RES:
+		case OPT_CPU_LIM:
+		case OPT_MEM_LIM: {
+			bool lim = opt == OPT_CPU_LIM || opt == OPT_MEM_LIM;
+			const char *key = opt == OPT_CPU_RES ? "reservation_mhz"
+					  : opt == OPT_CPU_LIM ? "limit_mhz"
+					  : opt == OPT_MEM_RES ? "reservation_mib"
+							       : "limit_mib";
+			if (lim && strcmp(optarg, "unlimited") == 0) {
+				json_object_set_new(side, key, json_integer(-1));
+				break;
+			}
+			if (parse_u64(optarg, 0, 1ull << 40, &v) < 0)
+				r = cli_usage_error(cmd, "\"%s\" is not a number%s", optarg,
+						    lim ? " or \"unlimited\"" : "");
+			else
+				json_object_set_new(side, key, json_integer((json_int_t)v));
+			break;
+		}
+		case OPT_CPU_SHARES:
+		case OPT_MEM_SHARES:
+			if (parse_u64(optarg, 1, 1000000, &v) == 0)
+				json_object_set_new(side, "shares", json_integer((json_int_t)v));
+			else
+				json_object_set_new(side, "shares", json_string(optarg));
+			break;
+		case OPT_EXPANDABLE:
+			if (strcmp(optarg, "yes") != 0 && strcmp(optarg, "no") != 0) {
+				r = cli_usage_error(cmd, "--expandable takes yes or no");
+				break;
+			}
+			json_object_set_new(cpu, "expandable", json_boolean(optarg[0] == 'y'));
+			json_object_set_new(mem, "expandable", json_boolean(optarg[0] == 'y'));
+			break;
+		default:
+			r = cli_usage_error(cmd, "bad option");
+		}
+	}
+	if (json_object_size(cpu))
+		json_object_set(alloc, "cpu", cpu);
+	if (json_object_size(mem))
+		json_object_set(alloc, "memory", mem);
+	json_decref(cpu);
+	json_decref(mem);
+	return r;
+}
+
+static void print_pool(json_t *p)
+{
+	json_t *a = json_object_get(p, "allocation"), *u = json_object_get(p, "usage");
+	printf("%s (%s)%s\n", json_get_string(p, "name", "?"), json_get_string(p, "id", "?"),
+	       json_is_true(json_object_get(p, "root")) ? ", the root pool: its hosts' capacity" : "");
+	static const char *const sides[] = {"cpu", "memory"};
+	static const char *const units[] = {"MHz", "MiB"};
+	static const char *const res[] = {"reservation_mhz", "reservation_mib"};
+	static const char *const lim[] = {"limit_mhz", "limit_mib"};
+	static const char *const used[] = {"reserved_for_children_mhz", "reserved_for_children_mib"};
+	static const char *const left[] = {"unreserved_mhz", "unreserved_mib"};
+	for (int k = 0; k < 2; k++) {
+		json_t *s = json_object_get(a, sides[k]), *us = json_object_get(u, sides[k]);
+		long long l = (long long)json_get_int(s, lim[k], -1);
+		_cleanup_free_ char *limit = l < 0 ? xstrdup("none") : xasprintf("%lld %s", l, units[k]);
+		printf("  %-6s reservation %lld %s, limit %s, shares %s (%lld), %sexpandable; "
+		       "reserved for children %lld, unreserved %lld %s\n",
+		       sides[k], (long long)json_get_int(s, res[k], 0), units[k], limit,
+		       json_get_string(s, "shares_level", "?"), (long long)json_get_int(s, "shares", 0),
+		       json_is_true(json_object_get(s, "expandable")) ? "" : "not ",
+		       (long long)json_get_int(us, used[k], 0), (long long)json_get_int(us, left[k], 0),
+		       units[k]);
+	}
+}
+
+static int cmd_pool_info(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 2)
+		return cli_usage_error("pool info ", "expected one resource pool");
+	_cleanup_free_ char *path = object_path("/api/v1/resource-pools", argv[1], NULL);
+	json_t *reply = NULL;
+	int r = request(ctx, "GET", path, NULL, &reply);
+	if (r == CLI_EXIT_OK) {
+		if (ctx->json)
+			output_json(reply);
+		else
+			print_pool(reply);
+	}
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_pool_create(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *alloc = json_object();
+	int r = pool_options(argc, argv, "pool create ", alloc);
+	if (r == 0 && optind + 2 != argc)
+		r = cli_usage_error("pool create ", "expected PARENT-POOL NAME");
+	if (r) {
+		json_decref(alloc);
+		return r;
+	}
+	json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "kind", "resource_pool", "parent",
+				 argv[optind], "name", argv[optind + 1], "allocation", alloc);
+	json_t *reply = NULL;
+	r = request(ctx, "POST", "/api/v1/inventory", body, &reply);
+	json_decref(body);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("Created resource pool %s (%s).\n", json_get_string(reply, "path", ""),
+		       json_get_string(reply, "id", ""));
+	else if (r == CLI_EXIT_OK)
+		output_json(reply);
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_pool_set(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *alloc = json_object();
+	int r = pool_options(argc, argv, "pool set ", alloc);
+	if (r == 0 && optind + 1 != argc)
+		r = cli_usage_error("pool set ", "expected one resource pool");
+	if (r == 0 && json_object_size(alloc) == 0)
+		r = cli_usage_error("pool set ", "nothing to change");
+	if (r) {
+		json_decref(alloc);
+		return r;
+	}
+	_cleanup_free_ char *path = object_path("/api/v1/resource-pools", argv[optind], NULL);
+	json_t *body = json_pack("{s:o}", "allocation", alloc);
+	json_t *reply = NULL;
+	r = request(ctx, "PATCH", path, body, &reply);
+	json_decref(body);
+	if (r == CLI_EXIT_OK) {
+		if (ctx->json)
+			output_json(reply);
+		else
+			print_pool(reply);
+	}
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_pool_move_vm(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc != 3)
+		return cli_usage_error("pool move-vm ", "expected VM POOL");
+	_cleanup_free_ char *path = object_path("/api/v1/vms", argv[1], NULL);
+	json_t *body = json_pack("{s:s}", "resource_pool", argv[2]);
+	int r = request(ctx, "PATCH", path, body, NULL);
+	json_decref(body);
+	if (r == CLI_EXIT_OK && !ctx->json)
+		printf("VM %s is in resource pool %s.\n", argv[1], argv[2]);
+	return r;
+}
+
+#define POOL_OPTS                                                                  \
+	"[--cpu-reservation MHZ] [--cpu-limit MHZ|unlimited] [--cpu-shares low|normal|high|N] " \
+	"[--mem-reservation MIB] [--mem-limit MIB|unlimited] [--mem-shares ...] "      \
+	"[--expandable yes|no]"
+
+static const struct cli_command pool_commands[] = {
+	{"info", "POOL", "a pool's allocation and what it has handed out", cmd_pool_info},
+	{"create", "PARENT NAME " POOL_OPTS, "create a resource pool", cmd_pool_create},
+	{"set", "POOL " POOL_OPTS, "change a pool's allocation", cmd_pool_set},
+	{"move-vm", "VM POOL", "put a VM into a pool of its cluster or host", cmd_pool_move_vm},
+	{NULL, NULL, NULL, NULL},
+};
+
+const struct cli_group cli_group_pool = {
+	.name = "pool",
+	.summary = "vireo-center's resource pools",
+	.commands = pool_commands,
+};

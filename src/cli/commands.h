@@ -68,6 +68,7 @@ extern const struct cli_group cli_group_permission; /* permission list|set|remov
 extern const struct cli_group cli_group_migrate;    /* migrate (top-level) */
 extern const struct cli_group cli_group_alarm;      /* alarm list|ack|clear */
 extern const struct cli_group cli_group_perf;       /* perf (top-level) */
+extern const struct cli_group cli_group_pool;       /* pool info|create|set|move-vm */
 /* host add|list|remove|disconnect|reconnect, in the "host" group (cmd_center.c) */
 int cli_host_add(struct cli_ctx *ctx, int argc, char **argv);
 int cli_host_list(struct cli_ctx *ctx, int argc, char **argv);

@@ -33,6 +33,7 @@ static const struct cli_group *const cli_groups[] = {
 	&cli_group_migrate,
 	&cli_group_alarm,
 	&cli_group_perf,
+	&cli_group_pool,
 	NULL,
 };
 

@@ -548,6 +548,12 @@ def test_resource_pools():
                       {"allocation": {"memory": {"reservation_mib": 1}}})
     check(st == 409 and "root pool" in e["error"]["message"], f"{st} {e}")
     S["gold"], S["root_pool"] = gold, root
+    out = cli("pool", "create", root, "Silver", "--mem-reservation", "16", "--expandable", "no")
+    check("Silver" in out, out)
+    out = cli("pool", "set", "/DC1/host/Prod/Resources/Silver", "--mem-limit", "8", expect=1)
+    check("below its reservation" in out, out)
+    out = cli("pool", "info", "/DC1/host/Prod/Resources/Silver")
+    check("reservation 16 MiB" in out and "not expandable" in out, out)
 
 
 def test_create_with_placement():
