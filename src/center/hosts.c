@@ -62,8 +62,6 @@ static void chost_unref(struct chost *h)
 	free(h->token);
 	free(h->reason);
 	free(h->instance);
-	for (unsigned i = 0; i < h->n_idle; i++)
-		api_client_free(h->idle[i]);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -270,20 +268,12 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 	if (st != CHOST_CONNECTED)
 		return vr_error_set(err, EHOSTDOWN, "host \"%s\" is %s", h->name,
 				    st == CHOST_DISCONNECTED ? "disconnected" : "not responding");
-	/* A kept-alive connection if one is idle, else a new one. */
-	struct api_client *cl = NULL;
-	pthread_mutex_lock(&h->lock);
-	if (h->n_idle > 0)
-		cl = h->idle[--h->n_idle];
-	pthread_mutex_unlock(&h->lock);
-	if (!cl && !(cl = client_for(h, err)))
+	struct api_client *cl = client_for(h, err);
+	if (!cl)
 		return -ENOMEM;
-	api_client_set_timeouts(cl, timeout_s > 0 ? timeout_s : 120, CONNECT_TIMEOUT_S);
+	if (timeout_s > 0)
+		api_client_set_timeouts(cl, timeout_s, 0);
 	int r = host_request(hs, h, cl, method, path, body, status, reply, err);
-	pthread_mutex_lock(&h->lock);
-	if (r >= 0 && h->n_idle < CHOST_IDLE_CLIENTS)
-		h->idle[h->n_idle++] = steal_pointer(&cl);
-	pthread_mutex_unlock(&h->lock);
 	api_client_free(cl);
 	if (r < 0)
 		vr_error_wrap(err, "host \"%s\"", h->name);

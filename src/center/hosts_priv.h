@@ -13,8 +13,6 @@
 struct api_client;
 struct db;
 
-#define CHOST_IDLE_CLIENTS 4
-
 struct chost {
 	int refs; /* atomic */
 	int64_t id;   /* inventory object */
@@ -40,9 +38,6 @@ struct chost {
 	uint64_t last_ok_mono;
 	char *instance; /* the host's event feed instance */
 	int64_t cursor; /* last event seen */
-	/* Idle connections for calls (kept alive: no TCP/TLS handshake per call). */
-	struct api_client *idle[CHOST_IDLE_CLIENTS];
-	unsigned n_idle;
 	struct chost *next;
 };
 
