@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Drives vireo-center's web client in Debian's Chromium (headless), as a person would:
 // log in (a wrong password first), open a VM from the inventory tree, power it on,
-// follow the task, read the events, power it off, log out.
+// follow the task, read the events, type into its serial console, power it off; take,
+// revert to and delete snapshots, clone it (linked), turn the clone into a template and
+// back, make a resource pool with a reservation, read the host's performance charts,
+// acknowledge a triggered alarm; log out.
 //
 // usage: node webclient.mjs URL USER PASSWORD
 // environment: VIREO_WEB_VM_PATH  inventory path of a powered-off VM ("/DC1/vm/web01")
@@ -9,6 +12,8 @@
 //              VIREO_WEB_VIEWER   "user:password" of a read-only user: the power buttons
 //                                 must be disabled for them (optional)
 //              VIREO_WEB_SNAPSHOTS=1  also a screenshot after each main step (to look at)
+//              VIREO_WEB_ALARM    name of an alarm the host triggers (yellow) (optional)
+//              VIREO_WEB_CLONE    name for the linked clone (default NAME-clone)
 //              CHROMIUM           the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import path from "node:path";
@@ -24,6 +29,8 @@ const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const segments = vmPath.split("/").filter(Boolean);
 const vmName = segments[segments.length - 1];
 const TASK_TIMEOUT = 150_000;
+const cloneName = process.env.VIREO_WEB_CLONE || `${vmName}-clone`;
+const alarmName = process.env.VIREO_WEB_ALARM;
 
 let step = "start";
 function log(msg) {
@@ -57,6 +64,61 @@ async function expand(page, names) {
     parent = r;
   }
   return parent;
+}
+
+// Counts the Recent tasks rows whose text includes `text`, by state.
+async function taskCounts(page, text) {
+  return page.evaluate((t) => {
+    const out = { succeeded: 0, failed: 0 };
+    for (const tr of document.querySelectorAll("#tasks tr.task")) {
+      if (tr.textContent.includes(t) && tr.dataset.state in out) out[tr.dataset.state]++;
+    }
+    return out;
+  }, text);
+}
+
+// Runs action() and waits for one more task named `text` to succeed (a failure throws).
+async function withTask(page, text, action) {
+  const before = await taskCounts(page, text);
+  await action();
+  await page.waitForFunction(([t, b]) => {
+    let ok = 0, failed = 0;
+    for (const tr of document.querySelectorAll("#tasks tr.task")) {
+      if (!tr.textContent.includes(t)) continue;
+      if (tr.dataset.state === "succeeded") ok++;
+      if (tr.dataset.state === "failed") failed++;
+    }
+    if (failed > b.failed) throw new Error(`the task "${t}" failed`);
+    return ok > b.succeeded;
+  }, [text, before], { timeout: TASK_TIMEOUT, polling: 500 });
+}
+
+// Fills and submits the dialog: {name: value} (true/false for checkboxes).
+async function dialog(page, values, expectTitle) {
+  await page.locator("#dialog").waitFor({ state: "visible" });
+  if (expectTitle) {
+    const title = (await page.locator("#dialog-title").textContent()) || "";
+    if (!title.includes(expectTitle)) fail(`the dialog is "${title}", not "${expectTitle}"`);
+  }
+  for (const [name, v] of Object.entries(values || {})) {
+    const el = page.locator(`#dialog [name="${name}"]`);
+    if (typeof v === "boolean") await el.setChecked(v);
+    else if ((await el.evaluate((e) => e.tagName)) === "SELECT") await el.selectOption(v);
+    else await el.fill(String(v));
+  }
+  await page.click("#dialog-ok");
+  await page.locator("#dialog").waitFor({ state: "hidden", timeout: 30_000 });
+}
+
+// Clicks a tab's Refresh until check() holds (or the time runs out).
+async function until(page, what, check, timeout, refresh = ".tab-body .tab-tools button:has-text('Refresh')") {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) fail(`${what}: not within ${timeout / 1000} s`);
+    await page.waitForTimeout(2000);
+    if (refresh) await page.locator(refresh).first().click();
+  }
 }
 
 const browser = await chromium.launch({
@@ -186,6 +248,31 @@ try {
   }
 
   await snap(page, "events");
+  begin("the Console tab shows the serial console; typing reaches the guest's shell");
+  await page.click('.tabs button[data-tab="console"]');
+  await page.locator('.console-status[data-state="connected"]').waitFor({ timeout: 20_000 });
+  const term = page.locator("pre.terminal");
+  {
+    // The guest may have printed its prompt before we connected: Enter asks for another.
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const text = (await term.textContent()) || "";
+      if (/[#$] ?\s*$/.test(text)) break;
+      if (Date.now() > deadline) fail(`no shell prompt on the console: ${JSON.stringify(text.slice(-400))}`);
+      await term.click();
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(3000);
+    }
+  }
+  await term.click();
+  await page.keyboard.type("echo vireo-$((6*7))");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /(^|\n)vireo-42\s*(\n|$)/.test(document.querySelector("pre.terminal").textContent),
+    null, { timeout: 20_000 }).catch(async () => {
+    fail(`the guest did not answer vireo-42: ${JSON.stringify(((await term.textContent()) || "").slice(-400))}`);
+  });
+  await snap(page, "console");
+
   begin("power it off");
   await page.click('.tabs button[data-tab="summary"]');
   await page.click('button[data-action="power-off"]');
@@ -195,11 +282,119 @@ try {
     return r && r.dataset.state === "succeeded";
   }, [vmName], { timeout: TASK_TIMEOUT, polling: 500 });
   await power.filter({ hasText: "Powered off" }).waitFor({ timeout: 30_000 });
+  await page.click('.tabs button[data-tab="console"]');
+  await page.locator('.console-status[data-state="off"]').waitFor();
+  await snap(page, "powered-off");
+
+  begin("take two snapshots");
+  await page.click('.tabs button[data-tab="snapshots"]');
+  for (const name of ["web-snap-1", "web-snap-2"]) {
+    await withTask(page, `Snapshot VM ${vmName}`, async () => {
+      await page.click('button[data-action="snapshot-take"]');
+      await dialog(page, { name, memory: false }, "Take snapshot");
+    });
+    await page.locator(`.snap[data-snapshot="${name}"]`).waitFor();
+  }
+  if ((await page.locator('.snap[data-snapshot="web-snap-1"] + ul .snap[data-snapshot="web-snap-2"]').count()) !== 1) {
+    fail("the second snapshot is not shown under the first");
+  }
+  await page.locator('.snap.current[data-snapshot="web-snap-2"]').waitFor();
+
+  begin("revert to the first snapshot");
+  await withTask(page, `Revert to a snapshot: VM ${vmName}`, async () => {
+    await page.click('.snap[data-snapshot="web-snap-1"] button[data-action="snapshot-revert"]');
+    await dialog(page, {}, "Revert");
+  });
+  await page.locator('.snap.current[data-snapshot="web-snap-1"]').waitFor();
+
+  begin("delete the second snapshot");
+  await withTask(page, `Delete a snapshot of VM ${vmName}`, async () => {
+    await page.click('.snap[data-snapshot="web-snap-2"] button[data-action="snapshot-delete"]');
+    await dialog(page, {}, "Delete snapshot");
+  });
+  await page.locator('.snap[data-snapshot="web-snap-2"]').waitFor({ state: "detached" });
+  await snap(page, "snapshots");
+
+  begin("clone it (linked); the clone appears in the tree");
+  await withTask(page, `Clone ${vmName} to ${cloneName}`, async () => {
+    await page.click('button[data-action="clone"]');
+    await dialog(page, { name: cloneName, linked: true }, "Clone");
+  });
+  const folderRow = await expand(page, segments.slice(0, -1));
+  const cloneRow = row(page, cloneName, folderRow);
+  await cloneRow.waitFor({ state: "visible", timeout: 20_000 });
+
+  begin("convert the clone to a template and back");
+  await cloneRow.click();
+  await page.locator(".obj-header h1", { hasText: cloneName }).waitFor();
+  await page.click('button[data-action="to-template"]');
+  await dialog(page, {}, "Convert to template");
+  await page.locator(".obj-header .kind", { hasText: "Template" }).waitFor();
+  if ((await cloneRow.getAttribute("data-kind")) !== "template") fail("the tree does not show the clone as a template");
+  await page.click('button[data-action="to-vm"]');
+  await dialog(page, {}, "Convert to VM");
+  await page.locator(".obj-header .kind", { hasText: "Virtual machine" }).waitFor();
+  if ((await cloneRow.getAttribute("data-kind")) !== "vm") fail("the tree does not show the clone as a VM again");
+
+  begin("a resource pool with a memory reservation, and its parent's usage");
+  const cluster1 = page.locator('#tree .tree-row[data-kind="cluster"]').filter({ hasNotText: "WebCluster" }).first();
+  await cluster1.click();
+  await page.click('button[data-action="new-pool"]');
+  await dialog(page, { name: "WebPool", mem_res: 64 }, "New resource pool");
+  const rootPool = row(page, "Resources", cluster1);
+  const webPool = row(page, "WebPool", rootPool);
+  await webPool.waitFor({ state: "visible" });
+  await webPool.click();
+  await page.locator('[data-field="mem_reservation"]', { hasText: "64 MiB" }).waitFor();
+  await page.locator('.usage[data-usage="memory"]').waitFor();
+  await rootPool.click();
+  await page.locator(".obj-header h1", { hasText: "Resources" }).waitFor();
+  const usage = page.locator('.usage[data-usage="memory"]');
+  await usage.waitFor();
+  if (Number(await usage.getAttribute("data-reserved")) < 64) fail(`the root pool's usage does not count the reservation: ${await usage.textContent()}`);
+  if (await page.locator('button[data-action="edit-pool"]').isEnabled()) fail("Edit settings is enabled on a root pool");
+  await snap(page, "pool");
+
+  begin("New VM… in the pool places a VM there");
+  await webPool.click();
+  await page.locator(".obj-header h1", { hasText: "WebPool" }).waitFor();
+  await withTask(page, "Create VM web-new", async () => {
+    await page.click('button[data-action="new-vm"]');
+    await page.locator('#dialog select[name="datastore"] option').first().waitFor({ state: "attached" });
+    await dialog(page, { name: "web-new", memory_mib: 64, disk_mib: 16 }, "New VM in WebPool");
+  });
+  await row(page, "web-new", folderRow).waitFor({ state: "visible", timeout: 20_000 });
+
+  begin("the host's Monitor tab charts its performance");
+  await hostRow.click();
+  await page.locator('[data-field="connection_state"]').waitFor();
+  await page.click('.tabs button[data-tab="monitor"]');
+  const memChart = page.locator('svg.chart[data-counter="mem.usage.average"]');
+  await until(page, "a memory usage sample", async () =>
+    (await memChart.count()) > 0 && Number(await memChart.getAttribute("data-points")) > 0, 50_000);
+  if ((await page.locator('svg.chart[data-counter="cpu.usage.average"]').count()) !== 1) fail("no CPU chart");
+  if ((await memChart.locator("text.unit").textContent()) !== "%") fail("the memory chart's axis has no unit");
+  await snap(page, "monitor");
+  await page.locator('select[data-field="interval"]').selectOption("300");
+  await page.locator(".monitor .muted", { hasText: "updated" }).waitFor();
+  await page.locator('svg.chart[data-counter="mem.usage.average"]').waitFor();
+
+  if (alarmName) {
+    begin(`the Alarms tab lists "${alarmName}" yellow; acknowledge it`);
+    await page.click('.tabs button[data-tab="alarms"]');
+    const alarmRow = page.locator(".alarms tr.alarm", { hasText: alarmName }).first();
+    await until(page, `the alarm "${alarmName}"`, async () => (await alarmRow.count()) > 0, 60_000);
+    if ((await alarmRow.getAttribute("data-status")) !== "yellow") fail(`the alarm is ${await alarmRow.getAttribute("data-status")}, not yellow`);
+    await page.locator('#alarm-badge[data-status]').waitFor({ state: "visible", timeout: 30_000 });
+    await page.locator('#tree .tree-row[data-kind="host"][data-alarm="yellow"]').first().waitFor({ timeout: 30_000 });
+    await alarmRow.locator('button[data-action="alarm-ack"]').click();
+    await page.locator(".alarms tr.alarm[data-state=\"acknowledged\"]", { hasText: alarmName }).waitFor();
+    await snap(page, "alarms");
+  }
 
   begin("no script errors or CSP violations");
   if (problems.length) fail(problems.join("\n"));
 
-  await snap(page, "powered-off");
   begin("log out");
   await page.click("#logout");
   await page.locator("#login-form").waitFor({ state: "visible" });

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The web client of vireo-center in a real browser (Debian's Chromium, driven by
 playwright-core from tests/browser): log in, find a VM in the tree, power it on and
-off, read its events, log out.  Chromium and Node.js are installable here
+off, read its events; its snapshots, a linked clone turned into a template and back, a
+resource pool, the Monitor charts, a triggered alarm, the serial console; log out.  Chromium and Node.js are installable here
 (scripts/install-deps.sh), so their absence is a failure, not a skip.
 
 usage: center_web.py HOSTD_BINARY CENTER_BINARY GUEST_DIR
@@ -72,10 +73,11 @@ def test_web_client():
     c.create("datacenter", "/", "DC1")
     cluster = c.create("cluster", "/DC1/host", "Cluster1")
     c.add_host(h, cluster)
+    # A disk for snapshots; a shell on the serial console for the Console tab.
     spec = {"name": VM_NAME, "datastore": "ds1", "memory_mib": 128, "vcpus": 1,
-            "guest_os": "debian12-64",
+            "guest_os": "debian12-64", "disks": [{"size_mib": 16}],
             "boot": {"kernel": kernel, "initrd": initrd,
-                     "cmdline": f"{CMDLINE} vireo.hostname={VM_NAME}"}}
+                     "cmdline": f"{CMDLINE} vireo.hostname={VM_NAME} vireo.shell=1"}}
     h.task_ok("POST", "/api/v1/vms", spec)
 
     def vm_in_center():
@@ -92,7 +94,14 @@ def test_web_client():
     root = c.ok("GET", "/api/v1/inventory")["id"]
     c.ok("PUT", f"/api/v1/inventory/{root}/permissions/viewer", {"role": "ReadOnly"})
 
+    # An alarm the host's memory statistics trigger (yellow) as soon as they arrive.
+    alarm = c.ok("POST", "/api/v1/alarms", {
+        "object": "/DC1", "name": "Web host memory", "target_kind": "host",
+        "condition": {"kind": "metric", "metric": "mem.usage.average", "comparison": ">",
+                      "yellow": 0.01}})
+
     env = dict(os.environ, VIREO_WEB_VM_PATH=path, VIREO_WEB_SHOTS=work.path,
+               VIREO_WEB_ALARM="Web host memory", VIREO_WEB_CLONE=f"{VM_NAME}-web-clone",
                VIREO_WEB_VIEWER="viewer:viewer-pw-1", CHROMIUM=CHROMIUM)
     p = subprocess.run([node, os.path.join(BROWSER_DIR, "webclient.mjs"), c.url, "admin",
                         c.password], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
@@ -107,6 +116,21 @@ def test_web_client():
              timeout=30)
     types = {e["type"] for e in c.ok("GET", f"/api/v1/events?object={vm['id']}")["events"]}
     check("VmPoweredOn" in types, f"no VmPoweredOn event in center: {types}")
+    snaps = c.ok("GET", f"/api/v1/vms/{vm['id']}/snapshots")
+    names = [s["name"] for s in snaps["snapshots"]]
+    check(names == ["web-snap-1"] and not snaps["snapshots"][0]["children"],
+          f"after the browser's take, take, revert, delete: {snaps}")
+    clone = [v for v in c.ok("GET", "/api/v1/vms")["vms"] if v["name"] == f"{VM_NAME}-web-clone"]
+    check(len(clone) == 1 and not clone[0]["template"],
+          f"the linked clone, back from a template: {clone}")
+    pool = c.ok("GET", "/api/v1/resource-pools/%2FDC1%2Fhost%2FCluster1%2FResources%2FWebPool")
+    check(pool["allocation"]["memory"]["reservation_mib"] == 64, f"the browser's pool: {pool}")
+    new = [v for v in c.ok("GET", "/api/v1/vms")["vms"] if v["name"] == "web-new"]
+    check(len(new) == 1 and new[0].get("resource_pool") == pool["id"],
+          f"the VM made in the browser, in its pool {pool['id']}: {new}")
+    t = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
+         if t["alarm"] == alarm["id"]]
+    check(t and t[0]["state"] == "acknowledged", f"the alarm acknowledged in the browser: {t}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import { h, clear, when } from "./dom.js";
 import { Tree } from "./tree.js";
 import { ObjectView } from "./views.js";
 import { initDialogs } from "./dialogs.js";
+import { AlarmWatcher } from "./alarms.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 2000;
@@ -92,7 +93,9 @@ class TaskPoller {
   }
 }
 
-let tree, view, tasks;
+let tree, view, tasks, alarms;
+// Tasks whose success puts a new VM (or moves one) in the inventory.
+const VM_MAKING = new Set(["VirtualMachine.clone", "Folder.createVm", "VirtualMachine.migrate"]);
 
 function toast(msg) {
   const el = h("div", { class: "toast", role: "alert" }, msg,
@@ -103,6 +106,7 @@ function toast(msg) {
 
 function showLogin(message) {
   tasks.stop();
+  alarms.stop();
   view.clearView();
   clear($("tree"));
   $("main").hidden = true;
@@ -122,6 +126,7 @@ async function showMain() {
   tasks.start();
   try {
     await tree.load();
+    alarms.start();
   } catch (err) {
     if (err.status !== 401) {
       clear($("tree")).appendChild(h("li", { class: "error" }, `Cannot read the inventory: ${err.message}`));
@@ -136,6 +141,8 @@ function onTaskFinished(t) {
   if (t.state === "failed") toast(`${t.description || t.type} failed: ${t.error || "no reason given"}`);
   // A host joined: show it under its cluster or folder.
   if (t.type === "Host.add" && t.object && tree.has(t.object)) tree.reload(t.object);
+  // A new VM: show it in the open VM folders.
+  if (t.state === "succeeded" && VM_MAKING.has(t.type)) tree.reloadKinds(["vm_folder"]);
   view.taskFinished(t);
 }
 
@@ -146,7 +153,14 @@ function init() {
     view.show(ref);
   });
   tasks = new TaskPoller(document.querySelector("#tasks tbody"), onTaskFinished);
-  view = new ObjectView($("content"), { tree, tasks, toast });
+  alarms = new AlarmWatcher($("alarm-badge"), tree, () => {
+    const root = document.querySelector("#tree .tree-row");
+    if (root) {
+      tree.select(root.dataset.ref);
+      view.show(root.dataset.ref, "alarms");
+    }
+  });
+  view = new ObjectView($("content"), { tree, tasks, toast, watcher: alarms });
   setUnauthorizedHandler(() => showLogin("Your session ended; log in again."));
 
   $("login-form").addEventListener("submit", async (e) => {

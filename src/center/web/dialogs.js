@@ -38,7 +38,8 @@ export function initDialogs() {
   });
 }
 
-// fields: [{name, label, type ("text", "password", "checkbox"), value, required}]
+// fields: [{name, label, type ("text", "password", "number", "checkbox", "select"), value,
+//          required, options ([{value, label}] for "select"), min, max, hint}]
 // action(values) may throw; its message is shown in the dialog, which stays open.
 export function openDialog(title, fields, action, okLabel = "OK") {
   $("dialog-title").textContent = title;
@@ -46,17 +47,33 @@ export function openDialog(title, fields, action, okLabel = "OK") {
   showError("");
   const box = clear($("dialog-fields"));
   const made = fields.map((f) => {
-    const input = h("input", {
-      name: f.name, type: f.type || "text", required: !!f.required && f.type !== "checkbox",
-      autocomplete: f.type === "password" ? "new-password" : "off",
-    });
-    if (f.type === "checkbox") input.checked = !!f.value;
-    else if (f.value !== undefined) input.value = f.value;
+    let input;
+    if (f.type === "select") {
+      input = h("select", { name: f.name, required: !!f.required },
+        (f.options || []).map((o) => h("option", { value: o.value }, o.label)));
+      if (f.value !== undefined) input.value = f.value;
+    } else {
+      input = h("input", {
+        name: f.name, type: f.type || "text", required: !!f.required && f.type !== "checkbox",
+        min: f.min, max: f.max, step: f.type === "number" ? "1" : undefined,
+        autocomplete: f.type === "password" ? "new-password" : "off",
+      });
+      if (f.type === "checkbox") input.checked = !!f.value;
+      else if (f.value !== undefined) input.value = f.value;
+    }
+    const hint = f.hint ? h("span", { class: "hint" }, f.hint) : null;
     box.appendChild(h("label", { class: f.type === "checkbox" ? "check" : "" },
-      f.type === "checkbox" ? [input, f.label] : [f.label, input]));
+      f.type === "checkbox" ? [input, f.label] : [f.label, input, hint]));
     return { ...f, input };
   });
   current = { fields: made, action };
   $("dialog").showModal();
   if (made.length) made[0].input.focus();
+  else $("dialog-ok").focus();
+}
+
+// A question with no fields: OK runs the action.
+export function confirmDialog(title, message, action, okLabel = "OK") {
+  openDialog(title, [], action, okLabel);
+  $("dialog-fields").appendChild(h("p", { class: "confirm" }, message));
 }

@@ -21,6 +21,7 @@ export class Tree {
     this.onSelect = onSelect;
     this.nodes = new Map(); // id -> {obj, li, row, ul, loaded, expanded}
     this.selected = null;
+    this.alarms = new Map(); // object number -> "red" | "yellow"
     root.addEventListener("keydown", (e) => this.key(e));
   }
 
@@ -52,6 +53,7 @@ export class Tree {
     const li = h("li", {}, row, ul);
     const node = { obj, li, row, ul, twisty, label, loaded: false, expanded: false, leaf };
     this.nodes.set(obj.id, node);
+    this.markAlarm(node);
     return node;
   }
 
@@ -107,12 +109,45 @@ export class Tree {
     }
   }
 
-  // A VM's power state or an object's name changed.
+  // Marks a row with the worst status of the alarms triggered on its object.
+  markAlarm(node) {
+    const status = this.alarms.get(Number(node.obj.id.replace(/^.*-/, "")));
+    node.row.classList.toggle("alarm-red", status === "red");
+    node.row.classList.toggle("alarm-yellow", status === "yellow");
+    if (status) node.row.dataset.alarm = status;
+    else delete node.row.dataset.alarm;
+  }
+
+  // worst: Map of object number -> "red" | "yellow".
+  setAlarms(worst) {
+    this.alarms = worst;
+    for (const node of this.nodes.values()) this.markAlarm(node);
+  }
+
+  // Reads again every loaded container of these kinds (a VM appeared somewhere in them).
+  async reloadKinds(kinds) {
+    const ids = [...this.nodes.values()].filter((n) => n.loaded && kinds.includes(n.obj.kind)).map((n) => n.obj.id);
+    for (const id of ids) {
+      try {
+        await this.reload(id);
+      } catch (_) {
+        // gone meanwhile
+      }
+    }
+  }
+
+  // A VM's power state, an object's name, or a VM <-> template change.
   update(obj) {
     const node = this.nodes.get(obj.id);
     if (!node) return;
     node.label.textContent = obj.name;
     const ic = node.row.querySelector(".icon");
+    if (obj.kind && obj.kind !== node.obj.kind) {
+      ic.classList.replace(`k-${node.obj.kind}`, `k-${obj.kind}`);
+      node.row.dataset.kind = obj.kind;
+      node.row.title = KIND_LABELS[obj.kind] || obj.kind;
+      node.obj = { ...node.obj, kind: obj.kind };
+    }
     ic.classList.remove("on", "suspended");
     const pc = powerClass(obj);
     if (pc) ic.classList.add(pc);

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// The content pane: an object's header, its actions, and the Summary and Events tabs.
+// The content pane: an object's header, its actions, and its tabs (Summary, Monitor,
+// Snapshots, Console, Alarms, Events).
 import { api, enc } from "./api.js";
 import { h, clear, when, bytes, icon, KIND_LABELS, POWER_LABELS } from "./dom.js";
-import { openDialog } from "./dialogs.js";
+import { openDialog, confirmDialog } from "./dialogs.js";
+import { SnapshotsTab } from "./snapshots.js";
+import { ConsoleTab } from "./console.js";
+import { MonitorTab } from "./monitor.js";
+import { AlarmsTab } from "./alarms.js";
+import { renderPool, editPoolDialog, newPoolDialog } from "./pools.js";
+import { newVmDialog, cloneDialog, migrateDialog, vmFolderOf } from "./provision.js";
 
 const FOLDER_KINDS = new Set(["folder", "vm_folder", "host_folder", "datastore_folder", "network_folder"]);
 
@@ -13,6 +20,23 @@ const POWER_ACTIONS = [
   { op: "shutdown", label: "Shut down guest", priv: "VirtualMachine.Interact.PowerOff", from: ["poweredOn"] },
   { op: "suspend", label: "Suspend", priv: "VirtualMachine.Interact.Suspend", from: ["poweredOn"] },
 ];
+
+const TAB_LABELS = {
+  summary: "Summary", monitor: "Monitor", snapshots: "Snapshots", console: "Console", alarms: "Alarms", events: "Events",
+};
+
+function tabsFor(kind) {
+  if (kind === "vm") return ["summary", "monitor", "snapshots", "console", "alarms", "events"];
+  if (kind === "template") return ["summary", "snapshots", "alarms", "events"];
+  if (kind === "host") return ["summary", "monitor", "alarms", "events"];
+  return ["summary", "alarms", "events"];
+}
+
+// The root resource pool of a cluster or standalone host, from its children.
+function rootPoolOf(obj) {
+  const p = (obj.children || []).find((c) => c.kind === "resource_pool");
+  return p ? p.id : null;
+}
 
 function propRows(pairs) {
   return h("table", { class: "props" }, h("tbody", {}, pairs
@@ -35,16 +59,24 @@ export class ObjectView {
     this.tab = "summary";
     this.gen = 0;
     this.obj = null;
+    this.tabCtl = null; // {ref, tab, ctl}: the live tab (console, monitor, ...)
+  }
+
+  dropTab() {
+    if (this.tabCtl) this.tabCtl.ctl.destroy();
+    this.tabCtl = null;
   }
 
   clearView() {
+    this.dropTab();
     this.ref = null;
     this.obj = null;
     clear(this.el).appendChild(h("p", { class: "placeholder" }, "Select an object in the inventory."));
   }
 
-  async show(ref) {
+  async show(ref, tab) {
     if (ref !== this.ref) this.tab = "summary";
+    if (tab) this.tab = tab;
     this.ref = ref;
     await this.refresh();
   }
@@ -58,6 +90,7 @@ export class ObjectView {
       obj = await api("GET", `/api/v1/inventory/${enc(ref)}`);
       if (obj.kind === "vm" || obj.kind === "template") detail = await api("GET", `/api/v1/vms/${enc(obj.id)}`);
       else if (obj.kind === "host") detail = await api("GET", `/api/v1/hosts/${enc(obj.id)}`);
+      else if (obj.kind === "resource_pool") detail = await api("GET", `/api/v1/resource-pools/${enc(obj.id)}`);
       if (detail && detail.host && (obj.kind === "vm" || obj.kind === "template")) {
         try {
           detail.host_name = (await api("GET", `/api/v1/inventory/${enc(detail.host)}`)).name;
@@ -105,6 +138,39 @@ export class ObjectView {
         });
       }
     }
+    if ((kind === "vm" || kind === "template") && detail) {
+      const off = kind === "template" || detail.power_state === "poweredOff";
+      acts.push({
+        id: "clone", label: kind === "template" ? "New VM from template…" : "Clone…", target: obj.id, ok: true,
+        priv: kind === "template" ? "VirtualMachine.Provisioning.DeployTemplate" : "VirtualMachine.Provisioning.Clone",
+        run: () => this.guard(cloneDialog(obj, (m, p, b) => this.request(m, p, b))),
+      });
+      if (kind === "vm") {
+        acts.push({ id: "to-template", label: "Convert to template", priv: "VirtualMachine.Provisioning.MarkAsTemplate",
+          target: obj.id, ok: off, run: () => this.templateDialog(obj, true) });
+        acts.push({ id: "migrate", label: "Migrate…", priv: "Resource.ColdMigrate", target: obj.id, ok: off,
+          run: () => this.guard(migrateDialog(obj, detail, (m, p, b) => this.request(m, p, b))) });
+      } else {
+        acts.push({ id: "to-vm", label: "Convert to VM", priv: "VirtualMachine.Provisioning.MarkAsVM",
+          target: obj.id, ok: true, run: () => this.templateDialog(obj, false) });
+      }
+    }
+    if (kind === "cluster" || kind === "resource_pool" || kind === "host") {
+      const folder = vmFolderOf(obj);
+      acts.push({ id: "new-vm", label: "New VM…", priv: "VirtualMachine.Inventory.Create", target: folder, ok: true,
+        run: () => this.guard(newVmDialog(obj, (m, p, b) => this.request(m, p, b))) });
+    }
+    if (kind === "cluster" || kind === "resource_pool" || kind === "host") {
+      const parent = kind === "resource_pool" ? obj.id : rootPoolOf(obj);
+      if (parent) {
+        acts.push({ id: "new-pool", label: "New resource pool…", priv: "Resource.CreatePool", target: parent, ok: true,
+          run: () => newPoolDialog(parent, async (o) => this.created(o)) });
+      }
+    }
+    if (kind === "resource_pool") {
+      acts.push({ id: "edit-pool", label: "Edit settings…", priv: "Resource.EditPool", target: obj.id, ok: !!detail && !detail.root,
+        run: () => editPoolDialog(obj, detail, () => this.refresh()) });
+    }
     if (kind === "folder") {
       acts.push({ id: "new-datacenter", label: "New datacenter…", priv: "Datacenter.Create", target: obj.id, ok: true,
         run: () => this.createDialog("New datacenter", "datacenter", obj.id) });
@@ -124,6 +190,45 @@ export class ObjectView {
       acts.push({ id: "add-host", label: "Add host…", priv, target, ok: true, run: () => this.addHostDialog(target) });
     }
     return acts;
+  }
+
+  // A dialog that needs data first: a failure to read it is shown.
+  async guard(promise) {
+    try {
+      await promise;
+    } catch (err) {
+      this.ctx.toast(err.message);
+    }
+  }
+
+  // A request that starts a task (or answers at once); throws for the dialog to show.
+  async request(method, path, body) {
+    const r = await api(method, path, body);
+    this.ctx.tasks.pollNow();
+    return r;
+  }
+
+  templateDialog(obj, toTemplate) {
+    confirmDialog(toTemplate ? "Convert to template" : "Convert to VM",
+      toTemplate ? `Convert "${obj.name}" to a template? A template cannot be powered on; VMs are deployed from it.`
+        : `Convert template "${obj.name}" back to a VM?`,
+      async () => {
+        const o = await api("POST", `/api/v1/vms/${enc(obj.id)}/template`, { template: toTemplate });
+        this.ctx.tree.update(o);
+        await this.refresh();
+      }, "Convert");
+  }
+
+  // An object was made under a parent: show it in the tree.
+  async created(o) {
+    if (o && o.parent_id !== undefined) {
+      const parent = [...this.ctx.tree.nodes.keys()].find((k) => k.replace(/^.*-/, "") === String(o.parent_id));
+      if (parent) {
+        await this.ctx.tree.reload(parent);
+        await this.ctx.tree.expand(parent);
+      }
+    }
+    await this.refresh();
   }
 
   async submit(path) {
@@ -173,21 +278,42 @@ export class ObjectView {
         title: allowed ? a.label.replace("…", "") : `You lack ${a.priv} here`, onclick: a.run,
       }, a.label);
     }));
-    const tabs = h("div", { class: "tabs", role: "tablist" }, ["summary", "events"].map((t) =>
+    const names = tabsFor(obj.kind);
+    if (!names.includes(this.tab)) this.tab = "summary";
+    const tabs = h("div", { class: "tabs", role: "tablist" }, names.map((t) =>
       h("button", {
         type: "button", role: "tab", class: t === this.tab ? "active" : "", dataset: { tab: t },
         "aria-selected": String(t === this.tab),
         onclick: () => { this.tab = t; this.render(obj, detail, privs); },
-      }, t === "summary" ? "Summary" : "Events")));
-    const body = h("div", { class: "tab-body", role: "tabpanel" });
+      }, TAB_LABELS[t])));
+    const body = h("div", { class: "tab-body", role: "tabpanel", dataset: { tab: this.tab } });
     const pstate = detail && detail.power_state;
+    // A live tab survives the re-render (a task ended): so does the keyboard focus in it.
+    const focused = this.tabCtl && this.tabCtl.ctl.el.contains(document.activeElement) ? document.activeElement : null;
     clear(this.el).append(
       h("div", { class: "obj-header" },
         icon(obj.kind, pstate === "poweredOn" ? "on" : pstate === "suspended" ? "suspended" : ""),
         h("h1", {}, obj.name), h("span", { class: "kind" }, KIND_LABELS[obj.kind] || obj.kind)),
       toolbar, tabs, body);
-    if (this.tab === "summary") this.renderSummary(body, obj, detail);
-    else this.renderEvents(body, obj);
+    const live = { summary: null, events: null, monitor: MonitorTab, snapshots: SnapshotsTab, console: ConsoleTab, alarms: AlarmsTab }[this.tab];
+    if (!live) {
+      this.dropTab();
+      if (this.tab === "summary") this.renderSummary(body, obj, detail);
+      else this.renderEvents(body, obj);
+      return;
+    }
+    const ctx = {
+      obj, detail, privs: privs[obj.id] || new Set(), toast: this.ctx.toast, watcher: this.ctx.watcher,
+      submit: (m, p, b) => this.request(m, p, b),
+    };
+    if (this.tabCtl && this.tabCtl.ref === obj.id && this.tabCtl.tab === this.tab) {
+      this.tabCtl.ctl.update(ctx);
+    } else {
+      this.dropTab();
+      this.tabCtl = { ref: obj.id, tab: this.tab, ctl: new live(ctx) };
+    }
+    body.appendChild(this.tabCtl.ctl.el);
+    if (focused && this.tabCtl.ctl.el.contains(focused)) focused.focus({ preventScroll: true });
   }
 
   renderSummary(body, obj, d) {
@@ -224,6 +350,11 @@ export class ObjectView {
         ["VMs", p.vms !== undefined ? `${p.vms} (${p.vms_running || 0} running)` : ""],
         ["Last heard from", when(d.last_seen)],
       ]));
+      return;
+    }
+    if (obj.kind === "resource_pool") {
+      body.appendChild(propRows(common));
+      if (d) renderPool(body, d);
       return;
     }
     const kids = obj.children || [];
