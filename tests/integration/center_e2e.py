@@ -260,6 +260,8 @@ def test_console():
     wait_for("con01 in center", lambda: center_vm("con01") is not None, timeout=20)
     c.task_ok("POST", "/api/v1/vms/con01/power/on")
     b.wait_console(vm, "VIREO-GUEST-READY", timeout=120)
+    log = c.ok("GET", "/api/v1/vms/con01/console/log")["text"]
+    check("VIREO-GUEST-READY" in log, f"the console's log through center: {log[-200:]}")
     t = c.ok("POST", "/api/v1/vms/con01/console/ticket")
     ws = WebSocket(c.url, t["path"])
     check(ws.accepted, f"the WebSocket handshake: {ws.head}")
@@ -481,7 +483,8 @@ def test_alarms_and_performance():
         c.ok("POST", f"/api/v1/hosts/{S['host_a']}/sync")
         trig = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
                 if t["alarm_name"] == "Datastore usage"]
-        check(trig and trig[0]["object_name"] == lab.datastore and trig[0]["status"] == "yellow",
+        check(trig and trig[0]["object_name"] == lab.datastore and trig[0]["status"] == "yellow"
+              and trig[0]["object"].startswith("datastore-"),
               f"datastore alarm: {trig}")
         # Tasks: one that is not cancellable, one that has ended.
         st, r = c.request("POST", "/api/v1/vms/web01/power/on")
@@ -548,6 +551,9 @@ def test_resource_pools():
                       {"allocation": {"memory": {"reservation_mib": 1}}})
     check(st == 409 and "root pool" in e["error"]["message"], f"{st} {e}")
     S["gold"], S["root_pool"] = gold, root
+    p = c.ok("POST", "/api/v1/inventory", {"kind": "resource_pool", "parent": S["cluster"],
+                                           "name": "Bronze"})
+    check(p["path"] == "/DC1/host/Prod/Resources/Bronze", f"a pool 'in the cluster': {p}")
     out = cli("pool", "create", root, "Silver", "--mem-reservation", "16", "--expandable", "no")
     check("Silver" in out, out)
     out = cli("pool", "set", "/DC1/host/Prod/Resources/Silver", "--mem-limit", "8", expect=1)

@@ -275,6 +275,24 @@ static void inventory_create_post(struct api_request *req, void *opaque)
 	struct inv_object parent = {0};
 	if (!creq_object(&x, json_get_string(body, "parent", ""), &parent))
 		goto out;
+	/* A pool "in a cluster" (or standalone host) goes into its root pool. */
+	if (kind == INV_KIND_RESOURCE_POOL &&
+	    (parent.kind == INV_KIND_CLUSTER || parent.kind == INV_KIND_HOST)) {
+		int64_t root = 0;
+		if (pool_root_of(x.db, parent.id, &root, &err) < 0 || !root) {
+			if (!root && !err)
+				api_respond_error(req, 409, "%s \"%s\" has no root resource pool",
+						  inv_kind_name(parent.kind), parent.name);
+			else
+				creq_fail(&x, err);
+			goto out;
+		}
+		inv_object_clear(&parent);
+		if (inventory_get(x.db, root, &parent, &err) < 0) {
+			creq_fail(&x, err);
+			goto out;
+		}
+	}
 	/* "folder" means the folder that fits where it goes, as vSphere's New Folder does. */
 	if (kind == INV_KIND_FOLDER && (parent.kind == INV_KIND_VM_FOLDER ||
 					parent.kind == INV_KIND_HOST_FOLDER ||

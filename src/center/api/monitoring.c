@@ -486,8 +486,16 @@ static void alarms_triggered(struct api_request *req, void *opaque)
 		if (can <= 0)
 			continue;
 		_cleanup_free_ char *aid = xasprintf("alarm-%lld", (long long)s->alarm_id);
-		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "alarm", aid, "alarm_name",
-				      s->alarm_name, "object_id", (json_int_t)s->object_id,
+		struct inv_object obj = {0};
+		if (inventory_get(x.db, s->object_id, &obj, NULL) < 0) {
+			inv_object_clear(&obj);
+			continue;
+		}
+		_cleanup_free_ char *oref = moref_of(obj.kind, obj.id);
+		inv_object_clear(&obj);
+		json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "alarm", aid,
+				      "alarm_name", s->alarm_name, "object", oref, "object_id",
+				      (json_int_t)s->object_id,
 				      "object_name", s->object_name ? s->object_name : "", "status",
 				      alarm_status_name(s->status), "state", s->state);
 		if (s->value)

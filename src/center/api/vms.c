@@ -417,6 +417,40 @@ out:
 	creq_end(&x);
 }
 
+/* GET /api/v1/vms/{ref}/console/log: what the serial console printed (the host's file). */
+static void vms_console_log(struct api_request *req, void *opaque)
+{
+	const char *bytes = api_request_query(req, "bytes");
+	uint64_t n = 65536;
+	if (bytes && parse_u64(bytes, 1, 1u << 20, &n) < 0) {
+		api_respond_error(req, 400, "bytes=\"%s\" is not a number from 1 to 1048576", bytes);
+		return;
+	}
+	struct creq x;
+	if (!creq_begin(&x, req, opaque))
+		return;
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *esc = NULL, *path = NULL;
+	struct inv_object o = {0};
+	if (!capi_find_vm(&x, api_request_param(req, "ref"), &o) ||
+	    !creq_allow(&x, &o, "VirtualMachine.Interact.ConsoleInteract"))
+		goto out;
+	if (!o.host_id || !o.uuid) {
+		api_respond_error(req, 409, "VM \"%s\" is on no host", o.name);
+		goto out;
+	}
+	esc = api_client_escape(o.uuid);
+	path = xasprintf("/api/v1/vms/%s/console/log?bytes=%llu", esc, (unsigned long long)n);
+	json_t *log = NULL;
+	if (chosts_call(x.c->hosts, o.host_id, "GET", path, NULL, NULL, &log, &err) < 0)
+		creq_fail(&x, err);
+	else
+		api_respond_json(req, 200, log);
+out:
+	inv_object_clear(&o);
+	creq_end(&x);
+}
+
 /* ---- snapshots, through the VM's host ---- */
 
 static void snapshots_list(struct api_request *req, void *opaque)
@@ -784,6 +818,7 @@ void capi_vms_register(struct api_server *srv, struct center *c)
 	api_server_add_route(srv, "PATCH", "/api/v1/vms/{ref}", vms_patch, c, 0);
 	api_server_add_route(srv, "POST", "/api/v1/vms", vms_create, c, 0);
 	api_server_add_route(srv, "GET", "/api/v1/vms/{ref}/snapshots", snapshots_list, c, 0);
+	api_server_add_route(srv, "GET", "/api/v1/vms/{ref}/console/log", vms_console_log, c, 0);
 	api_server_add_route(srv, "POST", "/api/v1/vms/{ref}/snapshots", snapshots_op, c,
 			     API_ROUTE_BODY_OPTIONAL);
 	api_server_add_route(srv, "DELETE", "/api/v1/vms/{ref}/snapshots", snapshots_op, c, 0);
