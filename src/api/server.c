@@ -62,7 +62,15 @@ int api_status_from_errno(int code)
 	case ETIMEDOUT:
 		return 504;
 	case EHOSTDOWN: /* center: the host that would do it does not answer */
+	case EAGAIN:
 		return 503;
+	case ECONNREFUSED: /* center: a host it talks to */
+	case EHOSTUNREACH:
+	case EPROTO:
+		return 502;
+	case ELOOP: /* a move into its own subtree */
+	case EXDEV: /* a move into another datacenter */
+		return 400;
 	case ENOTSUP:
 #if EOPNOTSUPP != ENOTSUP
 	case EOPNOTSUPP:

@@ -65,8 +65,8 @@ static bool ticket_equal(const char *a, const char *b)
 	return d == 0;
 }
 
-/* Takes a ticket out (single use); false if unknown or expired. */
-static bool ticket_take(const char *value, struct ticket *out)
+/* Takes a ticket out (single use) if it is for vm_id; false if unknown, expired or another's. */
+static bool ticket_take(const char *value, int64_t vm_id, struct ticket *out)
 {
 	bool found = false;
 	uint64_t now = time_mono_ms();
@@ -78,7 +78,7 @@ static bool ticket_take(const char *value, struct ticket *out)
 			memset(&tickets[i], 0, sizeof(tickets[i]));
 			continue;
 		}
-		if (!found && ticket_equal(tickets[i].value, value)) {
+		if (!found && tickets[i].vm_id == vm_id && ticket_equal(tickets[i].value, value)) {
 			*out = tickets[i];
 			memset(&tickets[i], 0, sizeof(tickets[i]));
 			found = true;
@@ -556,18 +556,18 @@ static void console_ws(struct api_request *req, void *opaque)
 		api_respond_error(req, 400, "a WebSocket (version 13) handshake is needed here");
 		return;
 	}
-	struct ticket t;
-	if (!value || !ticket_take(value, &t)) {
-		api_respond_error(req, 403, "no valid console ticket (ask POST "
-					    "/api/v1/vms/{ref}/console/ticket; a ticket is good once, "
-					    "for 30 s)");
+	/* The path names the VM as the ticket's answer gave it: "vm-N". */
+	const char *ref = api_request_param(req, "ref");
+	uint64_t vm_id = 0;
+	if (!str_has_prefix(ref, "vm-") || parse_u64(ref + 3, 1, INT64_MAX, &vm_id) < 0) {
+		api_respond_error(req, 404, "no VM \"%s\" (use the path the ticket came with)", ref);
 		return;
 	}
-	_cleanup_free_ char *want = moref_of(INV_KIND_VM, t.vm_id);
-	_cleanup_free_ char *want_t = moref_of(INV_KIND_TEMPLATE, t.vm_id);
-	const char *ref = api_request_param(req, "ref");
-	if (strcmp(ref, want) != 0 && strcmp(ref, want_t) != 0) {
-		api_respond_error(req, 403, "this console ticket is for another VM");
+	struct ticket t;
+	if (!value || !ticket_take(value, (int64_t)vm_id, &t)) {
+		api_respond_error(req, 403, "no valid console ticket for this VM (ask POST "
+					    "/api/v1/vms/{ref}/console/ticket; a ticket is good once, "
+					    "for 30 s)");
 		return;
 	}
 	struct bridge *b = xcalloc(1, sizeof(*b));

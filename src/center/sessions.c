@@ -230,11 +230,17 @@ int csessions_logout(struct csessions *s, const char *token)
 
 void csessions_end_principal(struct csessions *s, int64_t principal_id)
 {
+	csessions_end_principal_except(s, principal_id, NULL);
+}
+
+void csessions_end_principal_except(struct csessions *s, int64_t principal_id, const char *token)
+{
 	pthread_mutex_lock(&s->lock);
 	for (unsigned b = 0; b < BUCKETS; b++)
 		for (struct csession **link = &s->buckets[b]; *link;) {
 			struct csession *c = *link;
-			if (c->principal_id == principal_id) {
+			if (c->principal_id == principal_id &&
+			    !(token && token_equal(c->token, token))) {
 				*link = c->next;
 				session_free(c);
 				s->count--;

@@ -37,6 +37,8 @@ int csessions_check(struct csessions *s, const char *token, struct csession_info
 int csessions_logout(struct csessions *s, const char *token);
 /* Ends every session of a principal (password change, disable, delete). */
 void csessions_end_principal(struct csessions *s, int64_t principal_id);
+/* The same, sparing the session of token (NULL: none). */
+void csessions_end_principal_except(struct csessions *s, int64_t principal_id, const char *token);
 void csession_info_clear(struct csession_info *info);
 
 /* For api_server_new(): opaque is the struct csessions. */

@@ -355,6 +355,12 @@ def test_permissions():
     # The last administrator cannot be removed.
     st, r = c.request("DELETE", "/api/v1/inventory/%2F/permissions/admin")
     check(st == 409, f"removing the last admin: {st} {r}")
+    st, _ = c.request("DELETE", "/api/v1/groups/bob")
+    check(st == 404, f"a user is not deleted as a group: {st}")
+    st, e = c.request("PUT", "/api/v1/users/admin/password", {"password": "x" * 12}, token=bob)
+    check(st == 403, f"bob changes admin's password: {st} {e}")
+    st, e = c.request("PUT", "/api/v1/users/nosuch/password", {"password": "x" * 12}, token=bob)
+    check(st == 403, f"names are not revealed to bob: {st} {e}")
     c.ok("DELETE", "/api/v1/users/bob")
     st, _ = c.request("GET", "/api/v1/sessions/current", token=bob)
     check(st == 401, "a deleted user's session ends")

@@ -186,6 +186,13 @@ static void users_delete(struct api_request *req, void *opaque)
 	if (!allow_on_root(&x, "Authorization.ModifyPermissions") ||
 	    !find_principal(&x, api_request_param(req, "name"), &p))
 		goto out;
+	/* DELETE /users/{name} deletes users, /groups/{name} groups. */
+	bool want_group = str_has_prefix(api_request_path(req), "/api/v1/groups/");
+	if (p.is_group != want_group) {
+		api_respond_error(req, 404, "no %s \"%s\"", want_group ? "group" : "user",
+				  api_request_param(req, "name"));
+		goto out;
+	}
 	if (principal_delete(x.db, p.id, &err) < 0) {
 		creq_fail(&x, err);
 		goto out;
@@ -241,7 +248,14 @@ static void users_password(struct api_request *req, void *opaque)
 		return;
 	_cleanup_error_ struct vr_error *err = NULL;
 	struct principal p = {0};
-	if (!find_principal(&x, api_request_param(req, "name"), &p))
+	/* Someone else's password needs the privilege, asked before the name is looked up. */
+	const char *name = api_request_param(req, "name");
+	size_t ul = strcspn(x.user, "@");
+	bool self_name = strcmp(name, x.user) == 0 ||
+			 (strlen(name) == ul && strncmp(name, x.user, ul) == 0);
+	if (!self_name && !allow_on_root(&x, "Authorization.ModifyPermissions"))
+		goto out;
+	if (!find_principal(&x, name, &p))
 		goto out;
 	bool self = p.id == x.principal_id;
 	if (self) {
@@ -261,9 +275,8 @@ static void users_password(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
-	/* Other sessions of that user end; a user changing their own keeps this one. */
-	if (!self)
-		csessions_end_principal(x.c->sessions, p.id);
+	/* The user's sessions end; one changing their own password keeps this one. */
+	csessions_end_principal_except(x.c->sessions, p.id, self ? api_request_token(req) : NULL);
 	center_post_event(x.c, x.db, "UserPasswordChanged", "info", 0, "", x.user, 0,
 			  "password of %s@%s changed by %s", p.name, p.domain, x.user);
 	api_respond_no_content(req);

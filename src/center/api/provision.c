@@ -439,6 +439,10 @@ static void vms_clone(struct api_request *req, void *opaque)
 	}
 	if (!creq_allow(&x, &folder, "VirtualMachine.Inventory.CreateFromExisting"))
 		goto out;
+	/* The clone lives in that folder: powering it on is a power-on there. */
+	if (json_is_true(json_object_get(body, "power_on")) &&
+	    !creq_allow(&x, &folder, "VirtualMachine.Interact.PowerOn"))
+		goto out;
 	struct placement_result pl = {0};
 	const char *tgt = json_get_string(body, "target", NULL);
 	bool linked = json_is_true(json_object_get(body, "linked"));

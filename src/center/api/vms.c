@@ -152,34 +152,39 @@ bool capi_find_vm(struct creq *x, const char *ref, struct inv_object *out)
 	}
 	bool looks_like_ref = ref[0] == '/' || str_has_prefix(ref, "vm-");
 	if (!looks_like_ref) {
-		struct inv_list a = {0}, b = {0};
-		int r = inventory_find_name(x->db, INV_KIND_VM, ref, 2, &a, &err);
+		/* Only the VMs the user may see count: others neither match nor clash. */
+		struct inv_list lists[2] = {{0}, {0}};
+		int r = inventory_find_name(x->db, INV_KIND_VM, ref, 64, &lists[0], &err);
 		if (r == 0)
-			r = inventory_find_name(x->db, INV_KIND_TEMPLATE, ref, 2, &b, &err);
+			r = inventory_find_name(x->db, INV_KIND_TEMPLATE, ref, 64, &lists[1], &err);
 		if (r < 0) {
+			inv_list_clear(&lists[0]);
 			creq_fail(x, err);
 			return false;
 		}
-		size_t n = a.n + b.n;
-		if (n == 1) {
-			*out = a.n ? a.items[0] : b.items[0];
-			if (a.n)
-				a.n = 0;
-			else
-				b.n = 0;
-			free(a.items);
-			free(b.items);
-			a.items = b.items = NULL;
-			int can = creq_can(x, out->id, "System.Read");
-			if (can > 0)
-				return true;
-			inv_object_clear(out);
-			if (can == 0)
-				api_respond_error(x->req, 404, "no VM \"%s\"", ref);
+		size_t n = 0;
+		int can = 1;
+		for (int l = 0; l < 2 && can >= 0; l++)
+			for (size_t i = 0; i < lists[l].n && can >= 0; i++) {
+				can = creq_can(x, lists[l].items[i].id, "System.Read");
+				if (can <= 0)
+					continue;
+				if (n++ == 0) {
+					*out = lists[l].items[i];
+					lists[l].items[i] = (struct inv_object){0};
+				}
+			}
+		inv_list_clear(&lists[0]);
+		inv_list_clear(&lists[1]);
+		if (can < 0) {
+			if (n)
+				inv_object_clear(out);
 			return false;
 		}
-		inv_list_clear(&a);
-		inv_list_clear(&b);
+		if (n == 1)
+			return true;
+		if (n > 1)
+			inv_object_clear(out);
 		if (n > 1) {
 			api_respond_error(x->req, 409,
 					  "several VMs are named \"%s\"; name one by its id (vm-N) or path",
