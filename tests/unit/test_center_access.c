@@ -23,122 +23,15 @@
 #include "center/db/principals.h"
 #include "center/db/privileges.h"
 #include "center/db/schema_priv.h"
+#include "center_fixture.h"
 #include "common/error.h"
 #include "common/util.h"
-#include "pg_server.h"
 
 #define NOW 1800000000000LL
 #define PASSWORD "correct horse"
 
-/* ---- the back end under test ---- */
-
-static struct pg_server pg = {NULL, -1};
-static enum db_backend backend;
-static unsigned db_seq;
-
-static void stop_at_exit(void)
-{
-	pg_server_stop(&pg);
-}
-
-static int pg_group_setup(void **state)
-{
-	backend = DB_BACKEND_POSTGRES;
-	return pg_server_start(&pg);
-}
-
-static int pg_group_teardown(void **state)
-{
-	pg_server_stop(&pg);
-	return 0;
-}
-
-static int sqlite_group_setup(void **state)
-{
-	backend = DB_BACKEND_SQLITE;
-	return 0;
-}
-
-/* ---- per-case fixture: a migrated, empty database ---- */
-
-struct fixture {
-	char *location;
-	char *tmpdir; /* SQLite */
-	char *dbname; /* PostgreSQL */
-	struct db *db;
-};
-
-static int admin_exec(const char *sql)
-{
-	_cleanup_free_ char *loc = pg_server_location(&pg, "postgres");
-	_cleanup_(db_closep) struct db *admin = NULL;
-	_cleanup_error_ struct vr_error *err = NULL;
-	int r = db_open(loc, &admin, &err);
-	if (r == 0)
-		r = db_exec(admin, "administer test databases", sql, &err);
-	if (r < 0)
-		fprintf(stderr, "%s\n", vr_error_msg(err));
-	return r;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	if (backend == DB_BACKEND_SQLITE) {
-		char tmpl[] = "/tmp/vireo-cacc-XXXXXX";
-		assert_non_null(mkdtemp(tmpl));
-		f->tmpdir = xstrdup(tmpl);
-		f->location = xasprintf("%s/center.db", tmpl);
-	} else {
-		f->dbname = xasprintf("center_access_%u", ++db_seq);
-		_cleanup_free_ char *sql = xasprintf("CREATE DATABASE %s", f->dbname);
-		assert_int_equal(admin_exec(sql), 0);
-		f->location = pg_server_location(&pg, f->dbname);
-	}
-	_cleanup_error_ struct vr_error *err = NULL;
-	if (schema_open(f->location, &f->db, &err) < 0)
-		fail_msg("%s", vr_error_msg(err));
-	assert_int_equal(db_backend(f->db), backend);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	db_close(f->db);
-	if (f->tmpdir)
-		rm_rf(f->tmpdir);
-	if (f->dbname) {
-		_cleanup_free_ char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", f->dbname);
-		admin_exec(sql);
-	}
-	free(f->tmpdir);
-	free(f->dbname);
-	free(f->location);
-	free(f);
-	return 0;
-}
-
-static void check_err(int r, int code, struct vr_error **err, const char *needle)
-{
-	if (r != -code)
-		fail_msg("expected %d, got %d (%s)", -code, r, vr_error_msg(*err));
-	assert_non_null(*err);
-	if (needle && !strstr((*err)->msg, needle))
-		fail_msg("\"%s\" not in \"%s\"", needle, (*err)->msg);
-	vr_error_freep(err);
-}
-
 /* The call fails with -code and a message holding needle (NULL: any); err is the caller's. */
-#define EXPECT_ERR(call, code, needle) check_err((call), (code), &err, (needle))
-
-#define OK(call)                                                                \
-	do {                                                                    \
-		int ok_r_ = (call);                                             \
-		if (ok_r_ < 0)                                                  \
-			fail_msg("%s: %d %s", #call, ok_r_, vr_error_msg(err)); \
-	} while (0)
+#define EXPECT_ERR(call, code, needle) expect_err((call), (code), &err, (needle))
 
 /* ---- helpers ---- */
 
@@ -239,7 +132,7 @@ static int64_t make_admin(struct db *db)
 
 static void test_user_create(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	int64_t bob, id;
@@ -344,7 +237,7 @@ static void expect_denied(struct db *db, const char *name, const char *password)
 
 static void test_passwords(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	int64_t bob = user(db, "bob"), id = 0;
@@ -397,7 +290,7 @@ static void test_passwords(void **state)
 
 static void test_last_admin(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	int64_t root = root_of(db);
@@ -468,7 +361,7 @@ static void test_last_admin(void **state)
 
 static void test_nested_groups(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -534,7 +427,7 @@ static void test_nested_groups(void **state)
 
 static void test_propagation(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	make_admin(db);
 	struct dc d = make_dc(db, "dc1");
@@ -575,7 +468,7 @@ static void test_propagation(void **state)
 
 static void test_nearest_wins(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	make_admin(db);
 	struct dc d = make_dc(db, "dc1");
@@ -631,7 +524,7 @@ static void test_nearest_wins(void **state)
 
 static void test_user_beats_group(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -659,7 +552,7 @@ static void test_user_beats_group(void **state)
 
 static void test_group_union(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -709,7 +602,7 @@ static void test_group_union(void **state)
 
 static void test_roles(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -830,7 +723,7 @@ static void test_roles(void **state)
 
 static void test_permissions(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	int64_t admin = make_admin(db);
@@ -906,7 +799,7 @@ static void test_permissions(void **state)
 
 static void test_access_check_message(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -1001,7 +894,7 @@ static uint32_t rnd(uint32_t n)
 
 static void test_ctx_matches_check(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -1114,7 +1007,7 @@ static double ms_since(const struct timespec *t0)
 
 static void test_ctx_scale(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
 	make_admin(db);
@@ -1169,24 +1062,33 @@ static void test_ctx_scale(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_create, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_passwords, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nested_groups, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_propagation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nearest_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_user_beats_group, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_union, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_access_check_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ctx_matches_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ctx_scale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_create, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_passwords, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_last_admin, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_nested_groups, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_propagation, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_nearest_wins, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_user_beats_group, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_group_union, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_roles, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_permissions, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_access_check_message, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ctx_matches_check, fixture_setup_migrated,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ctx_scale, fixture_setup_migrated,
+						fixture_teardown),
 	};
-	atexit(stop_at_exit);
-	int failed = cmocka_run_group_tests_name("center_access on SQLite", tests,
-						 sqlite_group_setup, NULL);
-	failed += cmocka_run_group_tests_name("center_access on PostgreSQL", tests, pg_group_setup,
-					      pg_group_teardown);
+	int failed = FIXTURE_RUN_GROUPS("center_access", tests);
 	return failed ? 1 : 0;
 }

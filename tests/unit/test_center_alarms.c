@@ -20,9 +20,9 @@
 #include "center/db/db.h"
 #include "center/db/inventory.h"
 #include "center/db/schema_priv.h"
+#include "center_fixture.h"
 #include "common/error.h"
 #include "common/util.h"
-#include "pg_server.h"
 
 #define SPEC(k, p, n, ...) \
 	(&(struct inv_create_spec){.kind = (k), .parent_id = (p), .name = (n), __VA_ARGS__})
@@ -30,35 +30,6 @@
 /* A point in time and seconds after it. */
 #define T0 1700000000000LL
 #define AT(s) (T0 + (int64_t)((s) * 1000))
-
-/* ---- the back end under test ---- */
-
-static struct pg_server pg = {NULL, -1};
-static enum db_backend backend;
-static unsigned db_seq;
-
-static void stop_at_exit(void)
-{
-	pg_server_stop(&pg);
-}
-
-static int pg_group_setup(void **state)
-{
-	backend = DB_BACKEND_POSTGRES;
-	return pg_server_start(&pg);
-}
-
-static int pg_group_teardown(void **state)
-{
-	pg_server_stop(&pg);
-	return 0;
-}
-
-static int sqlite_group_setup(void **state)
-{
-	backend = DB_BACKEND_SQLITE;
-	return 0;
-}
 
 /* ---- per-case fixture: a migrated database with a small inventory ---- */
 
@@ -68,32 +39,10 @@ static int sqlite_group_setup(void **state)
  *   dc1/host/esx1     (host)
  */
 struct fixture {
-	char *location;
-	char *tmpdir; /* SQLite */
-	char *dbname; /* PostgreSQL */
-	struct db *db;
+	struct center_case *c;
+	struct db *db; /* c->db */
 	int64_t root, dc1, dc1_vm, web, web01, db01, esx1, dc2, other01;
 };
-
-static int admin_exec(const char *sql)
-{
-	_cleanup_free_ char *loc = pg_server_location(&pg, "postgres");
-	_cleanup_(db_closep) struct db *admin = NULL;
-	_cleanup_error_ struct vr_error *err = NULL;
-	int r = db_open(loc, &admin, &err);
-	if (r == 0)
-		r = db_exec(admin, "administer test databases", sql, &err);
-	if (r < 0)
-		fprintf(stderr, "%s\n", vr_error_msg(err));
-	return r;
-}
-
-#define OK(call)                                                                        \
-	do {                                                                            \
-		int ok_r_ = (call);                                                     \
-		if (ok_r_ < 0)                                                          \
-			fail_msg("%s: %d %s", #call, ok_r_, vr_error_msg(err));          \
-	} while (0)
 
 static int64_t create(struct db *db, enum inv_kind kind, int64_t parent, const char *name)
 {
@@ -117,19 +66,8 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct vr_error *err = NULL;
-	if (backend == DB_BACKEND_SQLITE) {
-		char tmpl[] = "/tmp/vireo-alarms-XXXXXX";
-		assert_non_null(mkdtemp(tmpl));
-		f->tmpdir = xstrdup(tmpl);
-		f->location = xasprintf("%s/center.db", tmpl);
-	} else {
-		f->dbname = xasprintf("alarms_test_%u", ++db_seq);
-		_cleanup_free_ char *sql = xasprintf("CREATE DATABASE %s", f->dbname);
-		assert_int_equal(admin_exec(sql), 0);
-		f->location = pg_server_location(&pg, f->dbname);
-	}
-	OK(schema_open(f->location, &f->db, &err));
-	assert_int_equal(db_backend(f->db), backend);
+	f->c = center_case_new(true);
+	f->db = f->c->db;
 	struct db *db = f->db;
 	OK(inventory_root(db, &f->root, &err));
 	f->dc1 = create(db, INV_KIND_DATACENTER, f->root, "dc1");
@@ -148,37 +86,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	db_close(f->db);
-	if (f->tmpdir)
-		rm_rf(f->tmpdir);
-	if (f->dbname) {
-		_cleanup_free_ char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", f->dbname);
-		admin_exec(sql);
-	}
-	free(f->tmpdir);
-	free(f->dbname);
-	free(f->location);
+	center_case_free(f->c);
 	free(f);
 	return 0;
-}
-
-static void expect_err(int r, int code, struct vr_error **err, const char *needle)
-{
-	if (r != -code)
-		fail_msg("expected %d, got %d (%s)", -code, r, vr_error_msg(*err));
-	assert_non_null(*err);
-	if (needle && !strstr((*err)->msg, needle))
-		fail_msg("\"%s\" not in \"%s\"", needle, (*err)->msg);
-	vr_error_freep(err);
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-	int64_t n = -1;
-	_cleanup_error_ struct vr_error *err = NULL;
-	if (db_query_int64(db, "count rows", sql, &n, &err) < 0)
-		fail_msg("%s", vr_error_msg(err));
-	return n;
 }
 
 /* ---- specs ---- */
@@ -974,10 +884,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_states_under_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caller_transaction, setup, teardown),
 	};
-	atexit(stop_at_exit);
-	int failed = cmocka_run_group_tests_name("center_alarms on SQLite", tests,
-						 sqlite_group_setup, NULL);
-	failed += cmocka_run_group_tests_name("center_alarms on PostgreSQL", tests, pg_group_setup,
-					      pg_group_teardown);
+	int failed = FIXTURE_RUN_GROUPS("center_alarms", tests);
 	return failed ? 1 : 0;
 }

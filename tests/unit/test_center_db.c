@@ -21,134 +21,13 @@
 #include "center/db/inventory.h"
 #include "center/db/privileges.h"
 #include "center/db/schema_priv.h"
+#include "center_fixture.h"
 #include "common/error.h"
 #include "common/util.h"
-#include "pg_server.h"
 
 /* A create spec: kind, parent, name, then designated fields. */
 #define SPEC(k, p, n, ...) \
 	(&(struct inv_create_spec){.kind = (k), .parent_id = (p), .name = (n), __VA_ARGS__})
-
-/* ---- the back end under test ---- */
-
-static struct pg_server pg = {NULL, -1};
-static enum db_backend backend;
-static unsigned db_seq;
-
-static void stop_at_exit(void)
-{
-	pg_server_stop(&pg);
-}
-
-static int pg_group_setup(void **state)
-{
-	backend = DB_BACKEND_POSTGRES;
-	return pg_server_start(&pg);
-}
-
-static int pg_group_teardown(void **state)
-{
-	pg_server_stop(&pg);
-	return 0;
-}
-
-static int sqlite_group_setup(void **state)
-{
-	backend = DB_BACKEND_SQLITE;
-	return 0;
-}
-
-/* ---- per-case fixture: an empty database ---- */
-
-struct fixture {
-	char *location;
-	char *tmpdir; /* SQLite */
-	char *dbname; /* PostgreSQL */
-};
-
-static int admin_exec(const char *sql)
-{
-	_cleanup_free_ char *loc = pg_server_location(&pg, "postgres");
-	_cleanup_(db_closep) struct db *admin = NULL;
-	_cleanup_error_ struct vr_error *err = NULL;
-	int r = db_open(loc, &admin, &err);
-	if (r == 0)
-		r = db_exec(admin, "administer test databases", sql, &err);
-	if (r < 0)
-		fprintf(stderr, "%s\n", vr_error_msg(err));
-	return r;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	if (backend == DB_BACKEND_SQLITE) {
-		char tmpl[] = "/tmp/vireo-cdb-XXXXXX";
-		assert_non_null(mkdtemp(tmpl));
-		f->tmpdir = xstrdup(tmpl);
-		f->location = xasprintf("%s/center.db", tmpl);
-	} else {
-		f->dbname = xasprintf("center_test_%u", ++db_seq);
-		_cleanup_free_ char *sql = xasprintf("CREATE DATABASE %s", f->dbname);
-		assert_int_equal(admin_exec(sql), 0);
-		f->location = pg_server_location(&pg, f->dbname);
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->tmpdir)
-		rm_rf(f->tmpdir);
-	if (f->dbname) {
-		_cleanup_free_ char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", f->dbname);
-		admin_exec(sql);
-	}
-	free(f->tmpdir);
-	free(f->dbname);
-	free(f->location);
-	free(f);
-	return 0;
-}
-
-static struct db *open_migrated(const struct fixture *f)
-{
-	struct db *db = NULL;
-	_cleanup_error_ struct vr_error *err = NULL;
-	int r = schema_open(f->location, &db, &err);
-	if (r < 0)
-		fail_msg("%s", vr_error_msg(err));
-	assert_int_equal(db_backend(db), backend);
-	return db;
-}
-
-static int64_t count(struct db *db, const char *sql)
-{
-	int64_t n = -1;
-	_cleanup_error_ struct vr_error *err = NULL;
-	if (db_query_int64(db, "count rows", sql, &n, &err) < 0)
-		fail_msg("%s", vr_error_msg(err));
-	return n;
-}
-
-static void expect_err(int r, int code, struct vr_error **err, const char *needle)
-{
-	if (r != -code)
-		fail_msg("expected %d, got %d (%s)", -code, r, vr_error_msg(*err));
-	assert_non_null(*err);
-	if (needle && !strstr((*err)->msg, needle))
-		fail_msg("\"%s\" not in \"%s\"", needle, (*err)->msg);
-	vr_error_freep(err);
-}
-
-#define OK(call)                                                       \
-	do {                                                           \
-		int ok_r_ = (call);                                    \
-		if (ok_r_ < 0)                                         \
-			fail_msg("%s: %d %s", #call, ok_r_, vr_error_msg(err)); \
-	} while (0)
 
 /* ---- migrations ---- */
 
@@ -168,7 +47,7 @@ static bool role_has(struct db *db, const char *role, const char *privilege)
 
 static void test_migrate_from_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	_cleanup_(db_closep) struct db *db = NULL;
 	struct vr_error *err = NULL;
 	OK(db_open(f->location, &db, &err));
@@ -212,9 +91,9 @@ static void test_migrate_from_empty(void **state)
 
 static void test_reopen_is_noop(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	struct db *db = open_migrated(f);
+	struct db *db = fixture_open_migrated(f);
 	int64_t root, dc;
 	OK(inventory_root(db, &root, &err));
 	OK(inventory_create(db, SPEC(INV_KIND_DATACENTER, root, "dc1"), &dc, &err));
@@ -237,9 +116,9 @@ static void test_reopen_is_noop(void **state)
 
 static void test_newer_version_refused(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	struct db *db = open_migrated(f);
+	struct db *db = fixture_open_migrated(f);
 	OK(db_exec(db, "pretend a newer vireo-center ran",
 		   "INSERT INTO schema_version (version, description, applied_ms)"
 		   " VALUES (99, 'from the future', 0)",
@@ -258,7 +137,7 @@ static void test_newer_version_refused(void **state)
 
 static void test_migration_is_atomic(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = NULL;
 	OK(db_open(f->location, &db, &err));
@@ -314,9 +193,9 @@ static int failing_fn(struct db *db, void *opaque, struct vr_error **err)
 
 static void test_transactions_roll_back(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	OK(db_begin(db, &err));
 	add_user(db, "alice", 0);
 	add_user(db, "alice", EEXIST); /* fails: PostgreSQL now refuses the transaction */
@@ -370,14 +249,14 @@ static int64_t create(struct db *db, enum inv_kind kind, int64_t parent, const c
 
 static void test_concurrent_writers(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *a = open_migrated(f);
+	_cleanup_(db_closep) struct db *a = fixture_open_migrated(f);
 	_cleanup_(db_closep) struct db *b = NULL;
 	OK(db_open(f->location, &b, &err));
 	OK(db_begin(a, &err));
 	add_user(a, "from-a", 0);
-	if (backend == DB_BACKEND_SQLITE) {
+	if (fixture_backend == DB_BACKEND_SQLITE) {
 		/* WAL: a reader goes on while a writer holds its transaction. */
 		assert_int_equal(count(b, "SELECT COUNT(*) FROM principal"), 0);
 		OK(db_commit(a, &err));
@@ -402,7 +281,7 @@ static void test_concurrent_writers(void **state)
 
 static void test_parameters_and_nulls(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = NULL;
 	OK(db_open(f->location, &db, &err));
@@ -508,9 +387,9 @@ static void test_parameters_and_nulls(void **state)
 
 static void test_error_messages(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	const char *name = db_backend_name(db);
 	_cleanup_free_ char *want = xasprintf("list widgets: %s error: ", name);
 	expect_err(db_exec(db, "list widgets", "SELECT * FROM widget", &err), EINVAL, &err, want);
@@ -619,9 +498,9 @@ static struct dc make_dc(struct db *db, const char *name)
 
 static void test_unique_names_and_kinds(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
 	int64_t web = create(db, INV_KIND_VM, d.vm, "web01");
 	int64_t id;
@@ -681,9 +560,9 @@ static void test_unique_names_and_kinds(void **state)
 
 static void test_move_rules(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1"), d2 = make_dc(db, "dc2");
 	int64_t f1 = create(db, INV_KIND_VM_FOLDER, d.vm, "f1");
 	int64_t f2 = create(db, INV_KIND_VM_FOLDER, f1, "f2");
@@ -714,9 +593,9 @@ static void test_move_rules(void **state)
 
 static void test_delete_rules(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
 	int64_t folder = create(db, INV_KIND_VM_FOLDER, d.vm, "apps");
 	int64_t host = create(db, INV_KIND_HOST, d.host, "esx1");
@@ -752,9 +631,9 @@ static void test_delete_rules(void **state)
 
 static void test_names_stored_verbatim(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
 	static const char *const names[] = {
 		"x'); DROP TABLE inventory_object; --",
@@ -812,9 +691,9 @@ static void test_names_stored_verbatim(void **state)
 
 static void test_perf_retention(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
 	int64_t host = create(db, INV_KIND_HOST, d.host, "esx1");
 	int64_t now = 1800000000000;
@@ -862,9 +741,9 @@ static double ms_since(const struct timespec *t0)
 
 static void test_scale(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
-	_cleanup_(db_closep) struct db *db = open_migrated(f);
+	_cleanup_(db_closep) struct db *db = fixture_open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
 	int64_t *hosts = xcalloc(N_HOSTS, sizeof(*hosts));
 	struct timespec t0;
@@ -927,25 +806,34 @@ static void test_scale(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_is_noop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transactions_roll_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parameters_and_nulls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unique_names_and_kinds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_move_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_names_stored_verbatim, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_perf_retention, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_empty, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_is_noop, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_version_refused, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_migration_is_atomic, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_transactions_roll_back, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_parameters_and_nulls, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_error_messages, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_unique_names_and_kinds, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_move_rules, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_delete_rules, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_names_stored_verbatim, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_perf_retention, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_scale, fixture_setup_empty, fixture_teardown),
 	};
-	atexit(stop_at_exit);
-	int failed = cmocka_run_group_tests_name("center_db on SQLite", tests, sqlite_group_setup,
-						 NULL);
-	failed += cmocka_run_group_tests_name("center_db on PostgreSQL", tests, pg_group_setup,
-					      pg_group_teardown);
+	int failed = FIXTURE_RUN_GROUPS("center_db", tests);
 	return failed ? 1 : 0;
 }

@@ -23,9 +23,9 @@
 #include "center/db/perf.h"
 #include "center/db/schema_priv.h"
 #include "center/db/tasks.h"
+#include "center_fixture.h"
 #include "common/error.h"
 #include "common/util.h"
-#include "pg_server.h"
 
 #define SPEC(k, p, n, ...) \
 	(&(struct inv_create_spec){.kind = (k), .parent_id = (p), .name = (n), __VA_ARGS__})
@@ -35,91 +35,8 @@
 #define HOUR_MS INT64_C(3600000)
 #define T0 (INT64_C(20833) * DAY_MS)
 
-/* ---- the back end under test ---- */
-
-static struct pg_server pg = {NULL, -1};
-static enum db_backend backend;
-static unsigned db_seq;
-
-static void stop_at_exit(void)
-{
-	pg_server_stop(&pg);
-}
-
-static int pg_group_setup(void **state)
-{
-	backend = DB_BACKEND_POSTGRES;
-	return pg_server_start(&pg);
-}
-
-static int pg_group_teardown(void **state)
-{
-	pg_server_stop(&pg);
-	return 0;
-}
-
-static int sqlite_group_setup(void **state)
-{
-	backend = DB_BACKEND_SQLITE;
-	return 0;
-}
-
-/* ---- per-case fixture: an empty database ---- */
-
-struct fixture {
-	char *location;
-	char *tmpdir; /* SQLite */
-	char *dbname; /* PostgreSQL */
-};
-
-static int admin_exec(const char *sql)
-{
-	_cleanup_free_ char *loc = pg_server_location(&pg, "postgres");
-	_cleanup_(db_closep) struct db *admin = NULL;
-	_cleanup_error_ struct vr_error *err = NULL;
-	int r = db_open(loc, &admin, &err);
-	if (r == 0)
-		r = db_exec(admin, "administer test databases", sql, &err);
-	if (r < 0)
-		fprintf(stderr, "%s\n", vr_error_msg(err));
-	return r;
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	if (backend == DB_BACKEND_SQLITE) {
-		char tmpl[] = "/tmp/vireo-crec-XXXXXX";
-		assert_non_null(mkdtemp(tmpl));
-		f->tmpdir = xstrdup(tmpl);
-		f->location = xasprintf("%s/center.db", tmpl);
-	} else {
-		f->dbname = xasprintf("records_test_%u", ++db_seq);
-		_cleanup_free_ char *sql = xasprintf("CREATE DATABASE %s", f->dbname);
-		assert_int_equal(admin_exec(sql), 0);
-		f->location = pg_server_location(&pg, f->dbname);
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->tmpdir)
-		rm_rf(f->tmpdir);
-	if (f->dbname) {
-		_cleanup_free_ char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", f->dbname);
-		admin_exec(sql);
-	}
-	free(f->tmpdir);
-	free(f->dbname);
-	free(f->location);
-	free(f);
-	return 0;
-}
-
-static struct db *open_migrated(const struct fixture *f)
+/* Migrates by db_open() and schema_migrate(), not schema_open(). */
+static struct db *open_migrated(const struct center_case *f)
 {
 	struct db *db = NULL;
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -128,35 +45,9 @@ static struct db *open_migrated(const struct fixture *f)
 		r = schema_migrate(db, NULL, &err);
 	if (r < 0)
 		fail_msg("%s", vr_error_msg(err));
-	assert_int_equal(db_backend(db), backend);
+	assert_int_equal(db_backend(db), fixture_backend);
 	return db;
 }
-
-static int64_t count(struct db *db, const char *sql)
-{
-	int64_t n = -1;
-	_cleanup_error_ struct vr_error *err = NULL;
-	if (db_query_int64(db, "count rows", sql, &n, &err) < 0)
-		fail_msg("%s", vr_error_msg(err));
-	return n;
-}
-
-static void expect_err(int r, int code, struct vr_error **err, const char *needle)
-{
-	if (r != -code)
-		fail_msg("expected %d, got %d (%s)", -code, r, vr_error_msg(*err));
-	assert_non_null(*err);
-	if (needle && !strstr((*err)->msg, needle))
-		fail_msg("\"%s\" not in \"%s\"", needle, (*err)->msg);
-	vr_error_freep(err);
-}
-
-#define OK(call)                                                                 \
-	do {                                                                     \
-		int ok_r_ = (call);                                              \
-		if (ok_r_ < 0)                                                   \
-			fail_msg("%s: %d %s", #call, ok_r_, vr_error_msg(err)); \
-	} while (0)
 
 /* ---- inventory for the cases ---- */
 
@@ -204,7 +95,7 @@ static int64_t new_task(struct db *db, const char *type, int64_t object, const c
 
 static void test_task_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -333,7 +224,7 @@ static void test_task_lifecycle(void **state)
 
 static void test_task_cancel(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	int64_t now = T0;
@@ -390,7 +281,7 @@ static void test_task_cancel(void **state)
 
 static void test_task_orphans_and_purge(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	int64_t now = T0;
@@ -462,7 +353,7 @@ static void test_task_orphans_and_purge(void **state)
 
 static void test_task_list(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -561,7 +452,7 @@ static int64_t post(struct db *db, const char *type, const char *category, int64
 
 static void test_event_post(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -655,7 +546,7 @@ static void test_event_post(void **state)
 
 static void test_event_query(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d1 = make_dc(db, "dc1"), d2 = make_dc(db, "dc2");
@@ -732,7 +623,7 @@ static void test_event_query(void **state)
 
 static void test_event_purge(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	for (int i = 0; i < 50; i++)
@@ -779,7 +670,7 @@ static int64_t level_rows(struct db *db, int level)
 
 static void test_perf_store_query(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -876,7 +767,7 @@ static void test_perf_store_query(void **state)
 
 static void test_perf_rollup_functions(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -1011,7 +902,7 @@ static void check_level(struct db *db, const int64_t *objects, int interval_s, i
 
 static void test_perf_day(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -1068,7 +959,7 @@ static void test_perf_day(void **state)
 
 static void test_perf_retention(void **state)
 {
-	struct fixture *f = *state;
+	struct center_case *f = *state;
 	struct vr_error *err = NULL;
 	_cleanup_(db_closep) struct db *db = open_migrated(f);
 	struct dc d = make_dc(db, "dc1");
@@ -1130,22 +1021,29 @@ static void test_perf_retention(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_task_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_task_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_task_orphans_and_purge, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_task_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_post, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_query, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_purge, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_perf_store_query, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_perf_rollup_functions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_perf_day, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_perf_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_lifecycle, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_task_cancel, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_task_orphans_and_purge, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_task_list, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_event_post, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_event_query, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_event_purge, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_perf_store_query, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_perf_rollup_functions, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_perf_day, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_perf_retention, fixture_setup_empty,
+						fixture_teardown),
 	};
-	atexit(stop_at_exit);
-	int failed = cmocka_run_group_tests_name("center_records on SQLite", tests,
-						 sqlite_group_setup, NULL);
-	failed += cmocka_run_group_tests_name("center_records on PostgreSQL", tests,
-					      pg_group_setup, pg_group_teardown);
+	int failed = FIXTURE_RUN_GROUPS("center_records", tests);
 	return failed ? 1 : 0;
 }

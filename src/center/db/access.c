@@ -58,22 +58,6 @@ static void free_strs(char **v, size_t n)
 	free(v);
 }
 
-/* Runs fn in a transaction level of its own. */
-static int in_level(struct db *db, int (*fn)(struct db *db, void *a, struct vr_error **err),
-		    void *a, struct vr_error **err)
-{
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
-	r = fn(db, a, err);
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
-}
-
 /* ---- roles ---- */
 
 #define ROLE_COLUMNS "id, name, label, description, is_system"
@@ -339,7 +323,7 @@ int role_create(struct db *db, const char *name, const char *label, const char *
 	if (r < 0)
 		return vr_error_wrap(err, "cannot create role");
 	struct role_args args = {0, name, label, description, privileges, n, now_ms};
-	r = in_level(db, do_role_create, &args, err);
+	r = db_in_level(db, do_role_create, &args, err);
 	if (r == 0 && id)
 		*id = args.id;
 	return r;
@@ -394,7 +378,7 @@ int role_set_privileges(struct db *db, int64_t id, const char *const *privileges
 			int64_t now_ms, struct vr_error **err)
 {
 	struct role_args args = {id, NULL, NULL, NULL, privileges, n, now_ms};
-	return in_level(db, do_role_set, &args, err);
+	return db_in_level(db, do_role_set, &args, err);
 }
 
 static int do_role_delete(struct db *db, void *a, struct vr_error **err)
@@ -437,7 +421,7 @@ static int do_role_delete(struct db *db, void *a, struct vr_error **err)
 int role_delete(struct db *db, int64_t id, struct vr_error **err)
 {
 	struct role_args args = {.id = id};
-	return in_level(db, do_role_delete, &args, err);
+	return db_in_level(db, do_role_delete, &args, err);
 }
 
 /* ---- permissions ---- */

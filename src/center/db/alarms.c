@@ -110,22 +110,6 @@ static char *text_or(struct db_stmt *st, int col, const char *fallback)
 	return xstrdup(s ? s : fallback);
 }
 
-/* Runs fn in a transaction level of its own. */
-static int in_level(struct db *db, int (*fn)(struct db *db, void *a, struct vr_error **err),
-		    void *a, struct vr_error **err)
-{
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
-	r = fn(db, a, err);
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
-}
-
 /* ---- lists ---- */
 
 static void action_clear(struct alarm_action *a)
@@ -622,7 +606,7 @@ int alarm_define(struct db *db, const struct alarm_spec *spec, int64_t now_ms, i
 		vr_error_wrap(err, "cannot define alarm \"%s\"", spec->name);
 		return r;
 	}
-	r = in_level(db, do_define, &args, err);
+	r = db_in_level(db, do_define, &args, err);
 	if (r == 0 && id)
 		*id = args.id;
 	return r;
@@ -832,7 +816,7 @@ int alarm_set_enabled(struct db *db, int64_t id, bool enabled, int64_t now_ms,
 		      struct vr_error **err)
 {
 	struct enable_args args = {id, enabled, now_ms};
-	return in_level(db, do_set_enabled, &args, err);
+	return db_in_level(db, do_set_enabled, &args, err);
 }
 
 /* ---- evaluation ---- */
@@ -1209,7 +1193,7 @@ static int eval(struct db *db, int64_t object_id, const struct eval_input *in, i
 		struct alarm_fire_list *out, struct vr_error **err)
 {
 	struct eval_args args = {.object_id = object_id, .in = in, .now_ms = now_ms};
-	int r = in_level(db, do_eval, &args, err);
+	int r = db_in_level(db, do_eval, &args, err);
 	if (r < 0) {
 		alarm_fire_list_clear(&args.fires);
 		return r;
@@ -1324,7 +1308,7 @@ int alarm_due_repeats(struct db *db, int64_t now_ms, struct alarm_fire_list *out
 		      struct vr_error **err)
 {
 	struct repeat_args args = {.now_ms = now_ms};
-	int r = in_level(db, do_due_repeats, &args, err);
+	int r = db_in_level(db, do_due_repeats, &args, err);
 	if (r < 0) {
 		alarm_fire_list_clear(&args.fires);
 		return r;
@@ -1406,7 +1390,7 @@ static int user_change(struct db *db, struct user_args *args, struct vr_error **
 	if (!set(args->by))
 		return vr_error_set(err, EINVAL, "cannot %s alarm %lld: who does it is not given",
 				    args->clear ? "clear" : "acknowledge", (long long)args->alarm_id);
-	return in_level(db, do_user_change, args, err);
+	return db_in_level(db, do_user_change, args, err);
 }
 
 int alarm_acknowledge(struct db *db, int64_t alarm_id, int64_t object_id, const char *by,

@@ -624,6 +624,21 @@ int db_commit(struct db *db, struct vr_error **err)
 	return r;
 }
 
+int db_in_level(struct db *db, int (*fn)(struct db *db, void *opaque, struct vr_error **err),
+		void *opaque, struct vr_error **err)
+{
+	int r = db_begin(db, err);
+	if (r < 0)
+		return r;
+	r = fn(db, opaque, err);
+	if (r < 0) {
+		db_rollback(db, NULL);
+		return r;
+	}
+	int c = db_commit(db, err);
+	return c < 0 ? c : r;
+}
+
 static void backoff_sleep(int attempt)
 {
 	unsigned rnd = 0;

@@ -91,6 +91,14 @@ int db_txn_depth(const struct db *db);
  */
 int db_transact(struct db *db, int (*fn)(struct db *db, void *opaque, struct vr_error **err),
 		void *opaque, struct vr_error **err);
+/*
+ * Runs fn in a transaction level of its own: a transaction when none is
+ * open, else a savepoint in the caller's.  Rolls that level back if fn
+ * returns < 0, commits (releases) it otherwise; no retry (the outermost
+ * caller retries on -EAGAIN).  Returns fn's result or the error.
+ */
+int db_in_level(struct db *db, int (*fn)(struct db *db, void *opaque, struct vr_error **err),
+		void *opaque, struct vr_error **err);
 
 /* ---- statements ---- */
 /*

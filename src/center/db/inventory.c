@@ -169,22 +169,6 @@ static int collect(struct db_stmt *st, struct inv_list *out, struct vr_error **e
 	return 0;
 }
 
-/* Runs fn in a transaction level of its own. */
-static int in_level(struct db *db, int (*fn)(struct db *db, void *a, struct vr_error **err),
-		    void *a, struct vr_error **err)
-{
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
-	r = fn(db, a, err);
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
-}
-
 static int get_object(struct db *db, int64_t id, struct inv_object *out, struct vr_error **err)
 {
 	_cleanup_stmt_ struct db_stmt *st = NULL;
@@ -452,7 +436,7 @@ int inventory_create(struct db *db, const struct inv_create_spec *spec, int64_t 
 	 * two round trips per object on PostgreSQL.  A datacenter is five rows.
 	 */
 	if (spec->kind == INV_KIND_DATACENTER)
-		r = in_level(db, do_create, &args, err);
+		r = db_in_level(db, do_create, &args, err);
 	else
 		r = do_create(db, &args, err);
 	if (r == 0 && id)
@@ -517,7 +501,7 @@ int inventory_rename(struct db *db, int64_t id, const char *name, struct vr_erro
 	if (r < 0)
 		return vr_error_wrap(err, "cannot rename inventory object %lld", (long long)id);
 	struct change_args args = {.id = id, .name = name};
-	return in_level(db, do_rename, &args, err);
+	return db_in_level(db, do_rename, &args, err);
 }
 
 /*
@@ -628,7 +612,7 @@ out:
 int inventory_move(struct db *db, int64_t id, int64_t new_parent_id, struct vr_error **err)
 {
 	struct change_args args = {.id = id, .new_parent_id = new_parent_id};
-	return in_level(db, do_move, &args, err);
+	return db_in_level(db, do_move, &args, err);
 }
 
 static int count_where(struct db *db, const char *purpose, const char *sql, int64_t id,
@@ -717,7 +701,7 @@ out:
 int inventory_delete(struct db *db, int64_t id, struct vr_error **err)
 {
 	struct change_args args = {.id = id};
-	return in_level(db, do_delete, &args, err);
+	return db_in_level(db, do_delete, &args, err);
 }
 
 /* ---- what the daemon needs beyond the tree rules ---- */

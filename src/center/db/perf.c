@@ -25,16 +25,7 @@ static int in_level(struct db *db, int (*fn)(struct db *db, void *a, struct vr_e
 {
 	if (db_txn_depth(db) == 0)
 		return db_transact(db, fn, a, err);
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
-	r = fn(db, a, err);
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
+	return db_in_level(db, fn, a, err);
 }
 
 /* Rounds down to a multiple of step (also for times before the epoch). */

@@ -276,22 +276,7 @@ int principal_list(struct db *db, struct principal_list *out, struct vr_error **
 	return collect(st, out, err);
 }
 
-/* ---- transaction levels and the last-administrator rule ---- */
-
-static int in_level(struct db *db, int (*fn)(struct db *db, void *a, struct vr_error **err),
-		    void *a, struct vr_error **err)
-{
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
-	r = fn(db, a, err);
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
-}
+/* ---- the last-administrator rule ---- */
 
 int principal_count_admins(struct db *db, int64_t *n, struct vr_error **err)
 {
@@ -324,17 +309,19 @@ int principal_count_admins(struct db *db, int64_t *n, struct vr_error **err)
 		n, err);
 }
 
-int principal_guard_admins(struct db *db,
-			   int (*change)(struct db *db, void *arg, struct vr_error **err),
-			   void *arg, const char *what, struct vr_error **err)
+struct guard_args {
+	int (*change)(struct db *db, void *arg, struct vr_error **err);
+	void *arg;
+	const char *what;
+};
+
+static int do_guard_admins(struct db *db, void *a, struct vr_error **err)
 {
-	int r = db_begin(db, err);
-	if (r < 0)
-		return r;
+	struct guard_args *g = a;
 	int64_t before = 0, after = 0;
-	r = principal_count_admins(db, &before, err);
+	int r = principal_count_admins(db, &before, err);
 	if (r == 0)
-		r = change(db, arg, err);
+		r = g->change(db, g->arg, err);
 	if (r >= 0 && before > 0) {
 		int c = principal_count_admins(db, &after, err);
 		if (c < 0)
@@ -343,14 +330,17 @@ int principal_guard_admins(struct db *db,
 			r = vr_error_set(err, EBUSY,
 					 "%s: no enabled user would be left with the Admin role on "
 					 "the root folder",
-					 what);
+					 g->what);
 	}
-	if (r < 0) {
-		db_rollback(db, NULL);
-		return r;
-	}
-	int c = db_commit(db, err);
-	return c < 0 ? c : r;
+	return r;
+}
+
+int principal_guard_admins(struct db *db,
+			   int (*change)(struct db *db, void *arg, struct vr_error **err),
+			   void *arg, const char *what, struct vr_error **err)
+{
+	struct guard_args args = {.change = change, .arg = arg, .what = what};
+	return db_in_level(db, do_guard_admins, &args, err);
 }
 
 /* ---- create ---- */
@@ -422,7 +412,7 @@ static int create(struct db *db, bool group, const char *name, const char *passw
 			return r;
 	}
 	struct create_args args = {group, name, full_name, hash, now_ms, 0};
-	r = in_level(db, do_create, &args, err);
+	r = db_in_level(db, do_create, &args, err);
 	if (r == 0 && id)
 		*id = args.id;
 	return r;
@@ -708,7 +698,7 @@ out:
 int group_add_member(struct db *db, int64_t group_id, int64_t member_id, struct vr_error **err)
 {
 	struct member_args args = {group_id, member_id, NULL};
-	return in_level(db, do_add_member, &args, err);
+	return db_in_level(db, do_add_member, &args, err);
 }
 
 static int do_remove_member(struct db *db, void *a, struct vr_error **err)
