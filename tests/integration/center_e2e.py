@@ -355,6 +355,20 @@ def test_permissions():
     # The last administrator cannot be removed.
     st, r = c.request("DELETE", "/api/v1/inventory/%2F/permissions/admin")
     check(st == 409, f"removing the last admin: {st} {r}")
+    # A user with a permission deep in the tree sees the way there, and nothing else.
+    c.ok("POST", "/api/v1/users", {"name": "dave", "password": "dave-password-1"})
+    c.ok("PUT", f"/api/v1/inventory/{center_vm('web01')['id']}/permissions/dave",
+         {"role": "VirtualMachineUser"})
+    dave = c.login_as("dave", "dave-password-1")
+    st, root = c.request("GET", "/api/v1/inventory", token=dave)
+    check(st == 200 and [k["name"] for k in root["children"]] == ["DC1"], f"dave's root: {root}")
+    st, dc = c.request("GET", f"/api/v1/inventory/{S['dc']}", token=dave)
+    check(st == 200 and [k["name"] for k in dc["children"]] == ["vm"], f"dave's DC1: {dc}")
+    st, r = c.request("GET", "/api/v1/vms", token=dave)
+    check([v["name"] for v in r["vms"]] == ["web01"], f"dave's VMs: {r}")
+    st, _ = c.request("GET", f"/api/v1/hosts/{S['host_a']}", token=dave)
+    check(st == 404, "hosts stay hidden from dave")
+    c.ok("DELETE", "/api/v1/users/dave")
     st, _ = c.request("DELETE", "/api/v1/groups/bob")
     check(st == 404, f"a user is not deleted as a group: {st}")
     st, e = c.request("PUT", "/api/v1/users/admin/password", {"password": "x" * 12}, token=bob)

@@ -122,6 +122,8 @@ bool creq_begin(struct creq *x, struct api_request *req, struct center *c)
 
 void creq_end(struct creq *x)
 {
+	free(x->path_ids);
+	x->path_ids = NULL;
 	if (x->acx)
 		acx_give_back(x->principal_id, x->acx_generation, x->acx);
 	x->acx = NULL;
@@ -152,6 +154,33 @@ int creq_can(struct creq *x, int64_t object_id, const char *privilege)
 	if (r < 0)
 		creq_fail(x, err);
 	return r;
+}
+
+int creq_visible(struct creq *x, int64_t object_id)
+{
+	int r = creq_can(x, object_id, "System.Read");
+	if (r != 0)
+		return r;
+	if (!x->path_loaded) {
+		x->path_loaded = true;
+		int64_t *granting = NULL;
+		size_t n = x->acx ? access_ctx_granting_objects(x->acx, &granting) : 0;
+		for (size_t i = 0; i < n; i++) {
+			struct inv_list up = {0};
+			if (inventory_ancestors(x->db, granting[i], &up, NULL) == 0)
+				for (size_t k = 1; k < up.n; k++) {
+					x->path_ids = xrealloc(x->path_ids,
+							       (x->n_path_ids + 1) * sizeof(*x->path_ids));
+					x->path_ids[x->n_path_ids++] = up.items[k].id;
+				}
+			inv_list_clear(&up);
+		}
+		free(granting);
+	}
+	for (size_t i = 0; i < x->n_path_ids; i++)
+		if (x->path_ids[i] == object_id)
+			return 1;
+	return 0;
 }
 
 bool creq_allow(struct creq *x, const struct inv_object *o, const char *privilege)
@@ -222,7 +251,7 @@ bool creq_object(struct creq *x, const char *ref, struct inv_object *out)
 		creq_fail(x, err);
 		return false;
 	}
-	int can = creq_can(x, out->id, "System.Read");
+	int can = creq_visible(x, out->id);
 	if (can == 0)
 		api_respond_error(x->req, 404, "no inventory object \"%s\"", ref);
 	if (can <= 0) {

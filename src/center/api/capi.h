@@ -28,7 +28,18 @@ struct creq {
 	char *user; /* "name@domain" */
 	struct access_ctx *acx; /* loaded on first check (or lent by the cache) */
 	uint64_t acx_generation;
+	int64_t *path_ids; /* ancestors of where the user holds permissions (creq_visible) */
+	size_t n_path_ids;
+	bool path_loaded;
 };
+
+/*
+ * Whether the user may see an object: System.Read on it, or it lies on
+ * the way down to an object where the user holds a permission (vSphere
+ * shows those ancestors, names only, so that the user can get there).
+ * 1 yes, 0 no, <0 error (answered).
+ */
+int creq_visible(struct creq *x, int64_t object_id);
 
 /*
  * Something that decides access changed: a permission, a role, a group's

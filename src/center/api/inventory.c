@@ -85,7 +85,7 @@ static json_t *children_json(struct creq *x, int64_t id, bool *failed)
 	}
 	json_t *a = json_array();
 	for (size_t i = 0; i < kids.n; i++) {
-		int can = creq_can(x, kids.items[i].id, "System.Read");
+		int can = creq_visible(x, kids.items[i].id);
 		if (can < 0) {
 			*failed = true;
 			break;

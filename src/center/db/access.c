@@ -1057,6 +1057,21 @@ int access_ctx_privileges(struct access_ctx *ctx, struct db *db, int64_t object_
 	return 0;
 }
 
+size_t access_ctx_granting_objects(const struct access_ctx *ctx, int64_t **ids)
+{
+	*ids = xcalloc(ctx->n_perms + 1, sizeof(**ids));
+	size_t n = 0;
+	for (size_t i = 0; i < ctx->n_perms; i++) {
+		const struct role_bits *rb = &ctx->roles[ctx->perms[i].role];
+		bool any = false;
+		for (size_t w = 0; w < ctx->words && !any; w++)
+			any = rb->bits[w] != 0;
+		if (any)
+			(*ids)[n++] = ctx->perms[i].object_id;
+	}
+	return n;
+}
+
 int access_check(struct db *db, int64_t principal_id, int64_t object_id, const char *privilege,
 		 struct vr_error **err)
 {

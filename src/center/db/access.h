@@ -144,6 +144,13 @@ int access_ctx_has(struct access_ctx *ctx, struct db *db, int64_t object_id, con
  * *privs is a new array of new strings (the caller frees each and the
  * array; NULL when there are none).
  */
+/*
+ * The objects where a permission of the principal (or of its groups)
+ * grants anything (not No access): their ancestors are what a client
+ * shows to lead there.  *ids is a new array; returns how many.
+ */
+size_t access_ctx_granting_objects(const struct access_ctx *ctx, int64_t **ids);
+
 int access_ctx_privileges(struct access_ctx *ctx, struct db *db, int64_t object_id, char ***privs,
 			  size_t *n, struct vr_error **err);
 
