@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vr_error;
 struct api_client;
@@ -58,5 +59,20 @@ int api_client_login(struct api_client *c, const char *user, const char *passwor
 
 /* Percent-encodes s for use as one URL path segment or query value (caller frees). */
 char *api_client_escape(const char *s);
+
+/*
+ * Streams a file from one server to another: GET src_path on src, PUT
+ * dst_path on dst (application/octet-stream, Content-Length: size), with
+ * nothing held whole in memory.  Both clients need their tokens set and
+ * must be distinct objects (even for one server).  on_bytes (may be NULL)
+ * sees each chunk as it goes by (checksums, progress).  The abort flag of
+ * dst cancels it (ECANCELED).  A source that answers with an error, or
+ * with more or fewer than size bytes, fails the copy, and so does the PUT:
+ * its JSON reply goes to *reply (caller decrefs) on success.
+ */
+int api_client_relay(struct api_client *src, const char *src_path, struct api_client *dst,
+		     const char *dst_path, uint64_t size,
+		     void (*on_bytes)(void *opaque, const void *data, size_t len), void *opaque,
+		     json_t **reply, struct vr_error **err);
 
 #endif

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/jsonutil.h"
@@ -309,6 +310,13 @@ void api_server_add_route(struct api_server *srv, const char *method, const char
 	r->flags = flags;
 }
 
+void api_server_add_stream_route(struct api_server *srv, const char *method, const char *pattern,
+				 const struct api_stream_ops *ops, void *opaque, unsigned flags)
+{
+	api_server_add_route(srv, method, pattern, NULL, opaque, flags);
+	srv->routes[srv->n_routes - 1].stream = ops;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -480,6 +488,7 @@ static void request_free(struct api_request *req)
 		return;
 	if (req->pending_upgrade)
 		upgrade_discard(req->pending_upgrade);
+	stream_free(req);
 	free(req->method);
 	free(req->path);
 	if (req->params && req->route) {
@@ -593,6 +602,21 @@ void api_respond_no_content(struct api_request *req)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	queue(req, 204, resp, NULL);
+}
+
+void api_respond_file(struct api_request *req, int status, const char *content_type, int fd,
+		      uint64_t size)
+{
+	struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
+	if (!resp) {
+		close(fd);
+		respond_error_with(req, 500, NULL, NULL, "internal error: cannot send the file");
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	queue(req, status, resp, NULL);
 }
 
 void api_respond_text(struct api_request *req, int status, const char *content_type,
@@ -741,6 +765,8 @@ static bool request_begin(struct api_request *req)
 {
 	if (!route_request(req) || !authenticate(req))
 		return false;
+	if (req->route->stream)
+		return stream_begin(req);
 	uint64_t length;
 	bool has_body = body_announced(req, &length);
 	if (length > req->srv->max_body) {
@@ -820,6 +846,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->start_ms = time_mono_ms();
 		*con_cls = req;
 		request_begin(req);
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0 && req->route && req->route->stream) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		req->body_seen += n;
+		if (!req->responded)
+			stream_chunk(req, upload_data, n);
+		return MHD_YES;
+	}
+	if (req->route && req->route->stream) {
+		if (!req->responded)
+			stream_end(req);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {

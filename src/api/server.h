@@ -54,6 +54,24 @@ struct api_auth_ops {
  */
 typedef void (*api_upgrade_fn)(int sock_fd, const char *extra, size_t extra_len, void *opaque);
 
+/*
+ * A route whose request body is a stream of bytes (Content-Type:
+ * application/octet-stream, Content-Length given) rather than JSON, e.g.
+ * a file upload: nothing is buffered.  begin() runs once the headers are
+ * in and authenticated, and returns the handler's state, or NULL once it
+ * has responded (a refusal).  chunk() gets the body as it arrives; when it
+ * fails (err set) the server answers with that error and discards the
+ * rest.  end() runs when the whole body is in and must respond.
+ * free_state() always runs last, also when the client went away mid-body:
+ * that is where a half-written file is removed.
+ */
+struct api_stream_ops {
+	void *(*begin)(struct api_request *req, void *opaque);
+	int (*chunk)(void *state, const void *data, size_t len, struct vr_error **err);
+	void (*end)(struct api_request *req, void *state);
+	void (*free_state)(void *state);
+};
+
 /* auth and auth_opaque are borrowed and must outlive the server. */
 struct api_server *api_server_new(const struct api_server_config *cfg,
 				  const struct api_auth_ops *auth, void *auth_opaque,
@@ -65,6 +83,9 @@ struct api_server *api_server_new(const struct api_server_config *cfg,
  */
 void api_server_add_route(struct api_server *srv, const char *method, const char *pattern,
 			  api_handler_fn fn, void *opaque, unsigned flags);
+/* ops is borrowed and must outlive the server. */
+void api_server_add_stream_route(struct api_server *srv, const char *method, const char *pattern,
+				 const struct api_stream_ops *ops, void *opaque, unsigned flags);
 int api_server_start(struct api_server *srv, struct vr_error **err);
 /* The bound port (the actual one when 0 was configured). */
 uint16_t api_server_port(const struct api_server *srv);
@@ -100,6 +121,12 @@ void api_respond_error(struct api_request *req, int status, const char *fmt, ...
 void api_respond_vr_error(struct api_request *req, const struct vr_error *err);
 void api_respond_no_content(struct api_request *req);
 /* A non-JSON body (copied), e.g. the Prometheus text format; content_type names it. */
+/*
+ * Answers with size bytes of the open file fd from its start (the server
+ * takes fd and closes it), without reading it into memory.
+ */
+void api_respond_file(struct api_request *req, int status, const char *content_type, int fd,
+		      uint64_t size);
 void api_respond_text(struct api_request *req, int status, const char *content_type,
 		      const char *body, size_t len);
 /*

@@ -21,6 +21,7 @@ struct route {
 	api_handler_fn fn;
 	void *opaque;
 	unsigned flags;
+	const struct api_stream_ops *stream; /* a byte-stream body (stream.c) */
 };
 
 struct upgrade {
@@ -76,7 +77,14 @@ struct api_request {
 	int status;
 	uint64_t start_ms;
 	struct upgrade *pending_upgrade; /* queued, callback not yet run */
+	void *stream_state;		 /* from the stream route's begin() */
 };
+
+/* Stream routes (stream.c): headers in, a chunk of body, the body complete, the end. */
+bool stream_begin(struct api_request *req);
+void stream_chunk(struct api_request *req, const char *data, size_t len);
+void stream_end(struct api_request *req);
+void stream_free(struct api_request *req);
 
 /* Frees an upgrade that never started (runs its release callback). */
 void upgrade_discard(struct upgrade *u);

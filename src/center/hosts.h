@@ -94,6 +94,16 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 			const char *path, json_t *body, long timeout_s, long *status,
 			json_t **reply, struct vr_error **err);
 /* Re-reads one VM (by the host's VM id) into the inventory. */
+/*
+ * Copies size bytes from GET src_path on one host to PUT dst_path on
+ * another (or the same) host, streaming through center, and checks the
+ * SHA-256 the receiver reports.  progress (may be NULL) sees the bytes
+ * done so far and may set *abort to cancel (ECANCELED).  relay.c.
+ */
+int chosts_relay(struct chosts *hs, int64_t src_host, const char *src_path, int64_t dst_host,
+		 const char *dst_path, uint64_t size,
+		 void (*progress)(void *opaque, uint64_t done, volatile bool *abort), void *opaque,
+		 struct vr_error **err);
 int chosts_refresh_vm(struct chosts *hs, int64_t host_id, const char *vm_uuid,
 		      struct vr_error **err);
 

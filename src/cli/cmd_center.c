@@ -463,19 +463,22 @@ const struct cli_group cli_group_permission = {
 
 static int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_HOST = 1, OPT_POOL, OPT_NO_WAIT };
+	enum { OPT_HOST = 1, OPT_POOL, OPT_NO_WAIT, OPT_DATASTORE };
 	static const struct option options[] = {
 		{"host", required_argument, NULL, OPT_HOST},
+		{"datastore", required_argument, NULL, OPT_DATASTORE},
 		{"resource-pool", required_argument, NULL, OPT_POOL},
 		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
 		{NULL, 0, NULL, 0},
 	};
-	const char *host = NULL, *pool = NULL;
+	const char *host = NULL, *pool = NULL, *datastore = NULL;
 	bool no_wait = false;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (opt == OPT_HOST)
 			host = optarg;
+		else if (opt == OPT_DATASTORE)
+			datastore = optarg;
 		else if (opt == OPT_POOL)
 			pool = optarg;
 		else if (opt == OPT_NO_WAIT)
@@ -483,9 +486,13 @@ static int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 		else
 			return cli_usage_error("migrate ", "bad option");
 	}
-	if (optind + 1 != argc || !host)
-		return cli_usage_error("migrate ", "expected a VM and --host");
-	json_t *body = json_pack("{s:s}", "host", host);
+	if (optind + 1 != argc || (!host && !datastore))
+		return cli_usage_error("migrate ", "expected a VM and --host, --datastore or both");
+	json_t *body = json_object();
+	if (host)
+		json_object_set_new(body, "host", json_string(host));
+	if (datastore)
+		json_object_set_new(body, "datastore", json_string(datastore));
 	if (pool)
 		json_object_set_new(body, "resource_pool", json_string(pool));
 	_cleanup_free_ char *path = object_path("/api/v1/vms", argv[optind], "/migrate");
@@ -498,15 +505,17 @@ static int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv)
 	r = cli_task_started(ctx, reply, no_wait, &task);
 	json_decref(reply);
 	if (r == CLI_EXIT_OK && task && !ctx->json)
-		printf("Migrated %s to %s.\n", argv[optind],
-		       json_get_string(json_object_get(task, "result"), "host", host));
+		printf("Migrated %s to %s%s%s.\n", argv[optind],
+		       json_get_string(json_object_get(task, "result"), "host", host ? host : "?"),
+		       datastore ? ", datastore " : "", datastore ? datastore : "");
 	json_decref(task);
 	return r;
 }
 
 static const struct cli_command migrate_commands[] = {
-	{"migrate", "VM --host HOST [--resource-pool POOL] [--no-wait]",
-	 "center: move a powered-off VM to another host on a shared datastore", cmd_migrate},
+	{"migrate", "VM [--host HOST] [--datastore DATASTORE] [--resource-pool POOL] [--no-wait]",
+	 "center: move a powered-off VM to another host and/or datastore (files are copied)",
+	 cmd_migrate},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -24,6 +24,7 @@ struct vnet;
 struct alloc;
 struct stats_sampler;
 struct res_cgroup;
+struct transfers;
 
 
 /* Settings of one host agent; from the command line and hostd.json. */
@@ -114,10 +115,12 @@ struct hostd {
 	struct tasks *tasks;
 	struct events *events;
 	uint64_t supervise_timer;
+	uint64_t transfer_timer; /* expires idle transfers */
 	struct disk_size_cache *disk_sizes; /* storage/disk.c: virtual sizes of disk files */
 	struct vnet *net;     /* vswitch.h: virtual switches and port groups */
 	struct alloc *alloc;  /* alloc.h: shares, reservations, limits, balloons */
 	struct stats_sampler *stats; /* stats_sampler.h: the 20 s statistics */
+	struct transfers *transfers; /* transfer.h: VM folders moving in or out */
 
 	pthread_mutex_t lock; /* protects the lists below */
 	struct datastore *datastores;

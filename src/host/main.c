@@ -24,6 +24,7 @@
 #include "host/stats/stats.h"
 #include "host/stats_sampler.h"
 #include "host/tasks.h"
+#include "host/transfer.h"
 #include "host/alloc.h"
 #include "host/vswitch.h"
 #include "qemu/qga.h"
@@ -337,6 +338,11 @@ static int absolutize(char **path)
 	return 0;
 }
 
+static void sweep_transfers(void *opaque)
+{
+	transfers_sweep(opaque);
+}
+
 static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err)
 {
 	int r;
@@ -407,6 +413,10 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 			vnet_vm_disconnect(h, vm);
 	h->supervise_timer = vr_loop_add_timer(h->loop, h->cfg.lock_renew_ms,
 					       h->cfg.lock_renew_ms, lifecycle_supervise, h);
+	h->transfers = transfers_new();
+	transfers_clean_datastores(h);
+	h->transfer_timer = vr_loop_add_timer(h->loop, TRANSFER_SWEEP_MS, TRANSFER_SWEEP_MS,
+					      sweep_transfers, h);
 
 	struct api_server_config api_cfg = {
 		.bind_address = h->cfg.listen,
@@ -435,6 +445,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_stats_register(h->api, h->stats, h->cfg.metrics_no_auth);
 	api_network_register(h->api, h);
 	api_resources_register(h->api, h);
+	api_transfers_register(h->api, h);
 	if ((r = api_server_start(h->api, err)) < 0)
 		return r;
 	log_info("vireo-hostd %s: host \"%s\" (%s), API on %s://%s:%u/api/v1", VIREO_VERSION,
@@ -452,6 +463,10 @@ static void hostd_stop(struct hostd *h)
 	stats_sampler_stop(h->stats); /* after the API, its reader */
 	if (h->loop && h->supervise_timer)
 		vr_loop_cancel_timer(h->loop, h->supervise_timer);
+	if (h->loop && h->transfer_timer)
+		vr_loop_cancel_timer(h->loop, h->transfer_timer);
+	transfers_free(h, h->transfers); /* after the API: nothing uses them now */
+	h->transfers = NULL;
 	/* Running VMs keep running: only our connections to them close. */
 	tasks_free(h->tasks);
 	for (struct vm *vm = h->vms; vm; vm = vm->next) {

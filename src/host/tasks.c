@@ -180,6 +180,8 @@ int tasks_start(struct tasks *tasks, const char *description, const char *object
 
 void task_set_progress(struct task *task, int percent)
 {
+	if (!task) /* work done outside a task (a transfer's end) */
+		return;
 	if (percent < 0)
 		percent = 0;
 	if (percent > 100)

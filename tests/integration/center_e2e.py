@@ -643,7 +643,7 @@ def test_clone_template_migrate():
     st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"host": S["host_a"]})
     check(st == 400 and "already on that host" in e["error"]["message"], f"{st} {e}")
     st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"datastore": "other"})
-    check(st == 501, f"{st} {e}")
+    check(st == 409 and 'no datastore "other"' in e["error"]["message"], f"{st} {e}")
     st, e = c.request("POST", "/api/v1/vms/db01-copy/migrate", {"host": S["cluster"]})
     check(st == 400, f"{st} {e}")
     # A phase that fails changes nothing: hostB already has the folder registered.
@@ -666,6 +666,80 @@ def test_clone_template_migrate():
     check(b.vm(uuid)["power_state"] == "poweredOn", "it runs on hostB")
     c.task_ok("POST", "/api/v1/vms/db01-copy/power/off")
     b.task_ok("DELETE", f"/api/v1/vms/{uuid}")
+
+
+def disk_digest(path):
+    out = os.path.join(WORK, "digest.raw")
+    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", path, out], check=True,
+                   timeout=120)
+    with open(out, "rb") as f:
+        d = hashlib.sha256(f.read()).hexdigest()
+    os.unlink(out)
+    return d
+
+
+def test_migrate_with_copy():
+    """Cold migration to another host and datastore, and to another datastore of the same
+    host: the files are copied through center (checked), the original goes last."""
+    c, a, b = center(), S["a"], S["b"]
+    local = {}
+    for h, name in ((a, "localA"), (b, "localB")):
+        local[name] = os.path.join(WORK, name)
+        os.makedirs(local[name], exist_ok=True)
+        h.ok("POST", "/api/v1/datastores", {"name": name, "path": local[name]})
+    wait_for("center to see the local datastores", lambda: all(
+        c.request("GET", f"/api/v1/inventory/lookup?path=/DC1/datastore/{n}")[0] == 200
+        for n in local), timeout=90)
+    uuid = create_vm_on(a, "mover", disk_mib=16)
+    src_dir = os.path.join(lab.datastore_dir, "mover")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 1M 2M",
+                    os.path.join(src_dir, "mover.qcow2")], check=True, capture_output=True)
+    want = disk_digest(os.path.join(src_dir, "mover.qcow2"))
+    vid = wait_for("mover in center", lambda: center_vm("mover"))["id"]
+    # Refused: a running VM; a datastore the target does not reach.
+    st, e = c.request("POST", "/api/v1/vms/web01/migrate", {"datastore": "localA"})
+    check(st == 409 and "only a powered-off VM" in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/mover/migrate", {"host": S["host_a"],
+                                                            "datastore": "localB"})
+    check(st == 409 and 'no datastore "localB"' in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/mover/migrate", {"datastore": S["cluster"]})
+    check(st == 400 and "not a datastore" in e["error"]["message"], f"{st} {e}")
+    # A phase that fails (the target has the folder already) changes nothing.
+    os.makedirs(os.path.join(local["localB"], "mover"))
+    err = c.task_error("POST", "/api/v1/vms/mover/migrate", {"host": S["host_b"],
+                                                              "datastore": "localB"})
+    check("nothing changed" in err and "already has" in err, err)
+    os.rmdir(os.path.join(local["localB"], "mover"))
+    check(a.vm(uuid)["datastore"] == lab.datastore and os.path.isdir(src_dir), "source kept")
+    check(not [d for d in os.listdir(local["localB"]) if d.startswith(".vireo")],
+          "staging left on localB")
+    a.ok("PATCH", f"/api/v1/vms/{uuid}", {"memory_mib": 192})  # not held any more
+    # To hostB's own datastore, through the CLI.
+    out = cli("migrate", "mover", "--host", "/DC1/host/hostB", "--datastore", "localB")
+    check(f"to {S['host_b']}, datastore localB" in out, out)
+    v = center_vm("mover")
+    check(v["id"] == vid and v["host"] == S["host_b"], f"in center: {v}")
+    st, _ = a.request("GET", f"/api/v1/vms/{uuid}")
+    check(st == 404 and not os.path.exists(src_dir), "the source still has it")
+    bv = b.vm(uuid)
+    check(bv["datastore"] == "localB" and bv["config"]["memory_mib"] == 192, f"on hostB: {bv}")
+    check(disk_digest(os.path.join(local["localB"], "mover", "mover.qcow2")) == want,
+          "the disk reads differently after the move")
+    ev = c.ok("GET", f"/api/v1/events?object={vid}&type=VmRelocatedEvent")["events"]
+    check(ev and "localB" in ev[0]["message"], f"events: {ev}")
+    c.task_ok("POST", "/api/v1/vms/mover/power/on")
+    check(b.vm(uuid)["power_state"] == "poweredOn", "it runs on hostB")
+    c.task_ok("POST", "/api/v1/vms/mover/power/off")
+    # Back to the shared datastore on the same host (host omitted: it stays).
+    t = c.task_ok("POST", "/api/v1/vms/mover/migrate", {"datastore": lab.datastore})
+    check(t["result"]["host"] == S["host_b"] and t["progress"] == 100, f"{t}")
+    check(b.vm(uuid)["datastore"] == lab.datastore, "not moved on hostB")
+    check(not os.path.exists(os.path.join(local["localB"], "mover")), "old folder kept")
+    check(disk_digest(os.path.join(src_dir, "mover.qcow2")) == want, "disk differs")
+    check(center_vm("mover")["id"] == vid, "a new inventory object")
+    b.task_ok("DELETE", f"/api/v1/vms/{uuid}")
+    for h, name in ((a, "localA"), (b, "localB")):
+        h.ok("DELETE", f"/api/v1/datastores/{name}")
 
 
 def host_state(name):
@@ -759,6 +833,7 @@ def main():
         ("resource pools", test_resource_pools),
         ("create with placement", test_create_with_placement),
         ("clone, template, migrate", test_clone_template_migrate),
+        ("migrate with a copy of the files", test_migrate_with_copy),
         ("host not responding and back", test_host_not_responding_and_back),
         ("hostd restart resync", test_hostd_restart_resync),
         ("center restart", test_center_restart),

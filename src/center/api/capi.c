@@ -41,6 +41,18 @@ char *moref_of(enum inv_kind kind, int64_t id)
 	return xasprintf("%s%lld", p, (long long)id);
 }
 
+bool moref_like(const char *ref)
+{
+	for (size_t k = 0; k < INV_KIND__COUNT; k++) {
+		const char *p = moref_prefixes[k];
+		size_t n = p ? strlen(p) : 0;
+		if (n && strncmp(ref, p, n) == 0 && ref[n] >= '0' && ref[n] <= '9' &&
+		    strspn(ref + n, "0123456789") == strlen(ref + n))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Access contexts outlive their request: building one reads the user's
  * groups, permissions and roles, which costs more than most reads it

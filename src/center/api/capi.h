@@ -71,6 +71,8 @@ bool creq_object(struct creq *x, const char *ref, struct inv_object *out);
 
 /* "vm-12" for a VM with id 12 (a new string). */
 char *moref_of(enum inv_kind kind, int64_t id);
+/* Whether @ref has the shape of an object id ("vm-12", "domain-c7"). */
+bool moref_like(const char *ref);
 /* The object as JSON: id (moref), kind, name, parent, and the kind's fields. */
 json_t *inv_object_json(const struct inv_object *o);
 

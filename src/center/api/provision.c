@@ -13,7 +13,19 @@
  * and the target forgets the VM.  The VM's files are never copied or
  * deleted, so no phase can lose them; and while it is registered on two
  * hosts it is powered off and its folder lock keeps it from running
- * twice.  Moving files to another datastore is not done yet.
+ * twice.
+ *
+ * With another datastore (on another host or the same one) the files are
+ * copied: validate -> the source holds the VM and lists its folder (POST
+ * /vms/{id}/transfer) -> the target announces a hidden staging folder
+ * (POST /incoming) -> each file streams through center, its SHA-256
+ * checked -> the target moves the folder into place and registers it
+ * (commit; on the same host the copy replaces the original there) ->
+ * the inventory records the target -> the source removes the VM and its
+ * folder.  Until the commit a failure or a cancel drops the staging
+ * folder and releases the source: nothing changed.  After it, a failure
+ * deletes the copy and points everything back at the source, whose files
+ * are removed last of all.
  *
  * A clone is made by the source's host (full or linked, on the source's
  * datastore); when it is placed on another host it is then migrated
@@ -50,6 +62,8 @@ static char *vm_path(const char *uuid, const char *suffix)
 struct migration {
 	int64_t vm_id, src_host, dst_host, dst_pool;
 	char *uuid, *name, *dst_name;
+	char *dst_ds; /* with copy: the datastore the files go to */
+	bool copy;
 };
 
 static void migration_free(struct migration *m)
@@ -57,6 +71,7 @@ static void migration_free(struct migration *m)
 	free(m->uuid);
 	free(m->name);
 	free(m->dst_name);
+	free(m->dst_ds);
 }
 
 /*
@@ -64,15 +79,14 @@ static void migration_free(struct migration *m)
  * root pool): the live VM is read from its host.  Fills m.
  */
 static int migration_check(struct center *c, struct db *db, const struct inv_object *o,
-			   int64_t dst, struct migration *m, struct vr_error **err)
+			   int64_t dst, const char *dst_ds, struct migration *m,
+			   struct vr_error **err)
 {
 	*m = (struct migration){.vm_id = o->id, .src_host = o->host_id, .dst_host = dst};
 	m->uuid = xstrdup(o->uuid ? o->uuid : "");
 	m->name = xstrdup(o->name);
 	if (!o->host_id || !o->uuid)
 		return vr_error_set(err, EINVAL, "VM \"%s\" is on no host", o->name);
-	if (dst == o->host_id)
-		return vr_error_set(err, EINVAL, "VM \"%s\" is already on that host", o->name);
 	_cleanup_free_ char *path = vm_path(o->uuid, NULL);
 	json_t *live = NULL;
 	int r = chosts_call(c->hosts, o->host_id, "GET", path, NULL, NULL, &live, err);
@@ -85,8 +99,16 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 		json_decref(live);
 		return r;
 	}
-	/* The target reaches its datastore and the networks of its NICs. */
-	const char *ds = json_get_string(live, "datastore", "");
+	/* The target reaches the datastore and the networks of its NICs. */
+	const char *cur_ds = json_get_string(live, "datastore", "");
+	const char *ds = dst_ds ? dst_ds : cur_ds;
+	m->copy = strcmp(ds, cur_ds) != 0;
+	m->dst_ds = xstrdup(ds);
+	if (dst == o->host_id && !m->copy) {
+		json_decref(live);
+		return vr_error_set(err, EINVAL, "VM \"%s\" is already on that host and datastore",
+				    o->name);
+	}
 	const char **nets = NULL;
 	size_t n = 0, i;
 	json_t *nic;
@@ -114,10 +136,194 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 	return 0;
 }
 
+
+/* ---- cold migration with a copy of the files ---- */
+
+struct copy_progress {
+	struct taskrun_job *job;
+	uint64_t before, total; /* bytes of the files already copied, of all */
+	int last;
+};
+
+/* 5..85 % while copying; a cancel stops the copy. */
+static void copy_progress(void *opaque, uint64_t done, volatile bool *abort)
+{
+	struct copy_progress *p = opaque;
+	int pct = 5 + (int)(p->total ? 80 * (p->before + done) / p->total : 80);
+	if (pct == p->last)
+		return;
+	p->last = pct;
+	taskrun_progress(p->job, pct);
+	if (taskrun_cancel_requested(p->job))
+		*abort = true;
+}
+
+static void host_call_quiet(struct center *c, int64_t host, const char *method, const char *path,
+			    const char *what)
+{
+	struct vr_error *e = NULL;
+	if (chosts_call(c->hosts, host, method, path, NULL, NULL, NULL, &e) < 0) {
+		log_error("%s: %s", what, vr_error_msg(e));
+		vr_error_free(e);
+	}
+}
+
+static int relocate_run(struct taskrun_job *job, struct migration *m, struct vr_error **err)
+{
+	struct center *c = job->c;
+	if (taskrun_cancel_requested(job))
+		return vr_error_set(err, ECANCELED, "cancelled before VM \"%s\" moved (nothing changed)",
+				    m->name);
+	/* The source holds the VM and says what its folder holds. */
+	_cleanup_free_ char *tpath = vm_path(m->uuid, "/transfer");
+	_cleanup_free_ char *tid = NULL, *release = NULL, *iid = NULL, *drop = NULL, *cpath = NULL;
+	json_t *out = NULL, *inc = NULL;
+	bool same = m->src_host == m->dst_host;
+	struct copy_progress prog;
+	size_t i;
+	json_t *f, *files;
+	struct db *db = NULL;
+	struct inv_object before = {0};
+	json_t *added, *commit;
+	bool same_id;
+	int r = chosts_call(c->hosts, m->src_host, "POST", tpath, NULL, NULL, &out, err);
+	if (r < 0)
+		return vr_error_wrap(err, "the source cannot hand VM \"%s\" over", m->name);
+	tid = api_client_escape(json_get_string(out, "id", ""));
+	release = xasprintf("/api/v1/transfers/%s", tid);
+	files = json_object_get(out, "files");
+	json_t *announce = json_pack("{s:s, s:s, s:O}", "datastore", m->dst_ds, "folder",
+				     json_get_string(out, "folder", ""), "files", files);
+	r = chosts_call(c->hosts, m->dst_host, "POST", "/api/v1/incoming", announce, NULL, &inc,
+			err);
+	json_decref(announce);
+	if (r < 0) {
+		vr_error_wrap(err, "host \"%s\" cannot take the files (nothing changed)", m->dst_name);
+		goto release_source;
+	}
+	taskrun_progress(job, 5);
+	iid = api_client_escape(json_get_string(inc, "id", ""));
+	drop = xasprintf("/api/v1/incoming/%s", iid);
+
+	/* The copy, file by file. */
+	prog = (struct copy_progress){ .job = job, .last = 5 };
+	json_array_foreach(files, i, f)
+		prog.total += (uint64_t)json_integer_value(json_object_get(f, "size"));
+	json_array_foreach(files, i, f) {
+		const char *fname = json_get_string(f, "name", "");
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+		_cleanup_free_ char *esc = api_client_escape(fname);
+		_cleanup_free_ char *from = xasprintf("/api/v1/transfers/%s/files/%s", tid, esc);
+		_cleanup_free_ char *to = xasprintf("/api/v1/incoming/%s/files/%s", iid, esc);
+		r = chosts_relay(c->hosts, m->src_host, from, m->dst_host, to, size, copy_progress,
+				 &prog, err);
+		if (r < 0)
+			break;
+		prog.before += size;
+	}
+	if (r == -ECANCELED)
+		vr_error_set(err, ECANCELED, "cancelled while copying VM \"%s\" (nothing changed)",
+			     m->name);
+	else if (r < 0)
+		vr_error_wrap(err, "copying VM \"%s\" to host \"%s\" failed (nothing changed)",
+			      m->name, m->dst_name);
+	if (r == 0 && taskrun_cancel_requested(job))
+		r = vr_error_set(err, ECANCELED, "cancelled after copying VM \"%s\" (nothing changed)",
+				 m->name);
+	if (r < 0)
+		goto drop_copy;
+	taskrun_progress(job, 85);
+
+	/* Into place and registered on the target (on the same host: in place of the original). */
+	added = NULL;
+	commit = json_pack("{s:s}", "vmx", json_get_string(out, "vmx", ""));
+	if (same)
+		json_object_set_new(commit, "replaces", json_string(json_get_string(out, "id", "")));
+	cpath = xasprintf("/api/v1/incoming/%s/commit", iid);
+	r = chosts_call(c->hosts, m->dst_host, "POST", cpath, commit, NULL, &added, err);
+	json_decref(commit);
+	same_id = r == 0 && strcasecmp(json_get_string(added, "id", ""), m->uuid) == 0;
+	json_decref(added);
+	if (r < 0) {
+		vr_error_wrap(err, "registering the copy on host \"%s\" failed (nothing changed)",
+			      m->dst_name);
+		goto drop_copy;
+	}
+	if (!same_id) {
+		r = vr_error_set(err, EPROTO, "host \"%s\" registered the copy under another id",
+				 m->dst_name);
+		goto fail_after_commit;
+	}
+	taskrun_progress(job, 90);
+	db = dbpool_get(c->pool, err);
+	if (!db) {
+		r = -EIO;
+		goto fail_after_commit;
+	}
+	if (!same) {
+		r = inventory_get(db, m->vm_id, &before, err);
+		if (r == 0)
+			r = inventory_set_placement(db, m->vm_id, m->dst_host, m->dst_pool, err);
+		if (r == 0) {
+			/* The source lets go last: its files are removed only now. */
+			_cleanup_free_ char *rm = xasprintf("%s?remove=true", release);
+			r = chosts_call(c->hosts, m->src_host, "DELETE", rm, NULL, NULL, NULL, err);
+			if (r < 0) {
+				if (inventory_set_placement(db, m->vm_id, before.host_id, before.pool_id,
+							    NULL) < 0)
+					log_error("VM \"%s\": cannot point the inventory back at its "
+						  "source",
+						  m->name);
+				vr_error_wrap(err, "removing VM \"%s\" from its source failed; rolled "
+						   "back",
+					      m->name);
+			}
+		}
+	}
+	if (r == 0) {
+		struct vr_error *e = NULL;
+		if (chosts_refresh_vm(c->hosts, m->dst_host, m->uuid, &e) < 0)
+			log_warn("VM \"%s\": not refreshed after moving: %s", m->name, vr_error_msg(e));
+		vr_error_free(e);
+		center_post_event(c, db, "VmRelocatedEvent", "info", m->vm_id, m->name,
+				  job->principal, job->task_id,
+				  "VM \"%s\" moved to host \"%s\", datastore \"%s\"", m->name,
+				  m->dst_name, m->dst_ds);
+	}
+	inv_object_clear(&before);
+	dbpool_put(c->pool, db);
+	db = NULL;
+	if (r == 0) {
+		json_decref(out);
+		json_decref(inc);
+		return 0;
+	}
+
+fail_after_commit:
+	/* The copy is registered on the target: it goes; the source keeps the original. */
+	if (!same) {
+		_cleanup_free_ char *unreg = vm_path(m->uuid, "/unregister");
+		host_call_quiet(c, m->dst_host, "POST", unreg, "rollback: unregistering the copy");
+	}
+	log_error("VM \"%s\": the copy on \"[%s]\" of host \"%s\" is left unregistered "
+		  "after the failure; its folder can be removed",
+		  m->name, m->dst_ds, m->dst_name);
+	goto release_source;
+drop_copy:
+	host_call_quiet(c, m->dst_host, "DELETE", drop, "rollback: dropping the partial copy");
+release_source:
+	host_call_quiet(c, m->src_host, "DELETE", release, "rollback: releasing the source");
+	json_decref(out);
+	json_decref(inc);
+	return r;
+}
+
 /* Phases 2..4 (register, record, remove), with rollback. */
 static int migration_run(struct taskrun_job *job, struct migration *m, struct vr_error **err)
 {
 	struct center *c = job->c;
+	if (m->copy)
+		return relocate_run(job, m, err);
 	/* The last moment a cancel is honoured: after this, phases run to the end or roll back. */
 	if (taskrun_cancel_requested(job))
 		return vr_error_set(err, ECANCELED, "cancelled before VM \"%s\" moved (nothing changed)",
@@ -203,7 +409,7 @@ static int migrate_run(struct taskrun_job *job, struct vr_error **err)
 	int r = migration_run(job, m, err);
 	if (r == 0) {
 		_cleanup_free_ char *h = moref_of(INV_KIND_HOST, m->dst_host);
-		job->result = json_pack("{s:s}", "host", h);
+		job->result = json_pack("{s:s, s:s}", "host", h, "datastore", m->dst_ds ? m->dst_ds : "");
 	}
 	return r;
 }
@@ -228,24 +434,41 @@ static void vms_migrate(struct api_request *req, void *opaque)
 		api_respond_vr_error(req, err);
 		return;
 	}
-	if (json_object_get(body, "datastore")) {
-		api_respond_error(req, 501,
-				  "moving a VM's files to another datastore is not supported yet; a "
-				  "cold migration changes its host on a datastore both hosts reach");
-		return;
-	}
-	if (!json_object_get(body, "host")) {
-		api_respond_error(req, 400, "give \"host\": where the VM goes");
+	if (!json_object_get(body, "host") && !json_object_get(body, "datastore")) {
+		api_respond_error(req, 400, "give \"host\", \"datastore\" or both: where the VM goes");
 		return;
 	}
 	struct creq x;
 	if (!creq_begin(&x, req, opaque))
 		return;
 	_cleanup_free_ char *desc = NULL, *tref = NULL;
-	struct inv_object o = {0}, dst = {0}, pool = {0};
+	struct inv_object o = {0}, dst = {0}, pool = {0}, ds_obj = {0};
+	_cleanup_free_ char *own_host = NULL;
 	struct migration *m = xcalloc(1, sizeof(*m));
-	if (!find_vm_ref(&x, &o) || !creq_object(&x, json_get_string(body, "host", ""), &dst))
+	if (!find_vm_ref(&x, &o))
 		goto out;
+	const char *host_ref = json_get_string(body, "host", NULL);
+	own_host = host_ref ? NULL : moref_of(INV_KIND_HOST, o.host_id);
+	if (!host_ref && !o.host_id) {
+		api_respond_error(req, 409, "VM \"%s\" is on no host", o.name);
+		goto out;
+	}
+	if (!creq_object(&x, host_ref ? host_ref : own_host, &dst))
+		goto out;
+	/* The datastore: a name, or an inventory id or path of one (ids win). */
+	const char *ds_arg = json_get_string(body, "datastore", NULL);
+	if (ds_arg && (moref_like(ds_arg) || ds_arg[0] == '/')) {
+		if (!creq_object(&x, ds_arg, &ds_obj))
+			goto out;
+		if (ds_obj.kind != INV_KIND_DATASTORE) {
+			api_respond_error(req, 400, "\"%s\" is a %s, not a datastore", ds_obj.name,
+					  inv_kind_name(ds_obj.kind));
+			goto out;
+		}
+		if (!creq_allow(&x, &ds_obj, "Datastore.AllocateSpace"))
+			goto out;
+		ds_arg = ds_obj.name;
+	}
 	if (dst.kind != INV_KIND_HOST) {
 		api_respond_error(req, 400, "\"%s\" is a %s, not a host", dst.name,
 				  inv_kind_name(dst.kind));
@@ -254,7 +477,7 @@ static void vms_migrate(struct api_request *req, void *opaque)
 	if (!creq_allow(&x, &o, "Resource.ColdMigrate") ||
 	    !creq_allow(&x, &dst, "Resource.AssignVMToPool"))
 		goto out;
-	if (migration_check(x.c, x.db, &o, dst.id, m, &err) < 0) {
+	if (migration_check(x.c, x.db, &o, dst.id, ds_arg, m, &err) < 0) {
 		creq_fail(&x, err);
 		goto out;
 	}
@@ -269,7 +492,9 @@ static void vms_migrate(struct api_request *req, void *opaque)
 			goto out;
 		m->dst_pool = pool.id;
 	}
-	desc = xasprintf("Migrate VM %s to host %s", o.name, dst.name);
+	desc = m->copy ? xasprintf("Migrate VM %s to host %s, datastore %s", o.name, dst.name,
+				   m->dst_ds)
+		       : xasprintf("Migrate VM %s to host %s", o.name, dst.name);
 	struct ctask_spec ts = {
 		.type = "VirtualMachine.migrate",
 		.object_id = o.id,
@@ -294,6 +519,7 @@ out:
 	inv_object_clear(&o);
 	inv_object_clear(&dst);
 	inv_object_clear(&pool);
+	inv_object_clear(&ds_obj);
 	creq_end(&x);
 }
 
