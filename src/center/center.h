@@ -72,8 +72,14 @@ void center_post_event(struct center *c, struct db *db, const char *type, const 
 		       int64_t task_id, const char *fmt, ...)
 	__attribute__((format(printf, 9, 10)));
 struct alarm_fire_list;
-/* Turns an alarm evaluation's result into events, webhooks and VM operations (notify.c). */
+/*
+ * Turns an alarm evaluation's result into events and runs the actions due:
+ * log lines, webhooks (on threads of their own) and VM operations
+ * (notify.c).
+ */
 void center_run_alarm_fires(struct center *c, struct db *db, const struct alarm_fire_list *l);
+/* Waits for the webhooks still running; before the database pool is freed. */
+void center_notify_drain(void);
 /* Feeds a state change to the alarms (alarms.c): e.g. "connection_state", "not_responding". */
 void center_alarm_state(struct center *c, struct db *db, int64_t object_id,
 			const char *state_name, const char *value);

@@ -495,6 +495,7 @@ static void center_stop(struct center *c)
 		api_server_stop_and_free(c->api);
 	chosts_stop_and_free(c->hosts);
 	taskrun_stop_and_free(c->tasks);
+	center_notify_drain(); /* webhooks post their outcome through the pool */
 	csessions_free(c->sessions);
 	secrets_free(c->secrets);
 	dbpool_free(c->pool);

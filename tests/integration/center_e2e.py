@@ -21,7 +21,9 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import threading
 import sys
@@ -436,16 +438,33 @@ class Webhooks:
         self.server.shutdown()
 
 
+def alarm_action_events(alarm_name):
+    """The AlarmActionTriggeredEvents of an alarm, newest first, as (action, event)."""
+    out = []
+    for e in center().ok("GET", "/api/v1/events?type=AlarmActionTriggeredEvent")["events"]:
+        m = re.match(r'alarm "(.*)" \(alarm-\d+\), action (\w+): ', e["message"])
+        if m and m.group(1) == alarm_name:
+            out.append((m.group(2), e))
+    return out
+
+
 def test_alarms_and_performance():
     c = center()
     hooks = Webhooks()
     S["hooks"] = hooks
+    # A port bound but not listening: connections to it are refused at once.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
     try:
         failed = c.ok("POST", "/api/v1/alarms", {
             "object": S["dc"], "name": "VM failed", "target_kind": "vm",
             "condition": {"kind": "event", "event_type": "VmFailed", "event_status": "red"},
             "actions": [{"action": "webhook", "from": "green", "to": "red",
-                         "params": {"url": hooks.url}}]})
+                         "params": {"url": hooks.url}},
+                        {"action": "log", "from": "green", "to": "red",
+                         "params": {"level": "error"}},
+                        {"action": "webhook", "from": "green", "to": "red",
+                         "params": {"url": f"http://127.0.0.1:{closed.getsockname()[1]}/x"}}]})
         c.ok("POST", "/api/v1/alarms", {
             "object": S["dc"], "name": "Host not responding", "target_kind": "host",
             "condition": {"kind": "state", "state": "connection_state",
@@ -466,6 +485,14 @@ def test_alarms_and_performance():
             "actions": [{"action": "webhook", "from": "green", "to": "red",
                          "params": {"url": "file:///etc/passwd"}}]})
         check(st == 400, f"webhook to a file URL: {st} {r}")
+        # Actions that center does not run are refused by name, not accepted and ignored.
+        st, r = c.request("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "z", "target_kind": "vm",
+            "condition": {"kind": "event", "event_type": "VmFailed", "event_status": "red"},
+            "actions": [{"action": "email", "from": "green", "to": "red",
+                         "params": {"to": "ops@example.com"}}]})
+        check(st == 400 and "action 1 (email): vireo-center does not run email actions"
+              in r["error"]["message"], f"an e-mail action: {st} {r}")
         # web01's QEMU dies: hostd says VmFailed, the alarm turns red, the webhook is called.
         pid = S["a"].vm_pids(S["vm_a"])[0]
         os.kill(pid, signal.SIGKILL)
@@ -477,6 +504,21 @@ def test_alarms_and_performance():
             timeout=20)
         wait_for("the webhook", lambda: any(b.get("alarm") == "VM failed" for b in hooks.bodies),
                  timeout=10)
+        # Each action's outcome is an event on the VM; the failed webhook is a warning.
+        evs = wait_for("the alarm actions' events", lambda: (
+            lambda evs: evs if len(evs) >= 3 else None)(alarm_action_events("VM failed")),
+            timeout=20)
+        check(all(e.get("object") == web for _, e in evs), f"events on web01: {evs}")
+        check(any(a == "log" and e["category"] == "info"
+                  and "wrote a line at level error" in e["message"] for a, e in evs), f"{evs}")
+        check(any(a == "webhook" and e["category"] == "info"
+                  and "delivered to http://127.0.0.1:" in e["message"]
+                  and "/hook" not in e["message"] for a, e in evs), f"{evs}")
+        check(any(a == "webhook" and e["category"] == "warning" and "not delivered" in e["message"]
+                  for a, e in evs), f"a webhook refused: {evs}")
+        line = (f'alarm "VM failed" ({failed["id"]}) on vm "web01" ({web}): green -> red, '
+                f'value VmFailed')
+        check(line in open(c.logfile, errors="replace").read(), f"center's log has: {line}")
         c.ok("POST", f"/api/v1/alarms/{failed['id']}/acknowledge", {"object": web})
         t = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
              if t["alarm"] == failed["id"]]
@@ -486,6 +528,30 @@ def test_alarms_and_performance():
         check(not any(t["alarm"] == failed["id"]
                       for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]), "cleared")
         c.task_ok("POST", "/api/v1/vms/web01/power/on")
+        # An alarm that powers VMs off needs the power privilege as well as Alarm.Create.
+        c.ok("POST", "/api/v1/roles", {"name": "AlarmEditor",
+                                       "privileges": ["System.Read", "Alarm.Create"]})
+        c.ok("POST", "/api/v1/users", {"name": "erin", "password": "erin-password-1"})
+        c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/erin", {"role": "AlarmEditor"})
+        erin = c.login_as("erin", "erin-password-1")
+        spec = {"object": S["dc"], "name": "Stop the failed", "target_kind": "vm",
+                "condition": {"kind": "event", "event_type": "VmFailed", "event_status": "red"},
+                "actions": [{"action": "vm_power_off", "from": "green", "to": "red"}]}
+        st, r = c.request("POST", "/api/v1/alarms", spec, token=erin)
+        check(st == 403 and "VirtualMachine.Interact.PowerOff" in r["error"]["message"]
+              and "erin" in r["error"]["message"], f"erin defines a power-off alarm: {st} {r}")
+        check(not any(a["name"] == "Stop the failed"
+                      for a in c.ok("GET", f"/api/v1/alarms?object={S['dc']}")["alarms"]),
+              "a denied definition changes nothing")
+        ev = c.ok("GET", "/api/v1/events?type=PermissionDeniedEvent")["events"]
+        check(any(e["user"].startswith("erin@") and "VirtualMachine.Interact.PowerOff"
+                  in e["message"] for e in ev),
+              f"erin's denial recorded: {ev[:2]}")
+        spec["actions"] = [{"action": "log", "from": "green", "to": "red"}]
+        st, r = c.request("POST", "/api/v1/alarms", spec, token=erin)
+        check(st == 201, f"erin defines a log alarm: {st} {r}")
+        c.ok("DELETE", f"/api/v1/alarms/{r['id']}")
+        c.ok("DELETE", "/api/v1/users/erin")
         # Performance history: each host's statistics every 20 s, as vCenter's counters.
         host = S["host_a"]
         pts = wait_for("a performance sample of hostA", lambda: c.ok(
@@ -521,6 +587,7 @@ def test_alarms_and_performance():
             for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]), timeout=30)
     finally:
         hooks.close()
+        closed.close()
 
 
 def test_resource_pools():

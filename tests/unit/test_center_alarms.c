@@ -19,6 +19,7 @@
 #include "center/db/alarms.h"
 #include "center/db/db.h"
 #include "center/db/inventory.h"
+#include "center/db/privileges.h"
 #include "center/db/schema_priv.h"
 #include "center_fixture.h"
 #include "common/error.h"
@@ -283,18 +284,60 @@ static void test_validation(void **state)
 	REFUSED(EINVAL, "params must be a JSON object", s.actions = &a, s.n_actions = 1);
 	a = (struct alarm_action_spec){"explode", ALARM_GREEN, ALARM_RED, false, NULL};
 	REFUSED(EINVAL, "\"explode\" is not an alarm action", s.actions = &a, s.n_actions = 1);
-	a = (struct alarm_action_spec){"snmp", ALARM_RED, ALARM_RED, false, NULL};
+	REFUSED(EINVAL, "\"explode\" is not an alarm action (they are log, webhook, vm_power_off,",
+		s.actions = &a, s.n_actions = 1);
+	a = (struct alarm_action_spec){"log", ALARM_RED, ALARM_RED, false, NULL};
 	REFUSED(EINVAL, "fires on a change of status, not from red to red", s.actions = &a,
 		s.n_actions = 1);
-	a = (struct alarm_action_spec){"snmp", ALARM_GREEN, ALARM_RED, true, NULL};
+	a = (struct alarm_action_spec){"log", ALARM_GREEN, ALARM_RED, true, NULL};
 	REFUSED(EINVAL, "repeats but the alarm has no repeat interval", s.actions = &a,
 		s.n_actions = 1);
-	a = (struct alarm_action_spec){"email", ALARM_GREEN, ALARM_RED, false, "{\"to\": \"ops\"}"};
-	REFUSED(EINVAL, "needs params {\"to\": ...}, an e-mail address", s.actions = &a,
+
+	/* A log action takes an optional level, and nothing else. */
+	a = (struct alarm_action_spec){"log", ALARM_GREEN, ALARM_RED, false,
+				       "{\"level\": \"debug\"}"};
+	REFUSED(EINVAL, "action 1 (log): level \"debug\" is not one of info, warning, error",
+		s.actions = &a, s.n_actions = 1);
+	a.params = "{\"level\": \"Warning\"}";
+	REFUSED(EINVAL, "level \"Warning\" is not one of", s.actions = &a, s.n_actions = 1);
+	a.params = "{\"level\": 3}";
+	REFUSED(EINVAL, "action 1 (log): level must be a string: info, warning or error",
+		s.actions = &a, s.n_actions = 1);
+	a.params = "{\"level\": null}";
+	REFUSED(EINVAL, "level must be a string", s.actions = &a, s.n_actions = 1);
+	a.params = "{\"level\": \"info\", \"to\": \"ops@example.com\"}";
+	REFUSED(EINVAL, "action 1 (log): unknown parameter \"to\" (it takes only \"level\")",
+		s.actions = &a, s.n_actions = 1);
+	a.params = "{\"level\": \"info\", \"level\": \"error\"}";
+	REFUSED(EINVAL, "action 1 (log): params are not valid JSON", s.actions = &a,
 		s.n_actions = 1);
+
+	/* vCenter's actions that center does not run are refused, each by name. */
+	static const char *const not_run[] = {
+		"email", "snmp", "script", "vm_migrate", "host_enter_maintenance",
+		"host_exit_maintenance", "host_reboot",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(not_run); i++) {
+		char needle[200];
+		snprintf(needle, sizeof(needle), "action 2 (%s): vireo-center does not run %s "
+			 "actions; it runs log, webhook, vm_power_off, vm_suspend, vm_reset, "
+			 "vm_shutdown_guest, vm_reboot_guest", not_run[i], not_run[i]);
+		struct alarm_action_spec two[] = {
+			{"log", ALARM_GREEN, ALARM_RED, false, NULL},
+			{not_run[i], ALARM_GREEN, ALARM_RED, false,
+			 "{\"to\": \"ops@example.com\"}"},
+		};
+		REFUSED(EINVAL, needle, s.actions = two, s.n_actions = 2,
+			s.target_kind = strncmp(not_run[i], "host_", 5) == 0 ? "host" : "vm");
+		assert_true(alarm_action_not_run(not_run[i]));
+	}
+	assert_int_equal(count(db, "SELECT COUNT(*) FROM alarm_definition"), 0);
 	a = (struct alarm_action_spec){"vm_power_off", ALARM_GREEN, ALARM_RED, false, NULL};
 	REFUSED(EINVAL, "action 1 (vm_power_off) acts on a vm, but the alarm is about hosts",
 		s.actions = &a, s.n_actions = 1, s.target_kind = "host");
+	a.params = "{\"timeout_s\": 60}";
+	REFUSED(EINVAL, "action 1 (vm_power_off) takes no params", s.actions = &a,
+		s.n_actions = 1);
 	REFUSED(EINVAL, "no host can be at or below a vm", s.object_id = f->web01,
 		s.target_kind = "host");
 	REFUSED(EINVAL, "no vm can be at or below a datastore_folder",
@@ -307,6 +350,9 @@ static void test_validation(void **state)
 	struct alarm_action_spec ok[] = {
 		{"webhook", ALARM_GREEN, ALARM_RED, true, "{\"url\": \"https://hooks.example.com/a\"}"},
 		{"vm_power_off", ALARM_YELLOW, ALARM_RED, false, NULL},
+		{"log", ALARM_GREEN, ALARM_YELLOW, false, NULL},
+		{"log", ALARM_RED, ALARM_GREEN, false, "{\"level\": \"error\"}"},
+		{"log", ALARM_YELLOW, ALARM_GREEN, false, "{}"},
 	};
 	s = metric_spec(f->dc1, "cpu", 60000);
 	s.actions = ok;
@@ -335,7 +381,7 @@ static void test_validation(void **state)
 	assert_int_equal(d.duration_ms, 60000);
 	assert_int_equal(d.repeat_interval_ms, 300000);
 	assert_int_equal(d.created_ms, T0);
-	assert_int_equal(d.n_actions, 2);
+	assert_int_equal(d.n_actions, 5);
 	assert_string_equal(d.actions[0].action, "webhook");
 	assert_true(d.actions[0].repeats);
 	assert_int_equal(d.actions[0].from, ALARM_GREEN);
@@ -343,6 +389,8 @@ static void test_validation(void **state)
 	assert_string_equal(d.actions[0].params, "{\"url\": \"https://hooks.example.com/a\"}");
 	assert_string_equal(d.actions[1].action, "vm_power_off");
 	assert_string_equal(d.actions[1].params, "{}");
+	assert_string_equal(d.actions[2].action, "log");
+	assert_string_equal(d.actions[3].params, "{\"level\": \"error\"}");
 	alarm_def_clear(&d);
 	expect_err(alarm_get(db, 424242, &d, &err), ENOENT, &err, "no alarm definition with id");
 
@@ -637,10 +685,10 @@ static void test_actions_on_transitions(void **state)
 	struct db *db = f->db;
 	struct alarm_action_spec actions[] = {
 		{"webhook", ALARM_GREEN, ALARM_YELLOW, false, "{\"url\": \"http://hooks/warn\"}"},
-		{"email", ALARM_YELLOW, ALARM_RED, false, "{\"to\": \"ops@example.com\"}"},
+		{"log", ALARM_YELLOW, ALARM_RED, false, "{\"level\": \"error\"}"},
 		{"vm_power_off", ALARM_GREEN, ALARM_RED, false, NULL},
-		{"snmp", ALARM_YELLOW, ALARM_GREEN, false, NULL},
-		{"script", ALARM_YELLOW, ALARM_RED, false, "{\"path\": \"/usr/local/bin/page\"}"},
+		{"vm_reboot_guest", ALARM_YELLOW, ALARM_GREEN, false, NULL},
+		{"vm_shutdown_guest", ALARM_YELLOW, ALARM_RED, false, NULL},
 	};
 	struct alarm_spec s = metric_spec(f->dc1, "cpu", 0);
 	s.actions = actions;
@@ -653,8 +701,9 @@ static void test_actions_on_transitions(void **state)
 	assert_string_equal(fires.items[1].params, "{\"url\": \"http://hooks/warn\"}");
 	assert_int_equal(metric(db, vm, 95, AT(1)), 3);
 	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "95", NULL);
-	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, "95", "email");
-	expect_fire(2, id, vm, ALARM_YELLOW, ALARM_RED, "95", "script");
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, "95", "log");
+	assert_string_equal(fires.items[1].params, "{\"level\": \"error\"}");
+	expect_fire(2, id, vm, ALARM_YELLOW, ALARM_RED, "95", "vm_shutdown_guest");
 	assert_int_equal(metric(db, vm, 96, AT(2)), 0);
 	/* red -> green: no action is set for it. */
 	assert_int_equal(metric(db, vm, 5, AT(3)), 1);
@@ -664,7 +713,7 @@ static void test_actions_on_transitions(void **state)
 	assert_int_equal(metric(db, vm, 80, AT(5)), 1);
 	expect_fire(0, id, vm, ALARM_RED, ALARM_YELLOW, "80", NULL);
 	assert_int_equal(metric(db, vm, 0, AT(6)), 2);
-	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_GREEN, "0", "snmp");
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_GREEN, "0", "vm_reboot_guest");
 	/* Acknowledging and clearing run no actions, and nothing repeats. */
 	assert_int_equal(metric(db, vm, 99, AT(7)), 2);
 	struct vr_error *err = NULL;
@@ -680,19 +729,19 @@ static void test_repeats_until_acknowledged(void **state)
 	struct vr_error *err = NULL;
 	struct alarm_action_spec actions[] = {
 		{"webhook", ALARM_GREEN, ALARM_RED, true, "{\"url\": \"https://hooks/red\"}"},
-		{"email", ALARM_GREEN, ALARM_RED, false, "{\"to\": \"ops@example.com\"}"},
-		{"snmp", ALARM_YELLOW, ALARM_RED, true, NULL},
+		{"log", ALARM_GREEN, ALARM_RED, false, NULL},
+		{"log", ALARM_YELLOW, ALARM_RED, true, "{\"level\": \"info\"}"},
 	};
 	int64_t id = event_alarm(db, f->dc1, "power off", actions, ARRAY_SIZE(actions), 60000);
 	int64_t vm = f->web01;
 	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(0)), 3);
 	expect_fire(1, id, vm, ALARM_GREEN, ALARM_RED, NULL, "webhook");
-	expect_fire(2, id, vm, ALARM_GREEN, ALARM_RED, NULL, "email");
+	expect_fire(2, id, vm, ALARM_GREEN, ALARM_RED, NULL, "log");
 	assert_int_equal(repeats(db, AT(30)), 0);
 	/* Every minute from the change: the repeating actions whose to status is red. */
 	assert_int_equal(repeats(db, AT(60)), 2);
 	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "VmPoweredOffUnexpectedly", "webhook");
-	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, NULL, "snmp");
+	expect_fire(1, id, vm, ALARM_YELLOW, ALARM_RED, NULL, "log");
 	assert_string_equal(fires.items[0].alarm_name, "power off");
 	assert_int_equal(repeats(db, AT(61)), 0);
 	assert_int_equal(repeats(db, AT(119)), 0);
@@ -729,7 +778,7 @@ static void test_disable_clears(void **state)
 	struct fixture *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
-	struct alarm_action_spec act = {"snmp", ALARM_GREEN, ALARM_RED, true, NULL};
+	struct alarm_action_spec act = {"log", ALARM_GREEN, ALARM_RED, true, NULL};
 	struct alarm_spec s = metric_spec(f->dc1, "cpu", 60000);
 	s.actions = &act;
 	s.n_actions = 1;
@@ -767,7 +816,7 @@ static void test_delete(void **state)
 	struct fixture *f = *state;
 	struct db *db = f->db;
 	struct vr_error *err = NULL;
-	struct alarm_action_spec act = {"snmp", ALARM_GREEN, ALARM_RED, false, NULL};
+	struct alarm_action_spec act = {"log", ALARM_GREEN, ALARM_RED, false, NULL};
 	struct alarm_spec s = metric_spec(f->dc1, "cpu", 0);
 	s.actions = &act;
 	s.n_actions = 1;
@@ -868,6 +917,134 @@ static void test_caller_transaction(void **state)
 	clear_fires();
 }
 
+/* Which privilege each action needs, which actions are not run, a log action's level. */
+static void test_action_rules(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *action, *privilege;
+	} rules[] = {
+		{"vm_power_off", "VirtualMachine.Interact.PowerOff"},
+		{"vm_suspend", "VirtualMachine.Interact.Suspend"},
+		{"vm_reset", "VirtualMachine.Interact.Reset"},
+		{"vm_shutdown_guest", "VirtualMachine.Interact.PowerOff"},
+		{"vm_reboot_guest", "VirtualMachine.Interact.Reset"},
+		{"log", NULL},
+		{"webhook", NULL},
+		{"email", NULL},
+		{"explode", NULL},
+		{NULL, NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		const char *p = alarm_action_privilege(rules[i].action);
+		if (!rules[i].privilege) {
+			assert_null(p);
+			continue;
+		}
+		assert_non_null(p);
+		assert_string_equal(p, rules[i].privilege);
+		bool known = false;
+		for (size_t k = 0; k < center_privileges_count; k++)
+			known = known || strcmp(center_privileges[k].id, p) == 0;
+		assert_true(known);
+	}
+	assert_true(alarm_action_not_run("host_reboot"));
+	assert_false(alarm_action_not_run("log"));
+	assert_false(alarm_action_not_run("vm_reboot_guest"));
+	assert_false(alarm_action_not_run(NULL));
+
+	assert_string_equal(alarm_log_level(NULL, ALARM_RED), "warning");
+	assert_string_equal(alarm_log_level("{}", ALARM_YELLOW), "info");
+	assert_string_equal(alarm_log_level("{}", ALARM_GREEN), "info");
+	assert_string_equal(alarm_log_level("{\"level\": \"error\"}", ALARM_GREEN), "error");
+	assert_string_equal(alarm_log_level("{\"level\": \"info\"}", ALARM_RED), "info");
+	assert_string_equal(alarm_log_level("{\"level\": \"loud\"}", ALARM_RED), "warning");
+	assert_string_equal(alarm_log_level("not json", ALARM_YELLOW), "info");
+}
+
+static int insert_action(struct db *db, int64_t alarm_id, const char *action,
+			 struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "insert an alarm action as stored before",
+			   "INSERT INTO alarm_action (alarm_id, action, from_status, to_status)"
+			   " VALUES ($1, $2, 'green', 'red')",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_int64(st, 1, alarm_id);
+	db_bind_text(st, 2, action);
+	return db_step(st, err);
+}
+
+/*
+ * A definition stored by an older center with an action it no longer
+ * defines (email) keeps it through schema migration 3, which lets log
+ * actions in; firing it still says which action is due, and center knows
+ * that it does not run it.
+ */
+static void test_stored_action_not_run(void **state)
+{
+	(void)state;
+	struct vr_error *err = NULL;
+	struct center_case *cc = center_case_new(false);
+	struct db *db = NULL;
+	OK(db_open(cc->location, &db, &err));
+	OK(schema_migrate_with(db, schema_migrations, 2, NULL, &err));
+	int64_t root = 0;
+	OK(inventory_root(db, &root, &err));
+	int64_t dc = create(db, INV_KIND_DATACENTER, root, "dc1");
+	int64_t vm = create(db, INV_KIND_VM, child(db, dc, "vm"), "web01");
+	struct alarm_action_spec hook = {"webhook", ALARM_GREEN, ALARM_RED, false,
+					 "{\"url\": \"https://hooks.example.com/a\"}"};
+	int64_t id = event_alarm(db, dc, "power off", &hook, 1, 0);
+	OK(insert_action(db, id, "email", &err));
+	assert_true(insert_action(db, id, "log", &err) < 0);
+	vr_error_free(err);
+	err = NULL;
+
+	int applied = 0;
+	OK(schema_migrate(db, &applied, &err));
+	assert_int_equal(applied, SCHEMA_VERSION_LATEST - 2);
+	struct alarm_def d;
+	OK(alarm_get(db, id, &d, &err));
+	assert_int_equal(d.n_actions, 2);
+	assert_string_equal(d.actions[0].action, "webhook");
+	assert_string_equal(d.actions[0].params, "{\"url\": \"https://hooks.example.com/a\"}");
+	assert_string_equal(d.actions[1].action, "email");
+	assert_string_equal(d.actions[1].params, "{}");
+	alarm_def_clear(&d);
+	OK(insert_action(db, id, "log", &err));
+	assert_true(insert_action(db, id, "dance", &err) < 0);
+	vr_error_free(err);
+	err = NULL;
+
+	assert_int_equal(event(db, vm, "VmPoweredOffUnexpectedly", AT(0)), 4);
+	expect_fire(1, id, vm, ALARM_GREEN, ALARM_RED, NULL, "webhook");
+	expect_fire(2, id, vm, ALARM_GREEN, ALARM_RED, NULL, "email");
+	expect_fire(3, id, vm, ALARM_GREEN, ALARM_RED, NULL, "log");
+	assert_true(alarm_action_not_run(fires.items[2].action));
+	clear_fires();
+	/* It cannot be defined again. */
+	struct alarm_action_spec email = {"email", ALARM_GREEN, ALARM_RED, false,
+					  "{\"to\": \"ops@example.com\"}"};
+	struct alarm_spec s = {
+		.object_id = dc,
+		.name = "again",
+		.target_kind = "vm",
+		.enabled = true,
+		.condition_kind = "event",
+		.event_type = "VmFailed",
+		.event_status = ALARM_RED,
+		.actions = &email,
+		.n_actions = 1,
+	};
+	expect_err(alarm_define(db, &s, T0, NULL, &err), EINVAL, &err,
+		   "action 1 (email): vireo-center does not run email actions");
+	db_close(db);
+	center_case_free(cc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +1060,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states_under_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caller_transaction, setup, teardown),
+		cmocka_unit_test(test_action_rules),
+		cmocka_unit_test(test_stored_action_not_run),
 	};
 	int failed = FIXTURE_RUN_GROUPS("center_alarms", tests);
 	return failed ? 1 : 0;

@@ -2,7 +2,9 @@
 /*
  * Performance history (/api/v1/perf) and alarms (/api/v1/alarms): reading
  * needs System.Read on the object; defining, deleting and switching alarms
- * Alarm.Create / Alarm.Delete / Alarm.Edit on the object they are set on;
+ * Alarm.Create / Alarm.Delete / Alarm.Edit on the object they are set on,
+ * and defining one with a VM power action also that operation's
+ * VirtualMachine.Interact privilege there (alarm_action_privilege());
  * acknowledging Alarm.Acknowledge and clearing Alarm.SetStatus on the
  * object whose status it is.
  */
@@ -255,6 +257,12 @@ static void alarms_create(struct api_request *req, void *opaque)
 	if (!creq_object(&x, json_get_string(body, "object", ""), &o) ||
 	    !creq_allow(&x, &o, "Alarm.Create"))
 		goto out;
+	/* An alarm that powers VMs off is a way to power them off: it needs the same right. */
+	for (size_t k = 0; k < n; k++) {
+		const char *privilege = alarm_action_privilege(as[k].action);
+		if (privilege && !creq_allow(&x, &o, privilege))
+			goto out;
+	}
 	json_t *yellow = json_object_get(cond, "yellow"), *red = json_object_get(cond, "red");
 	struct alarm_spec spec = {
 		.object_id = o.id,

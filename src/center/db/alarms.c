@@ -25,32 +25,48 @@ static const char *const status_names[] = {
 static const char *const comparisons[] = {">", ">=", "<", "<=", "=", "<>"};
 
 enum param_rule {
-	PARAMS_ANY,
-	PARAMS_URL,   /* {"url": "http(s)://host..."} */
-	PARAMS_EMAIL, /* {"to": "someone@somewhere"} */
-	PARAMS_PATH,  /* {"path": "/absolute"} */
+	PARAMS_NONE, /* {} */
+	PARAMS_URL,  /* {"url": "http(s)://host..."} */
+	PARAMS_LOG,  /* {} or {"level": "info"|"warning"|"error"} */
 };
 
-/* The actions the schema allows, the kind of object they act on and their parameters. */
+/*
+ * The actions vireo-center runs (center/notify.c), the kind of object they
+ * act on, their parameters and the privilege that defining one needs on
+ * the object where the alarm is set, besides Alarm.Create (NULL: none).
+ * The VM operations need what the same operation through the API needs
+ * (center/api/vms.c).
+ */
 static const struct {
 	const char *name;
 	enum inv_kind target; /* INV_KIND__COUNT: any */
 	enum param_rule params;
+	const char *privilege;
 } action_kinds[] = {
-	{"email", INV_KIND__COUNT, PARAMS_EMAIL},
-	{"snmp", INV_KIND__COUNT, PARAMS_ANY},
-	{"webhook", INV_KIND__COUNT, PARAMS_URL},
-	{"script", INV_KIND__COUNT, PARAMS_PATH},
-	{"vm_power_off", INV_KIND_VM, PARAMS_ANY},
-	{"vm_suspend", INV_KIND_VM, PARAMS_ANY},
-	{"vm_reset", INV_KIND_VM, PARAMS_ANY},
-	{"vm_shutdown_guest", INV_KIND_VM, PARAMS_ANY},
-	{"vm_reboot_guest", INV_KIND_VM, PARAMS_ANY},
-	{"vm_migrate", INV_KIND_VM, PARAMS_ANY},
-	{"host_enter_maintenance", INV_KIND_HOST, PARAMS_ANY},
-	{"host_exit_maintenance", INV_KIND_HOST, PARAMS_ANY},
-	{"host_reboot", INV_KIND_HOST, PARAMS_ANY},
+	{"log", INV_KIND__COUNT, PARAMS_LOG, NULL},
+	{"webhook", INV_KIND__COUNT, PARAMS_URL, NULL},
+	{"vm_power_off", INV_KIND_VM, PARAMS_NONE, "VirtualMachine.Interact.PowerOff"},
+	{"vm_suspend", INV_KIND_VM, PARAMS_NONE, "VirtualMachine.Interact.Suspend"},
+	{"vm_reset", INV_KIND_VM, PARAMS_NONE, "VirtualMachine.Interact.Reset"},
+	{"vm_shutdown_guest", INV_KIND_VM, PARAMS_NONE, "VirtualMachine.Interact.PowerOff"},
+	{"vm_reboot_guest", INV_KIND_VM, PARAMS_NONE, "VirtualMachine.Interact.Reset"},
 };
+/* For messages; the same names as above. */
+#define ACTIONS_RUN \
+	"log, webhook, vm_power_off, vm_suspend, vm_reset, vm_shutdown_guest, vm_reboot_guest"
+
+/*
+ * Actions that vCenter has and the schema still allows (definitions made
+ * before they were refused may hold them), but that vireo-center does
+ * not run: defining one is refused, and firing a stored one posts that it
+ * was not run.
+ */
+static const char *const actions_not_run[] = {
+	"email", "snmp", "script", "vm_migrate", "host_enter_maintenance", "host_exit_maintenance",
+	"host_reboot",
+};
+
+static const char *const log_levels[] = {"info", "warning", "error"};
 
 /* The values of alarm_state.state. */
 static const char STATE_TRIGGERED[] = "triggered";
@@ -376,54 +392,106 @@ static int check_condition(const struct alarm_spec *s, struct vr_error **err)
 	return 0;
 }
 
+/* A log action's params: nothing but an optional "level". */
+static int check_log_params(const struct alarm_action_spec *a, size_t i, json_t *params,
+			    struct vr_error **err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(params, key, v) {
+		if (strcmp(key, "level") != 0)
+			return vr_error_set(err, EINVAL, "action %zu (%s): unknown parameter "
+					    "\"%s\" (it takes only \"level\")", i + 1, a->action,
+					    key);
+		const char *level = json_string_value(v);
+		bool known = false;
+		for (size_t l = 0; level && l < ARRAY_SIZE(log_levels); l++)
+			known = known || strcmp(level, log_levels[l]) == 0;
+		if (!level)
+			return vr_error_set(err, EINVAL, "action %zu (%s): level must be a "
+					    "string: info, warning or error", i + 1, a->action);
+		if (!known)
+			return vr_error_set(err, EINVAL, "action %zu (%s): level \"%s\" is not "
+					    "one of info, warning, error", i + 1, a->action, level);
+	}
+	return 0;
+}
+
 /* The parameter a rule requires, checked in the JSON object. */
 static int check_params_rule(const struct alarm_action_spec *a, size_t i, enum param_rule rule,
 			     json_t *params, struct vr_error **err)
 {
-	static const char *const keys[] = {
-		[PARAMS_URL] = "url",
-		[PARAMS_EMAIL] = "to",
-		[PARAMS_PATH] = "path",
-	};
-	static const char *const wanted[] = {
-		[PARAMS_URL] = "an http:// or https:// address with a host",
-		[PARAMS_EMAIL] = "an e-mail address",
-		[PARAMS_PATH] = "an absolute path",
-	};
-	if (rule == PARAMS_ANY)
+	if (rule == PARAMS_NONE && json_object_size(params) > 0)
+		return vr_error_set(err, EINVAL, "action %zu (%s) takes no params", i + 1,
+				    a->action);
+	if (rule == PARAMS_NONE)
 		return 0;
-	const char *v = json_string_value(json_object_get(params, keys[rule]));
-	bool ok = false;
-	if (v && rule == PARAMS_URL) {
-		const char *rest = strncmp(v, "http://", 7) == 0    ? v + 7
-				   : strncmp(v, "https://", 8) == 0 ? v + 8
-								    : NULL;
-		ok = rest && *rest && *rest != '/';
-		for (const char *p = rest; ok && *p; p++)
-			ok = (unsigned char)*p > 0x20 && *p != 0x7f;
-	} else if (v && rule == PARAMS_EMAIL) {
-		const char *at = strchr(v, '@');
-		ok = at && at != v && at[1];
-	} else if (v) {
-		ok = v[0] == '/';
-	}
+	if (rule == PARAMS_LOG)
+		return check_log_params(a, i, params, err);
+	const char *v = json_string_value(json_object_get(params, "url"));
+	const char *rest = NULL;
+	if (v && strncmp(v, "http://", 7) == 0)
+		rest = v + 7;
+	else if (v && strncmp(v, "https://", 8) == 0)
+		rest = v + 8;
+	bool ok = rest && *rest && *rest != '/';
+	for (const char *p = rest; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && *p != 0x7f;
 	if (ok)
 		return 0;
-	return vr_error_set(err, EINVAL, "action %zu (%s) needs params {\"%s\": ...}, %s", i + 1,
-			    a->action, keys[rule], wanted[rule]);
+	return vr_error_set(err, EINVAL, "action %zu (%s) needs params {\"url\": ...}, an http:// "
+			    "or https:// address with a host", i + 1, a->action);
+}
+
+/* The index in action_kinds, or -1. */
+static int action_kind_find(const char *action)
+{
+	for (size_t k = 0; action && k < ARRAY_SIZE(action_kinds); k++)
+		if (strcmp(action, action_kinds[k].name) == 0)
+			return (int)k;
+	return -1;
+}
+
+const char *alarm_action_privilege(const char *action)
+{
+	int k = action_kind_find(action);
+	return k < 0 ? NULL : action_kinds[k].privilege;
+}
+
+bool alarm_action_not_run(const char *action)
+{
+	for (size_t k = 0; action && k < ARRAY_SIZE(actions_not_run); k++)
+		if (strcmp(action, actions_not_run[k]) == 0)
+			return true;
+	return false;
+}
+
+const char *alarm_log_level(const char *params, enum alarm_status to)
+{
+	json_error_t jerr;
+	json_t *p = json_loads(params ? params : "{}", 0, &jerr);
+	const char *level = json_string_value(json_object_get(p, "level"));
+	const char *out = to == ALARM_RED ? "warning" : "info";
+	for (size_t l = 0; level && l < ARRAY_SIZE(log_levels); l++)
+		if (strcmp(level, log_levels[l]) == 0)
+			out = log_levels[l];
+	json_decref(p);
+	return out;
 }
 
 static int check_action(const struct alarm_spec *s, size_t i, enum inv_kind target,
 			struct vr_error **err)
 {
 	const struct alarm_action_spec *a = &s->actions[i];
-	size_t k = 0;
-	while (k < ARRAY_SIZE(action_kinds) &&
-	       !(a->action && strcmp(a->action, action_kinds[k].name) == 0))
-		k++;
-	if (k == ARRAY_SIZE(action_kinds))
-		return vr_error_set(err, EINVAL, "action %zu: \"%s\" is not an alarm action", i + 1,
+	if (alarm_action_not_run(a->action))
+		return vr_error_set(err, EINVAL, "action %zu (%s): vireo-center does not run %s "
+				    "actions; it runs " ACTIONS_RUN, i + 1, a->action, a->action);
+	int found = action_kind_find(a->action);
+	if (found < 0)
+		return vr_error_set(err, EINVAL, "action %zu: \"%s\" is not an alarm action "
+				    "(they are " ACTIONS_RUN ")", i + 1,
 				    a->action ? a->action : "(none)");
+	size_t k = (size_t)found;
 	if (action_kinds[k].target != INV_KIND__COUNT && action_kinds[k].target != target)
 		return vr_error_set(err, EINVAL, "action %zu (%s) acts on a %s, but the alarm is "
 				    "about %ss", i + 1, a->action,

@@ -72,17 +72,35 @@ int alarm_status_parse(const char *s, enum alarm_status *out);
 
 struct alarm_action_spec {
 	/*
-	 * email (params {"to": "ops@example.com"}), snmp, webhook (params
-	 * {"url": "http(s)://..."}), script (params {"path": "/absolute"}),
-	 * vm_power_off, vm_suspend, vm_reset, vm_shutdown_guest,
-	 * vm_reboot_guest, vm_migrate (target kind vm), host_enter_maintenance,
-	 * host_exit_maintenance, host_reboot (target kind host).
+	 * What vireo-center runs (center/notify.c): log (params {} or
+	 * {"level": "info"|"warning"|"error"}), webhook (params {"url":
+	 * "http(s)://..."}), vm_power_off, vm_suspend, vm_reset,
+	 * vm_shutdown_guest, vm_reboot_guest (target kind vm, no params).
+	 * vCenter's email, snmp, script, vm_migrate, host_enter_maintenance,
+	 * host_exit_maintenance and host_reboot are refused: center does not
+	 * run them (definitions stored before may still hold them).
 	 */
 	const char *action;
 	enum alarm_status from, to; /* different */
 	bool repeats;               /* needs the definition's repeat_interval_ms > 0 */
 	const char *params;         /* a JSON object; NULL for {} */
 };
+
+/*
+ * The privilege defining the action needs on the object where the alarm
+ * is set, besides Alarm.Create: the VM power actions need the
+ * VirtualMachine.Interact privilege of the same operation through the API
+ * (vm_shutdown_guest PowerOff, vm_reboot_guest Reset).  NULL for the
+ * others and for unknown names.
+ */
+const char *alarm_action_privilege(const char *action);
+/* True for the actions refused at definition time that stored definitions may hold. */
+bool alarm_action_not_run(const char *action);
+/*
+ * The level of a log action, "info", "warning" or "error": its params'
+ * "level", else "warning" for a change to red and "info" otherwise.
+ */
+const char *alarm_log_level(const char *params, enum alarm_status to);
 
 struct alarm_spec {
 	int64_t object_id; /* where the definition is set */

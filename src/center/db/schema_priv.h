@@ -23,6 +23,9 @@ struct schema_migration {
 	int (*seed)(struct db *db, int64_t now_ms, struct vr_error **err);
 };
 
+/* Center's migrations, versions 1..SCHEMA_VERSION_LATEST (a prefix makes an older database). */
+extern const struct schema_migration schema_migrations[];
+
 /* schema_migrate() with another list of migrations (versions 1..n in order). */
 int schema_migrate_with(struct db *db, const struct schema_migration *list, size_t n,
 			int *applied, struct vr_error **err);
