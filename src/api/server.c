@@ -327,7 +327,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int api_server_start(struct api_server *srv, struct vr_error **err)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-			 MHD_ALLOW_UPGRADE;
+			 MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME;
 	if (srv->ipv6)
 		flags |= MHD_USE_IPv6;
 	struct MHD_OptionItem tls_ops[3] = {
@@ -340,6 +340,9 @@ int api_server_start(struct api_server *srv, struct vr_error **err)
 		tls_ops[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
 		tls_ops[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
 	}
+	int wr = wait_server_start(srv);
+	if (wr < 0)
+		return vr_error_set(err, -wr, "cannot start the API server's timer thread");
 	srv->daemon = MHD_start_daemon(
 		flags, srv->port, NULL, NULL, on_request, srv,
 		/* The logger first, or MHD logs the other options' problems itself. */
@@ -394,8 +397,11 @@ void api_server_stop_and_free(struct api_server *srv)
 	}
 	pthread_mutex_unlock(&srv->lock);
 
+	/* libmicrohttpd aborts when stopped with a connection suspended. */
+	wait_server_stop(srv);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	wait_server_free(srv);
 	for (size_t i = 0; i < srv->n_routes; i++)
 		route_free(&srv->routes[i]);
 	free(srv->routes);
@@ -488,6 +494,7 @@ static void request_free(struct api_request *req)
 		return;
 	if (req->pending_upgrade)
 		upgrade_discard(req->pending_upgrade);
+	wait_discard(req);
 	stream_free(req);
 	free(req->method);
 	free(req->path);
@@ -822,7 +829,7 @@ static void request_run(struct api_request *req)
 	}
 
 	req->route->fn(req, req->route->opaque);
-	if (!req->responded) {
+	if (!req->responded && !req->wait) {
 		log_error("%s %s: the handler returned without responding", req->method,
 			  req->path);
 		api_respond_error(req, 500, "internal error: no response from the handler");
@@ -846,6 +853,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->start_ms = time_mono_ms();
 		*con_cls = req;
 		request_begin(req);
+		return MHD_YES;
+	}
+	if (req->wait) { /* a long poll is back */
+		wait_resume(req);
+		if (!req->responded && !req->wait) {
+			log_error("%s %s: the wait ended without a response", req->method,
+				  req->path);
+			api_respond_error(req, 500, "internal error: no response from the handler");
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0 && req->route && req->route->stream) {

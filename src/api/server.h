@@ -114,6 +114,33 @@ bool api_request_is_admin(const struct api_request *req);
 /* The session token the request authenticated with, or NULL. */
 const char *api_request_token(const struct api_request *req);
 
+/* ---- long polls, without holding a worker thread ---- */
+/*
+ * A queue of waiting requests with a version; api_waitq_notify() bumps
+ * the version and wakes every request waiting on it.  Any thread may
+ * notify.  Free a queue only after the servers whose requests wait on it
+ * have stopped.
+ */
+struct api_waitq;
+struct api_waitq *api_waitq_new(void);
+void api_waitq_free(struct api_waitq *q);
+uint64_t api_waitq_version(struct api_waitq *q);
+void api_waitq_notify(struct api_waitq *q);
+
+typedef void (*api_wait_fn)(struct api_request *req, void *opaque);
+/*
+ * Instead of responding: parks the request (its connection is suspended,
+ * no thread is held) until q's version differs from seen (read it before
+ * looking at the state being waited for), until deadline_ms (CLOCK_MONOTONIC,
+ * time_mono_ms()) passes, or until the server stops (then the answer is
+ * 503 and fn does not run).  fn then runs on a worker thread and responds
+ * or waits again.  free_opaque(opaque) runs once the request no longer
+ * needs it (also when the client goes away); q may be NULL.
+ */
+void api_request_wait(struct api_request *req, struct api_waitq *q, uint64_t seen,
+		      uint64_t deadline_ms, api_wait_fn fn, void *opaque,
+		      void (*free_opaque)(void *opaque));
+
 /* ---- responses: exactly one per request ---- */
 void api_respond_json(struct api_request *req, int status, json_t *body /* stolen */);
 void api_respond_error(struct api_request *req, int status, const char *fmt, ...)

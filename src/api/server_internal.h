@@ -36,6 +36,18 @@ struct upgrade {
 	struct upgrade *next;
 };
 
+/* A suspended long poll (wait.c). */
+struct api_wait {
+	struct api_request *req;
+	struct api_waitq *q; /* NULL: waits for its deadline only */
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
+	api_wait_fn fn;
+	void *opaque;
+	void (*free_opaque)(void *opaque);
+	bool fired;
+	struct api_wait *srv_next, *q_next, *resume_next;
+};
+
 struct api_server {
 	struct MHD_Daemon *daemon;
 	const struct api_auth_ops *auth;
@@ -56,6 +68,16 @@ struct api_server {
 	pthread_cond_t upgrades_done;
 	struct upgrade *upgrades; /* running upgrade threads */
 	bool stopping;
+
+	/* Long polls (wait.c), under its wait_lock. */
+	struct api_wait *waits; /* suspended, not fired */
+	unsigned resuming;	/* fired, MHD_resume_connection() not yet returned */
+	unsigned waited;	/* requests that have waited and are not yet freed */
+	pthread_cond_t wait_cond;
+	bool wait_cond_ready;
+	pthread_t wait_timer;
+	bool wait_timer_running;
+	bool wait_stopping;
 };
 
 struct api_request {
@@ -78,6 +100,8 @@ struct api_request {
 	uint64_t start_ms;
 	struct upgrade *pending_upgrade; /* queued, callback not yet run */
 	void *stream_state;		 /* from the stream route's begin() */
+	struct api_wait *wait;		 /* suspended by api_request_wait() */
+	bool waited;			 /* counted in the server's "waited" */
 };
 
 /* Stream routes (stream.c): headers in, a chunk of body, the body complete, the end. */
@@ -85,6 +109,13 @@ bool stream_begin(struct api_request *req);
 void stream_chunk(struct api_request *req, const char *data, size_t len);
 void stream_end(struct api_request *req);
 void stream_free(struct api_request *req);
+
+/* Long polls (wait.c): the server's timer, its stop (before MHD's), a resumed or ended request. */
+int wait_server_start(struct api_server *srv);
+void wait_server_stop(struct api_server *srv);
+void wait_server_free(struct api_server *srv);
+void wait_resume(struct api_request *req);
+void wait_discard(struct api_request *req);
 
 /* Frees an upgrade that never started (runs its release callback). */
 void upgrade_discard(struct upgrade *u);

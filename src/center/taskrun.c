@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/server.h"
 #include "center/center.h"
 #include "center/db/db.h"
 #include "center/db/tasks.h"
@@ -25,9 +26,8 @@ struct job_item {
 struct taskrun {
 	struct center *c;
 	pthread_mutex_t lock;
-	pthread_cond_t queued;	/* workers wait here */
-	pthread_cond_t changed; /* waiters for task changes (CLOCK_MONOTONIC) */
-	uint64_t version;
+	pthread_cond_t queued;	 /* workers wait here */
+	struct api_waitq *waitq; /* long polls of tasks, notified on every change */
 	struct job_item *head, *tail;
 	bool stopping;
 	pthread_t *threads;
@@ -44,36 +44,12 @@ static void item_free(struct job_item *it)
 
 void taskrun_notify(struct taskrun *tr)
 {
-	pthread_mutex_lock(&tr->lock);
-	tr->version++;
-	pthread_cond_broadcast(&tr->changed);
-	pthread_mutex_unlock(&tr->lock);
+	api_waitq_notify(tr->waitq);
 }
 
-uint64_t taskrun_version(struct taskrun *tr)
+struct api_waitq *taskrun_waitq(struct taskrun *tr)
 {
-	pthread_mutex_lock(&tr->lock);
-	uint64_t v = tr->version;
-	pthread_mutex_unlock(&tr->lock);
-	return v;
-}
-
-void taskrun_wait_change(struct taskrun *tr, int64_t task_id, uint64_t version_seen,
-			 unsigned timeout_ms)
-{
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&tr->lock);
-	int r = 0;
-	while (!tr->stopping && tr->version == version_seen && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&tr->changed, &tr->lock, &deadline);
-	pthread_mutex_unlock(&tr->lock);
+	return tr->waitq;
 }
 
 /* Records an outcome, retrying a busy database a few times: a task must not stay "running". */
@@ -163,11 +139,7 @@ struct taskrun *taskrun_new(struct center *c, unsigned workers, struct vr_error 
 	tr->c = c;
 	pthread_mutex_init(&tr->lock, NULL);
 	pthread_cond_init(&tr->queued, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&tr->changed, &ca);
-	pthread_condattr_destroy(&ca);
+	tr->waitq = api_waitq_new();
 
 	/* What a previous run left unfinished did not finish. */
 	struct db *db = dbpool_get(c->pool, err);
@@ -205,7 +177,6 @@ void taskrun_stop_and_free(struct taskrun *tr)
 	pthread_mutex_lock(&tr->lock);
 	tr->stopping = true;
 	pthread_cond_broadcast(&tr->queued);
-	pthread_cond_broadcast(&tr->changed);
 	struct job_item *pending = tr->head;
 	tr->head = tr->tail = NULL;
 	pthread_mutex_unlock(&tr->lock);
@@ -217,7 +188,7 @@ void taskrun_stop_and_free(struct taskrun *tr)
 		item_free(it);
 	}
 	free(tr->threads);
-	pthread_cond_destroy(&tr->changed);
+	api_waitq_free(tr->waitq);
 	pthread_cond_destroy(&tr->queued);
 	pthread_mutex_destroy(&tr->lock);
 	free(tr);
@@ -246,10 +217,9 @@ int taskrun_submit(struct taskrun *tr, struct db *db, const struct ctask_spec *s
 	else
 		tr->head = it;
 	tr->tail = it;
-	tr->version++;
 	pthread_cond_signal(&tr->queued);
-	pthread_cond_broadcast(&tr->changed);
 	pthread_mutex_unlock(&tr->lock);
+	taskrun_notify(tr);
 	*task_id = id;
 	return 0;
 }

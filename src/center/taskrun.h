@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct api_waitq;
 struct vr_error;
 struct center;
 struct db;
@@ -49,11 +50,11 @@ int taskrun_submit(struct taskrun *tr, struct db *db, const struct ctask_spec *s
 void taskrun_progress(struct taskrun_job *job, int percent);
 /* From a body: whether someone asked to cancel it. */
 bool taskrun_cancel_requested(struct taskrun_job *job);
-/* Waits until the task changes or timeout_ms passes. */
-void taskrun_wait_change(struct taskrun *tr, int64_t task_id, uint64_t version_seen,
-			 unsigned timeout_ms);
-/* A counter bumped on every task change (pass to taskrun_wait_change). */
-uint64_t taskrun_version(struct taskrun *tr);
+/*
+ * Notified on every task change: long polls wait on it (read its version
+ * before reading the task).
+ */
+struct api_waitq *taskrun_waitq(struct taskrun *tr);
 /* Wakes waiters after a change made outside a body (cancel). */
 void taskrun_notify(struct taskrun *tr);
 

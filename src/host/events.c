@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/server.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,8 +22,7 @@ struct event {
 
 struct events {
 	pthread_mutex_t lock;
-	pthread_cond_t added; /* CLOCK_MONOTONIC */
-	bool shutdown;
+	struct api_waitq *waitq; /* long polls, notified on each new event */
 	struct event *ring;
 	unsigned capacity;
 	uint64_t next_id; /* ids start at 1; slot = id % capacity */
@@ -38,11 +38,7 @@ struct events *events_new(unsigned capacity)
 {
 	struct events *ev = xcalloc(1, sizeof(*ev));
 	pthread_mutex_init(&ev->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ev->added, &ca);
-	pthread_condattr_destroy(&ca);
+	ev->waitq = api_waitq_new();
 	ev->capacity = capacity ? capacity : 1000;
 	ev->ring = xcalloc(ev->capacity, sizeof(*ev->ring));
 	ev->next_id = 1;
@@ -64,7 +60,7 @@ void events_free(struct events *ev)
 	for (unsigned i = 0; i < ev->capacity; i++)
 		event_clear(&ev->ring[i]);
 	free(ev->ring);
-	pthread_cond_destroy(&ev->added);
+	api_waitq_free(ev->waitq);
 	pthread_mutex_destroy(&ev->lock);
 	free(ev);
 }
@@ -95,8 +91,8 @@ void events_add(struct events *ev, enum event_level level, const char *object_id
 	e->object_id = object_id ? xstrdup(object_id) : NULL;
 	e->type = xstrdup(type);
 	e->message = msg;
-	pthread_cond_broadcast(&ev->added);
 	pthread_mutex_unlock(&ev->lock);
+	api_waitq_notify(ev->waitq);
 }
 
 void events_range(struct events *ev, uint64_t *first, uint64_t *last)
@@ -107,31 +103,9 @@ void events_range(struct events *ev, uint64_t *first, uint64_t *last)
 	pthread_mutex_unlock(&ev->lock);
 }
 
-bool events_wait(struct events *ev, uint64_t since, unsigned timeout_ms)
+struct api_waitq *events_waitq(struct events *ev)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&ev->lock);
-	int r = 0;
-	while (!ev->shutdown && ev->next_id - 1 <= since && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&ev->added, &ev->lock, &deadline);
-	bool have = ev->next_id - 1 > since;
-	pthread_mutex_unlock(&ev->lock);
-	return have;
-}
-
-void events_shutdown(struct events *ev)
-{
-	pthread_mutex_lock(&ev->lock);
-	ev->shutdown = true;
-	pthread_cond_broadcast(&ev->added);
-	pthread_mutex_unlock(&ev->lock);
+	return ev->waitq;
 }
 
 json_t *events_list_json(struct events *ev, uint64_t since, const char *object_id)

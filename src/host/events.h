@@ -27,11 +27,9 @@ json_t *events_list_json(struct events *ev, uint64_t since, const char *object_i
  */
 void events_range(struct events *ev, uint64_t *first, uint64_t *last);
 /*
- * Waits up to timeout_ms for an event with id > since (long polling);
- * returns early, false, when events_shutdown() is called.
+ * Notified after each new event: long polls wait on it (read its version
+ * before events_range()).
  */
-bool events_wait(struct events *ev, uint64_t since, unsigned timeout_ms);
-/* Wakes every waiter for good (before the API server stops). */
-void events_shutdown(struct events *ev);
+struct api_waitq *events_waitq(struct events *ev);
 
 #endif

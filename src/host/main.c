@@ -456,9 +456,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 
 static void hostd_stop(struct hostd *h)
 {
-	if (h->events)
-		events_shutdown(h->events); /* ends long polls, so the API stops at once */
-	if (h->api)
+	if (h->api) /* long polls end at once, 503 */
 		api_server_stop_and_free(h->api);
 	stats_sampler_stop(h->stats); /* after the API, its reader */
 	if (h->loop && h->supervise_timer)

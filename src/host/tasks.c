@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/server.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -32,6 +33,7 @@ struct task {
 struct tasks {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
+	struct api_waitq *waitq; /* long polls: notified when a task ends */
 	struct task *head; /* newest first */
 	size_t count;
 	unsigned running;
@@ -50,6 +52,7 @@ struct tasks *tasks_new(void)
 	struct tasks *t = xcalloc(1, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->changed, NULL);
+	t->waitq = api_waitq_new();
 	t->next_id = 1;
 	return t;
 }
@@ -78,6 +81,7 @@ void tasks_free(struct tasks *tasks)
 	}
 	pthread_mutex_destroy(&tasks->lock);
 	pthread_cond_destroy(&tasks->changed);
+	api_waitq_free(tasks->waitq);
 	free(tasks);
 }
 
@@ -128,8 +132,13 @@ static void *task_thread(void *arg)
 		log_debug("task %s (%s) succeeded", task->id, task->description);
 	}
 	vr_error_free(err);
-	tasks->running--;
 	tasks_trim(tasks);
+	pthread_cond_broadcast(&tasks->changed);
+	pthread_mutex_unlock(&tasks->lock);
+	/* Not under the lock; tasks_free() waits for this thread's running-- below. */
+	api_waitq_notify(tasks->waitq);
+	pthread_mutex_lock(&tasks->lock);
+	tasks->running--;
 	pthread_cond_broadcast(&tasks->changed);
 	pthread_mutex_unlock(&tasks->lock);
 	return NULL;
@@ -253,6 +262,24 @@ json_t *tasks_list_json(struct tasks *tasks, const char *object_id)
 			json_array_append_new(a, task_json(t));
 	pthread_mutex_unlock(&tasks->lock);
 	return a;
+}
+
+struct api_waitq *tasks_waitq(struct tasks *tasks)
+{
+	return tasks->waitq;
+}
+
+bool tasks_state(struct tasks *tasks, const char *id, enum task_state *state)
+{
+	bool found = false;
+	pthread_mutex_lock(&tasks->lock);
+	for (struct task *t = tasks->head; t && !found; t = t->next)
+		if (strcmp(t->id, id) == 0) {
+			*state = t->state;
+			found = true;
+		}
+	pthread_mutex_unlock(&tasks->lock);
+	return found;
 }
 
 enum task_state tasks_wait(struct tasks *tasks, const char *id, int timeout_ms)

@@ -40,6 +40,13 @@ const char *task_id(const struct task *task);
 /* JSON view of one task or NULL if unknown (caller owns). */
 json_t *tasks_get_json(struct tasks *tasks, const char *id);
 json_t *tasks_list_json(struct tasks *tasks, const char *object_id);
+/* The task's state; false when there is no such task (any more). */
+bool tasks_state(struct tasks *tasks, const char *id, enum task_state *state);
+/*
+ * Notified whenever a task ends: long polls wait on it (read its version
+ * before tasks_state()).
+ */
+struct api_waitq *tasks_waitq(struct tasks *tasks);
 /* Blocks until the task ends or timeout_ms passes; returns the state. */
 enum task_state tasks_wait(struct tasks *tasks, const char *id, int timeout_ms);
 

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -114,7 +115,66 @@ static void test_console(struct api_request *req, void *opaque)
 	api_respond_upgrade_ex(req, "vireo-console", echo, NULL, release_counter);
 }
 
+/*
+ * GET /api/v1/test/poll?since=N&ms=M: a long poll on poll_q, answered when
+ * its version passes N or after M ms, without holding a worker.
+ */
+static struct api_waitq *poll_q;
+static atomic_int polls_made, polls_freed, polls_parked;
+
+struct test_poll {
+	uint64_t since;
+	uint64_t deadline_ms;
+};
+
+static void test_poll_free(void *opaque)
+{
+	atomic_fetch_add(&polls_freed, 1);
+	free(opaque);
+}
+
+static bool test_poll_answer(struct api_request *req, struct test_poll *p);
+
+static void test_poll_resumed(struct api_request *req, void *opaque)
+{
+	test_poll_answer(req, opaque);
+}
+
+static bool test_poll_answer(struct api_request *req, struct test_poll *p)
+{
+	uint64_t v = api_waitq_version(poll_q);
+	if (v <= p->since && time_mono_ms() < p->deadline_ms) {
+		atomic_fetch_add(&polls_parked, 1);
+		api_request_wait(req, poll_q, v, p->deadline_ms, test_poll_resumed, p,
+				 test_poll_free);
+		return true;
+	}
+	api_respond_json(req, 200, json_pack("{s:I, s:b}", "version", (json_int_t)v, "timed_out",
+					     v <= p->since));
+	return false;
+}
+
+static void test_poll(struct api_request *req, void *opaque)
+{
+	atomic_fetch_add(&handler_runs, 1);
+	uint64_t since = 0, ms = 0;
+	if (parse_u64(api_request_query(req, "since") ? api_request_query(req, "since") : "0", 0,
+		      UINT64_MAX, &since) < 0 ||
+	    parse_u64(api_request_query(req, "ms") ? api_request_query(req, "ms") : "0", 0, 60000,
+		      &ms) < 0) {
+		api_respond_error(req, 400, "bad since or ms");
+		return;
+	}
+	struct test_poll *p = xmalloc(sizeof(*p));
+	*p = (struct test_poll){ .since = since, .deadline_ms = time_mono_ms() + ms };
+	atomic_fetch_add(&polls_made, 1);
+	if (!test_poll_answer(req, p))
+		test_poll_free(p);
+}
+
 /* ---- fixture ---- */
+
+static unsigned fixture_idle_timeout_s; /* 0: the default */
 
 static int setup(void **state)
 {
@@ -134,6 +194,7 @@ static int setup(void **state)
 		.port = 0,
 		.max_body_bytes = MAX_BODY,
 		.thread_pool_size = 2,
+		.connection_timeout_s = fixture_idle_timeout_s,
 	};
 	f->srv = api_server_new(&cfg, &api_hostd_auth, f->auth, &err);
 	assert_non_null(f->srv);
@@ -148,6 +209,11 @@ static int setup(void **state)
 	api_server_add_route(f->srv, "POST", "/api/v1/test/admin", test_admin_only, NULL,
 			     API_ROUTE_ADMIN | API_ROUTE_BODY_OPTIONAL);
 	api_server_add_route(f->srv, "GET", "/api/v1/test/console", test_console, NULL, 0);
+	api_server_add_route(f->srv, "GET", "/api/v1/test/poll", test_poll, NULL, 0);
+	poll_q = api_waitq_new();
+	atomic_store(&polls_made, 0);
+	atomic_store(&polls_freed, 0);
+	atomic_store(&polls_parked, 0);
 	if (api_server_start(f->srv, &err) < 0)
 		fail_msg("start: %s", vr_error_msg(err));
 	f->port = api_server_port(f->srv);
@@ -162,6 +228,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	api_server_stop_and_free(f->srv);
+	api_waitq_free(poll_q); /* after the server: nothing waits on it now */
+	poll_q = NULL;
 	auth_free(f->auth);
 	rm_rf(f->dir);
 	free(f->admin_password);
@@ -710,6 +778,194 @@ static void test_upgrade(void **state)
 	close(fd2);
 }
 
+/* A request on its own thread (cmocka's asserts stay on the main one). */
+struct bg_request {
+	char *url;
+	char *token;
+	long timeout_ms;
+	pthread_t thread;
+	CURLcode code;
+	long status;
+	char *body;
+	size_t len;
+};
+
+static void *bg_main(void *opaque)
+{
+	struct bg_request *b = opaque;
+	CURL *h = curl_easy_init();
+	_cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", b->token);
+	struct curl_slist *hdrs = curl_slist_append(NULL, auth);
+	curl_easy_setopt(h, CURLOPT_URL, b->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, b->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b->body);
+	b->code = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &b->status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	return NULL;
+}
+
+static struct bg_request *bg_start(struct fixture *f, const char *token, long timeout_ms,
+				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static struct bg_request *bg_start(struct fixture *f, const char *token, long timeout_ms,
+				   const char *fmt, ...)
+{
+	struct bg_request *b = xcalloc(1, sizeof(*b));
+	_cleanup_free_ char *path = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	assert_true(vasprintf(&path, fmt, ap) >= 0);
+	va_end(ap);
+	b->url = xasprintf("%s%s", f->base, path);
+	b->token = xstrdup(token);
+	b->timeout_ms = timeout_ms;
+	assert_int_equal(pthread_create(&b->thread, NULL, bg_main, b), 0);
+	return b;
+}
+
+/* Joins the request; returns its JSON body (or NULL) and status. */
+static json_t *bg_join(struct bg_request *b, CURLcode *code, long *status)
+{
+	pthread_join(b->thread, NULL);
+	*code = b->code;
+	*status = b->status;
+	json_t *j = b->body ? json_loadb(b->body, b->len, 0, NULL) : NULL;
+	free(b->url);
+	free(b->token);
+	free(b->body);
+	free(b);
+	return j;
+}
+
+static bool wait_until(atomic_int *v, int want, unsigned timeout_ms)
+{
+	for (uint64_t end = time_mono_ms() + timeout_ms; time_mono_ms() < end;) {
+		if (atomic_load(v) >= want)
+			return true;
+		struct timespec ts = { 0, 5 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(v) >= want;
+}
+
+/*
+ * More long polls than worker threads (2): they wait without a thread, so
+ * other requests still answer; a notification answers them all; a
+ * deadline answers one; a client that left is cleaned up.
+ */
+static void test_long_poll(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	enum { N = 6 };
+	struct bg_request *polls[N];
+	for (int i = 0; i < N; i++)
+		polls[i] = bg_start(f, token, 20000, "/api/v1/test/poll?since=0&ms=15000");
+	if (!wait_until(&polls_parked, N, 10000))
+		fail_msg("only %d of %d long polls are waiting", atomic_load(&polls_parked), N);
+	struct result r;
+	http(f, "GET", "/api/v1/test/items/x", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	result_free(&r);
+	assert_int_equal(atomic_load(&polls_freed), 0); /* all still waiting */
+	api_waitq_notify(poll_q);
+	for (int i = 0; i < N; i++) {
+		CURLcode code;
+		long status;
+		json_t *j = bg_join(polls[i], &code, &status);
+		assert_int_equal(code, CURLE_OK);
+		assert_int_equal(status, 200);
+		assert_int_equal(json_get_int(j, "version", 0), 1);
+		assert_false(json_is_true(json_object_get(j, "timed_out")));
+		json_decref(j);
+	}
+	assert_int_equal(atomic_load(&polls_freed), N);
+
+	/* A poll whose version moved on answers at once; one that sees nothing, at its deadline. */
+	http(f, "GET", "/api/v1/test/poll?since=0&ms=15000", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_get_int(r.json, "version", 0), 1);
+	result_free(&r);
+	uint64_t t0 = time_mono_ms();
+	http(f, "GET", "/api/v1/test/poll?since=1&ms=300", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.json, "timed_out")));
+	assert_true(time_mono_ms() - t0 >= 300);
+	result_free(&r);
+
+	/* A client that gives up: its request is freed once the wait ends. */
+	int made = atomic_load(&polls_made), parked = atomic_load(&polls_parked);
+	struct bg_request *gone = bg_start(f, token, 200, "/api/v1/test/poll?since=1&ms=15000");
+	CURLcode code;
+	long status;
+	json_decref(bg_join(gone, &code, &status));
+	assert_int_equal(code, CURLE_OPERATION_TIMEDOUT);
+	assert_true(wait_until(&polls_parked, parked + 1, 5000));
+	api_waitq_notify(poll_q);
+	if (!wait_until(&polls_freed, made + 1, 5000))
+		fail_msg("the abandoned poll was not freed (%d of %d)", atomic_load(&polls_freed),
+			 made + 1);
+}
+
+/* Waiting polls end with 503 when the server stops, and are freed. */
+static void test_long_poll_stop(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct bg_request *a = bg_start(f, token, 20000, "/api/v1/test/poll?since=0&ms=15000");
+	struct bg_request *b = bg_start(f, token, 20000, "/api/v1/test/poll?since=0&ms=15000");
+	assert_true(wait_until(&polls_parked, 2, 10000));
+	api_server_stop_and_free(f->srv);
+	f->srv = NULL;
+	struct bg_request *both[] = { a, b };
+	for (int i = 0; i < 2; i++) {
+		CURLcode code;
+		long status;
+		json_t *j = bg_join(both[i], &code, &status);
+		assert_int_equal(code, CURLE_OK);
+		assert_int_equal(status, 503);
+		json_decref(j);
+	}
+	assert_int_equal(atomic_load(&polls_freed), 2);
+}
+
+static int setup_idle_1s(void **state)
+{
+	fixture_idle_timeout_s = 1;
+	int r = setup(state);
+	fixture_idle_timeout_s = 0;
+	return r;
+}
+
+/* A wait longer than the idle-connection timeout still gets its answer. */
+static void test_long_poll_past_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *token = login(f, "admin", f->admin_password);
+	struct result r;
+	http(f, "GET", "/api/v1/test/poll?since=0&ms=2500", token, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.json, "timed_out")));
+	result_free(&r);
+	struct bg_request *b = bg_start(f, token, 20000, "/api/v1/test/poll?since=0&ms=15000");
+	assert_true(wait_until(&polls_parked, 2, 10000));
+	struct timespec ts = { 2, 500 * 1000000L };
+	nanosleep(&ts, NULL);
+	api_waitq_notify(poll_q);
+	CURLcode code;
+	long status;
+	json_t *j = bg_join(b, &code, &status);
+	assert_int_equal(code, CURLE_OK);
+	assert_int_equal(status, 200);
+	assert_int_equal(json_get_int(j, "version", 0), 1);
+	json_decref(j);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -726,6 +982,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expired_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_poll_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_poll_past_idle_timeout, setup_idle_1s,
+						teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();

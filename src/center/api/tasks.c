@@ -199,9 +199,59 @@ out:
 	creq_end(&x);
 }
 
+/*
+ * GET /tasks/{id}?wait_ms=: a long poll, answered when the task changes
+ * (state or progress) or ends, or when the wait is over.  While it waits
+ * the request holds no thread and no database connection
+ * (api_request_wait()); each wake-up reads the task again, access
+ * checks included.
+ */
+struct task_poll {
+	struct center *c;
+	uint64_t deadline_ms;
+	bool seen; /* state and progress below are what the client has */
+	enum ctask_state state;
+	int progress;
+};
+
+static bool task_answer(struct api_request *req, struct task_poll *p);
+
+static void task_resumed(struct api_request *req, void *opaque)
+{
+	task_answer(req, opaque);
+}
+
+/* Answers, or parks the request; returns whether it is parked. */
+static bool task_answer(struct api_request *req, struct task_poll *p)
+{
+	struct api_waitq *q = taskrun_waitq(p->c->tasks);
+	uint64_t version = api_waitq_version(q); /* before reading the task */
+	struct creq x;
+	if (!creq_begin(&x, req, p->c))
+		return false;
+	bool parked = false;
+	struct ctask t = {0};
+	if (!load_task(&x, &t))
+		goto out;
+	bool changed = p->seen && (t.state != p->state || t.progress != p->progress);
+	if (!changed && (t.state == CTASK_QUEUED || t.state == CTASK_RUNNING) &&
+	    time_mono_ms() < p->deadline_ms) {
+		p->seen = true;
+		p->state = t.state;
+		p->progress = t.progress;
+		api_request_wait(req, q, version, p->deadline_ms, task_resumed, p, free);
+		parked = true;
+		goto out;
+	}
+	api_respond_json(req, 200, task_json(&x, &t));
+out:
+	ctask_clear(&t);
+	creq_end(&x);
+	return parked;
+}
+
 static void tasks_get(struct api_request *req, void *opaque)
 {
-	struct center *c = opaque;
 	const char *w = api_request_query(req, "wait_ms");
 	uint64_t wait_ms = 0;
 	if (w && parse_u64(w, 0, WAIT_MAX_MS, &wait_ms) < 0) {
@@ -209,44 +259,10 @@ static void tasks_get(struct api_request *req, void *opaque)
 				  WAIT_MAX_MS);
 		return;
 	}
-	struct creq x;
-	if (!creq_begin(&x, req, c))
-		return;
-	struct ctask t = {0};
-	if (!load_task(&x, &t))
-		goto out;
-	/* Long poll: answer when the task changes (or ends), or when the wait is over. */
-	uint64_t deadline = time_mono_ms() + wait_ms;
-	while (wait_ms && (t.state == CTASK_QUEUED || t.state == CTASK_RUNNING)) {
-		uint64_t now = time_mono_ms();
-		if (now >= deadline)
-			break;
-		int progress = t.progress;
-		enum ctask_state state = t.state;
-		uint64_t v = taskrun_version(c->tasks);
-		/* The connection goes back while waiting: one per worker thread is precious. */
-		dbpool_put(c->pool, x.db);
-		x.db = NULL;
-		taskrun_wait_change(c->tasks, t.id, v, (unsigned)(deadline - now));
-		_cleanup_error_ struct vr_error *err = NULL;
-		x.db = dbpool_get(c->pool, &err);
-		if (!x.db) {
-			api_respond_error(req, 503, "the database is unavailable: %s", vr_error_msg(err));
-			goto out;
-		}
-		int64_t id = t.id;
-		ctask_clear(&t);
-		if (ctask_get(x.db, id, &t, &err) < 0) {
-			creq_fail(&x, err);
-			goto out;
-		}
-		if (t.state != state || t.progress != progress)
-			break;
-	}
-	api_respond_json(req, 200, task_json(&x, &t));
-out:
-	ctask_clear(&t);
-	creq_end(&x);
+	struct task_poll *p = xmalloc(sizeof(*p));
+	*p = (struct task_poll){ .c = opaque, .deadline_ms = time_mono_ms() + wait_ms };
+	if (!task_answer(req, p))
+		free(p);
 }
 
 static void tasks_cancel(struct api_request *req, void *opaque)

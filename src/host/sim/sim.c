@@ -2,8 +2,8 @@
 /*
  * The simulated hosts (sim.h): their identities, users and sessions, and
  * the server that serves them all.  Handlers run on the API server's
- * worker threads; long polls of the event feeds hold a worker each, so the
- * pool has a worker per host plus some for everything else.
+ * worker threads; long polls of the event feeds are parked without one
+ * (api_request_wait()), so a small pool serves every host.
  */
 #include "host/sim/sim.h"
 
@@ -25,8 +25,8 @@
 
 #define SESSION_IDLE_MS (30u * 60 * 1000)
 #define EVENTS_KEPT 256
-/* Workers besides the one per host that a long poll may hold. */
-#define SPARE_WORKERS 32
+/* The API's workers, whatever the number of hosts (long polls hold none). */
+#define SIM_WORKERS 32
 
 int sim_spec_parse(const char *spec, unsigned *hosts, unsigned *vms_per_host)
 {
@@ -532,7 +532,7 @@ int sim_run(const struct sim_config *cfg, struct vr_error **err)
 	struct api_server_config api_cfg = {
 		.bind_address = cfg->listen,
 		.port = cfg->port,
-		.thread_pool_size = cfg->hosts + SPARE_WORKERS,
+		.thread_pool_size = SIM_WORKERS,
 	};
 	int r = 0;
 	s->api = api_server_new(&api_cfg, &sim_auth, s, err);
@@ -557,9 +557,7 @@ int sim_run(const struct sim_config *cfg, struct vr_error **err)
 	sigwait(&stop, &sig);
 	log_info("received %s: stopping the simulator", strsignal(sig));
 out:
-	for (unsigned i = 0; i < cfg->hosts; i++)
-		events_shutdown(s->hosts[i].events); /* ends the long polls */
-	api_server_stop_and_free(s->api);
+	api_server_stop_and_free(s->api); /* long polls end at once, 503 */
 	for (unsigned i = 0; i < cfg->hosts; i++)
 		host_fini(&s->hosts[i]);
 	free(s->hosts);

@@ -306,6 +306,39 @@ static void tasks_get(struct api_request *req, void *opaque)
 	api_respond_json(req, 200, o); /* every task is over: nothing to wait for */
 }
 
+struct events_poll {
+	struct sim *s;
+	struct sim_host *h;
+	uint64_t since;
+	uint64_t deadline_ms;
+};
+
+static bool events_answer(struct api_request *req, struct events_poll *p);
+
+static void events_resumed(struct api_request *req, void *opaque)
+{
+	events_answer(req, opaque);
+}
+
+/* Answers, or parks the request without a thread; returns whether it is parked. */
+static bool events_answer(struct api_request *req, struct events_poll *p)
+{
+	struct events *ev = p->h->events;
+	uint64_t seen = api_waitq_version(events_waitq(ev));
+	uint64_t first, last;
+	events_range(ev, &first, &last);
+	if (last <= p->since && time_mono_ms() < p->deadline_ms) {
+		api_request_wait(req, events_waitq(ev), seen, p->deadline_ms, events_resumed, p,
+				 free);
+		return true;
+	}
+	json_t *a = events_list_json(ev, p->since, api_request_query(req, "object"));
+	api_respond_json(req, 200,
+			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance", p->s->instance,
+				   "first", (json_int_t)first, "last", (json_int_t)last));
+	return false;
+}
+
 static void events_list(struct api_request *req, void *opaque)
 {
 	struct sim *s = opaque;
@@ -324,15 +357,11 @@ static void events_list(struct api_request *req, void *opaque)
 				  MAX_WAIT_S);
 		return;
 	}
-	/* Holds this worker; the pool has one per host (sim.c). */
-	if (wait_s > 0)
-		events_wait(h->events, since, (unsigned)wait_s * 1000);
-	uint64_t first, last;
-	events_range(h->events, &first, &last);
-	json_t *a = events_list_json(h->events, since, api_request_query(req, "object"));
-	api_respond_json(req, 200,
-			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance", s->instance,
-				   "first", (json_int_t)first, "last", (json_int_t)last));
+	struct events_poll *p = xmalloc(sizeof(*p));
+	*p = (struct events_poll){ .s = s, .h = h, .since = since,
+				   .deadline_ms = time_mono_ms() + wait_s * 1000 };
+	if (!events_answer(req, p))
+		free(p);
 }
 
 /* ---- statistics: smooth, deterministic, different per VM ---- */
