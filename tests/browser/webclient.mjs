@@ -3,8 +3,8 @@
 // log in (a wrong password first), open a VM from the inventory tree, power it on,
 // follow the task, read the events, type into its serial console, power it off; take,
 // revert to and delete snapshots, clone it (linked), turn the clone into a template and
-// back, make a resource pool with a reservation, read the host's performance charts,
-// acknowledge a triggered alarm; log out.
+// back, make a resource pool with a reservation, migrate a VM to another datastore,
+// read the host's performance charts, acknowledge a triggered alarm; log out.
 //
 // usage: node webclient.mjs URL USER PASSWORD
 // environment: VIREO_WEB_VM_PATH  inventory path of a powered-off VM ("/DC1/vm/web01")
@@ -14,6 +14,8 @@
 //              VIREO_WEB_SNAPSHOTS=1  also a screenshot after each main step (to look at)
 //              VIREO_WEB_ALARM    name of an alarm the host triggers (yellow) (optional)
 //              VIREO_WEB_CLONE    name for the linked clone (default NAME-clone)
+//              VIREO_WEB_MIGRATE  "/DC/vm/NAME:DATASTORE": a powered-off VM (no clones) to
+//                                 move to another datastore of its host (optional)
 //              CHROMIUM           the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import path from "node:path";
@@ -31,6 +33,7 @@ const vmName = segments[segments.length - 1];
 const TASK_TIMEOUT = 150_000;
 const cloneName = process.env.VIREO_WEB_CLONE || `${vmName}-clone`;
 const alarmName = process.env.VIREO_WEB_ALARM;
+const [migPath, migDatastore] = (process.env.VIREO_WEB_MIGRATE || "").split(/:(.*)/s);
 
 let step = "start";
 function log(msg) {
@@ -364,6 +367,41 @@ try {
     await dialog(page, { name: "web-new", memory_mib: 64, disk_mib: 16 }, "New VM in WebPool");
   });
   await row(page, "web-new", folderRow).waitFor({ state: "visible", timeout: 20_000 });
+
+  if (migPath) {
+    const migSegments = migPath.split("/").filter(Boolean);
+    const migName = migSegments[migSegments.length - 1];
+    begin(`Migrate… ${migName}: an unchanged placement is refused in the dialog`);
+    const migRow = await expand(page, migSegments);
+    await migRow.click();
+    await page.locator(".obj-header h1", { hasText: migName }).waitFor();
+    await page.locator('[data-field="power_state"]', { hasText: "Powered off" }).waitFor();
+    const dsCell = page.locator(".tab-body table.props tr", { has: page.locator("th", { hasText: /^Datastore$/ }) }).locator("td");
+    const fromDs = ((await dsCell.textContent()) || "").trim();
+    if (!fromDs || fromDs === migDatastore) fail(`${migName} is on "${fromDs}" before the migration`);
+    await page.locator('button[data-action="migrate"]:enabled').click();
+    await page.locator("#dialog").waitFor({ state: "visible" });
+    const opts = async (name) => page.locator(`#dialog select[name="${name}"] option`).evaluateAll(
+      (os) => os.map((o) => ({ value: o.value, label: o.textContent })));
+    const hostOpts = await opts("host");
+    const dsOpts = await opts("datastore");
+    if (hostOpts[0]?.value !== "" || !/^keep on \S/.test(hostOpts[0].label)) fail(`the host select starts with ${JSON.stringify(hostOpts[0])}`);
+    if (dsOpts[0]?.value !== "" || dsOpts[0].label !== `keep on ${fromDs}`) fail(`the datastore select starts with ${JSON.stringify(dsOpts[0])}`);
+    if (!dsOpts.some((o) => o.value === migDatastore)) fail(`${migDatastore} is not offered: ${JSON.stringify(dsOpts)}`);
+    if (dsOpts.slice(1).some((o) => o.value === fromDs)) fail(`the current datastore is offered as a target: ${JSON.stringify(dsOpts)}`);
+    await page.click("#dialog-ok");
+    const migError = page.locator("#dialog-error");
+    await migError.waitFor({ state: "visible" });
+    const said = (await migError.textContent()) || "";
+    if (!/Choose another host, another datastore or both/.test(said)) fail(`the dialog says "${said}" for an unchanged placement`);
+    if (!(await page.locator("#dialog").isVisible())) fail("the dialog closed on an unchanged placement");
+    log(`  shown: ${said}`);
+
+    begin(`migrate ${migName} to datastore ${migDatastore}, the host kept; the task succeeds`);
+    await withTask(page, `Migrate VM ${migName}`, () => dialog(page, { datastore: migDatastore }, `Migrate ${migName}`));
+    await dsCell.filter({ hasText: new RegExp(`^${migDatastore}$`) }).waitFor({ timeout: 30_000 });
+    await snap(page, "migrated");
+  }
 
   begin("the host's Monitor tab charts its performance");
   await hostRow.click();

@@ -3,7 +3,8 @@
 """The web client of vireo-center in a real browser (Debian's Chromium, driven by
 playwright-core from tests/browser): log in, find a VM in the tree, power it on and
 off, read its events; its snapshots, a linked clone turned into a template and back, a
-resource pool, the Monitor charts, a triggered alarm, the serial console; log out.  Chromium and Node.js are installable here
+resource pool, a cold migration to a second datastore (Migrate…), the Monitor charts, a
+triggered alarm, the serial console; log out.  Chromium and Node.js are installable here
 (scripts/install-deps.sh), so their absence is a failure, not a skip.
 
 usage: center_web.py HOSTD_BINARY CENTER_BINARY GUEST_DIR
@@ -23,10 +24,13 @@ BROWSER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "br
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CMDLINE = "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off"
 VM_NAME = "web01"
+MIG_NAME = "web-mig"  # moved by the browser from ds1 to ds2 (its files copied)
 
 work = Workdir("vireo-center-web-")
 DS = os.path.join(work.path, "datastore")
 os.makedirs(DS)
+DS2 = os.path.join(work.path, "datastore2")
+os.makedirs(DS2)
 hosts = []
 
 
@@ -70,6 +74,8 @@ def test_web_client():
         check(status == want and got.startswith(ctype),
               f"GET {path} -> {status} {got}, expected {want} {ctype}")
 
+    # A second datastore before the host joins, so that center's first sync brings it.
+    h.ok("POST", "/api/v1/datastores", {"name": "ds2", "path": DS2})
     c.create("datacenter", "/", "DC1")
     cluster = c.create("cluster", "/DC1/host", "Cluster1")
     c.add_host(h, cluster)
@@ -79,13 +85,23 @@ def test_web_client():
             "boot": {"kernel": kernel, "initrd": initrd,
                      "cmdline": f"{CMDLINE} vireo.hostname={VM_NAME} vireo.shell=1"}}
     h.task_ok("POST", "/api/v1/vms", spec)
+    # A small powered-off VM with no clones or snapshots, for Migrate….
+    h.task_ok("POST", "/api/v1/vms", {"name": MIG_NAME, "datastore": "ds1", "memory_mib": 64,
+                                      "vcpus": 1, "guest_os": "otherlinux-64",
+                                      "disks": [{"size_mib": 8}]})
+    check(os.path.isdir(os.path.join(DS, MIG_NAME)), f"no folder {MIG_NAME} on ds1")
 
-    def vm_in_center():
+    def vm_in_center(name=VM_NAME):
         for v in c.ok("GET", "/api/v1/vms")["vms"]:
-            if v["name"] == VM_NAME:
+            if v["name"] == name:
                 return v
         return None
     vm = wait_for("the VM to reach center's inventory", vm_in_center, timeout=90, interval=1)
+    mig = wait_for(f"{MIG_NAME} to reach center's inventory", lambda: vm_in_center(MIG_NAME),
+                   timeout=90, interval=1)
+    check(mig["datastore"] == "ds1" and mig["power_state"] == "poweredOff", f"{mig}")
+    wait_for("center to list ds2", lambda: c.request(
+        "GET", "/api/v1/inventory/lookup?path=/DC1/datastore/ds2")[0] == 200, timeout=90)
     path = c.ok("GET", f"/api/v1/vms/{vm['id']}")["inventory_path"]
     check(vm["power_state"] == "poweredOff", f"the new VM is {vm['power_state']}")
 
@@ -102,7 +118,8 @@ def test_web_client():
 
     env = dict(os.environ, VIREO_WEB_VM_PATH=path, VIREO_WEB_SHOTS=work.path,
                VIREO_WEB_ALARM="Web host memory", VIREO_WEB_CLONE=f"{VM_NAME}-web-clone",
-               VIREO_WEB_VIEWER="viewer:viewer-pw-1", CHROMIUM=CHROMIUM)
+               VIREO_WEB_VIEWER="viewer:viewer-pw-1", CHROMIUM=CHROMIUM,
+               VIREO_WEB_MIGRATE=f"/DC1/vm/{MIG_NAME}:ds2")
     p = subprocess.run([node, os.path.join(BROWSER_DIR, "webclient.mjs"), c.url, "admin",
                         c.password], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
                        timeout=400)
@@ -128,6 +145,20 @@ def test_web_client():
     new = [v for v in c.ok("GET", "/api/v1/vms")["vms"] if v["name"] == "web-new"]
     check(len(new) == 1 and new[0].get("resource_pool") == pool["id"],
           f"the VM made in the browser, in its pool {pool['id']}: {new}")
+    # The browser's Migrate…: same host, datastore ds2, the folder moved.
+    moved = c.ok("GET", f"/api/v1/vms/{mig['id']}")
+    check(moved["datastore"] == "ds2" and moved["host"] == mig["host"],
+          f"{MIG_NAME} after the browser's migration: {moved}")
+    check(h.vm(moved["uuid"])["datastore"] == "ds2", f"hostA does not have {MIG_NAME} on ds2")
+    check(os.path.isfile(os.path.join(DS2, MIG_NAME, f"{MIG_NAME}.vmx")),
+          f"no {MIG_NAME}.vmx under ds2: {os.listdir(DS2)}")
+    check(not os.path.exists(os.path.join(DS, MIG_NAME)), f"{MIG_NAME}'s folder is still on ds1")
+    migs = [t for t in c.ok("GET", "/api/v1/tasks?limit=100")["tasks"]
+            if t["type"] == "VirtualMachine.migrate"]
+    check(len(migs) == 1, f"migration tasks: {migs}")
+    t = c.ok("GET", f"/api/v1/tasks/{migs[0]['id']}")
+    check(t["state"] == "succeeded" and t["object"] == mig["id"]
+          and t["result"] == {"host": mig["host"], "datastore": "ds2"}, f"the migration: {t}")
     t = [t for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]
          if t["alarm"] == alarm["id"]]
     check(t and t[0]["state"] == "acknowledged", f"the alarm acknowledged in the browser: {t}")

@@ -95,12 +95,34 @@ export async function cloneDialog(vm, submit) {
   }, "Clone");
 }
 
+// Cold migration, as vSphere's "change compute resource, storage or both": each select
+// starts with "keep on <current>"; only what changed is sent.
 export async function migrateDialog(vm, detail, submit) {
-  const hosts = (await placementTargets(["host"])).filter((o) => o.value !== detail.host);
-  if (!hosts.length) throw new Error(`There is no other host to migrate "${vm.name}" to.`);
+  const hereHost = detail.host_name || detail.host || "its host";
+  const hereDs = detail.datastore || "its datastore";
+  const [hostTargets, dsNames] = await Promise.all([
+    placementTargets(["host"]),
+    datacenterPath(vm.path).then(datastores),
+  ]);
+  const hosts = hostTargets.filter((o) => o.value !== detail.host);
+  const stores = dsNames.filter((d) => d !== detail.datastore).map((d) => ({ value: d, label: d }));
+  if (!hosts.length && !stores.length) {
+    throw new Error(`There is no other host and no other datastore to migrate "${vm.name}" to.`);
+  }
   openDialog(`Migrate ${vm.name}`, [
-    { name: "host", label: "Target host (on a datastore it shares)", type: "select", required: true, options: hosts },
+    { name: "host", label: "Compute resource (host)", type: "select",
+      options: [{ value: "", label: `keep on ${hereHost}` }, ...hosts],
+      hint: "another host alone must reach the VM's datastore" },
+    { name: "datastore", label: "Storage (datastore)", type: "select",
+      options: [{ value: "", label: `keep on ${hereDs}` }, ...stores],
+      hint: "another datastore copies the VM's files there" },
   ], async (v) => {
-    await submit("POST", `/api/v1/vms/${enc(vm.id)}/migrate`, { host: v.host });
+    const body = {};
+    if (v.host) body.host = v.host;
+    if (v.datastore) body.datastore = v.datastore;
+    if (!body.host && !body.datastore) {
+      throw new Error(`Choose another host, another datastore or both: "${vm.name}" is already on ${hereHost} and ${hereDs}.`);
+    }
+    await submit("POST", `/api/v1/vms/${enc(vm.id)}/migrate`, body);
   }, "Migrate");
 }
