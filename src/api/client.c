@@ -232,6 +232,8 @@ int api_client_request(struct api_client *c, const char *method, const char *pat
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Not reused once the server may be closing it (its idle timeout is 60 s). */
+	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, 30L);
 	if (body_text) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_text);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body_text));

@@ -62,6 +62,10 @@ static void chost_unref(struct chost *h)
 	free(h->token);
 	free(h->reason);
 	free(h->instance);
+	free(h->pools_sent);
+	free(h->pools_error);
+	for (unsigned i = 0; i < h->n_idle; i++)
+		api_client_free(h->idle[i]);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -198,6 +202,31 @@ static struct api_client *client_for(const struct chost *h, struct vr_error **er
 	return cl;
 }
 
+/* A kept-alive client for one call, or a new one; client_give() takes it back. */
+static struct api_client *client_take(struct chost *h, struct vr_error **err)
+{
+	struct api_client *cl = NULL;
+	pthread_mutex_lock(&h->lock);
+	if (h->n_idle)
+		cl = h->idle[--h->n_idle];
+	pthread_mutex_unlock(&h->lock);
+	if (!cl)
+		return client_for(h, err);
+	api_client_set_timeouts(cl, 120, CONNECT_TIMEOUT_S);
+	return cl;
+}
+
+static void client_give(struct chost *h, struct api_client *cl)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->n_idle < CHOST_IDLE_CLIENTS) {
+		h->idle[h->n_idle++] = cl;
+		cl = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	api_client_free(cl);
+}
+
 /* Logs in with the service account; the token is kept for every caller. */
 static int host_login(struct chosts *hs, struct chost *h, struct api_client *cl,
 		      struct vr_error **err)
@@ -268,13 +297,13 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 	if (st != CHOST_CONNECTED)
 		return vr_error_set(err, EHOSTDOWN, "host \"%s\" is %s", h->name,
 				    st == CHOST_DISCONNECTED ? "disconnected" : "not responding");
-	struct api_client *cl = client_for(h, err);
+	struct api_client *cl = client_take(h, err);
 	if (!cl)
 		return -ENOMEM;
 	if (timeout_s > 0)
-		api_client_set_timeouts(cl, timeout_s, 0);
+		api_client_set_timeouts(cl, timeout_s, CONNECT_TIMEOUT_S);
 	int r = host_request(hs, h, cl, method, path, body, status, reply, err);
-	api_client_free(cl);
+	client_give(h, cl);
 	if (r < 0)
 		vr_error_wrap(err, "host \"%s\"", h->name);
 	return r;
@@ -420,6 +449,7 @@ static void *monitor_main(void *opaque)
 			pthread_mutex_unlock(&h->lock);
 			next_resync = time_mono_ms() + c->cfg.resync_ms;
 			set_state(hs, h, CHOST_CONNECTED, "");
+			poolsync_host(hs, h, cl);
 		}
 		pthread_mutex_lock(&h->lock);
 		_cleanup_free_ char *path = xasprintf("/api/v1/events?since=%lld&wait=%u",
@@ -454,6 +484,8 @@ static void *monitor_main(void *opaque)
 			h->cursor = last;
 			h->sync_wanted = true;
 			pthread_mutex_unlock(&h->lock);
+			free(h->pools_sent); /* a new hostd: tell it again */
+			h->pools_sent = NULL;
 			if (!restarted)
 				log_warn("host \"%s\": missed events; resynchronising", h->name);
 		} else {
@@ -464,6 +496,8 @@ static void *monitor_main(void *opaque)
 		}
 		json_decref(reply);
 		set_state(hs, h, CHOST_CONNECTED, "");
+		if (h->pools_gen != inventory_generation())
+			poolsync_host(hs, h, cl);
 		if (perf_due(&next_perf)) {
 			if (perf_collect(hs, h, cl, &err) < 0)
 				log_info("host \"%s\": statistics not collected: %s", h->name,
@@ -1028,11 +1062,11 @@ int chosts_refresh_vm(struct chosts *hs, int64_t host_id, const char *vm_uuid,
 	_cleanup_(chost_unrefp) struct chost *h = chost_find(hs, host_id);
 	if (!h)
 		return vr_error_set(err, ENOENT, "no host with id %lld", (long long)host_id);
-	struct api_client *cl = client_for(h, err);
+	struct api_client *cl = client_take(h, err);
 	if (!cl)
 		return -ENOMEM;
 	int r = sync_refresh_vm(hs, h, cl, vm_uuid, err);
-	api_client_free(cl);
+	client_give(h, cl);
 	return r;
 }
 

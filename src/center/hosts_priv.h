@@ -13,6 +13,14 @@
 struct api_client;
 struct db;
 
+/*
+ * Connections kept open per host for calls through chosts_call() and
+ * refreshes: a request on a kept-alive connection saves the TCP (and
+ * TLS) set-up.  (hostd's long polls hold no worker, so a kept-alive
+ * connection never waits behind one.)
+ */
+#define CHOST_IDLE_CLIENTS 4
+
 struct chost {
 	int refs; /* atomic */
 	int64_t id;   /* inventory object */
@@ -36,8 +44,15 @@ struct chost {
 	bool admin_disconnected;
 	bool sync_wanted;
 	uint64_t last_ok_mono;
+	struct api_client *idle[CHOST_IDLE_CLIENTS]; /* kept-alive connections for calls */
+	unsigned n_idle;
 	char *instance; /* the host's event feed instance */
 	int64_t cursor; /* last event seen */
+
+	/* Resource pools sent to the host (poolsync.c); the monitor's own. */
+	char *pools_sent;  /* what it holds, NULL: send */
+	char *pools_error; /* the last refusal, told once */
+	uint64_t pools_gen; /* inventory_generation() when last worked out */
 	struct chost *next;
 };
 
@@ -67,6 +82,10 @@ void sync_mirror_event(struct chosts *hs, struct chost *h, json_t *event);
 int perf_collect(struct chosts *hs, struct chost *h, struct api_client *cl, struct vr_error **err);
 /* Whether a collection is due; moves *next_mono on when it is. */
 bool perf_due(uint64_t *next_mono);
+
+/* poolsync.c: the host's part of the pool tree, sent when it changed. */
+int pool_tree_for_host(struct db *db, int64_t host_id, json_t **out, struct vr_error **err);
+void poolsync_host(struct chosts *hs, struct chost *h, struct api_client *cl);
 
 /* Deletes an object and everything under it (pools of a removed host). */
 int sync_delete_subtree(struct db *db, int64_t id, struct vr_error **err);

@@ -75,6 +75,31 @@ static bool linked(struct db *db, int64_t host, const char *relation, const char
 	return db_step(st, NULL) > 0;
 }
 
+int placement_link_target(struct db *db, int64_t host, const char *relation, const char *name,
+			  int64_t *id, struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "find what a host reaches by name",
+			   "SELECT t.id FROM inventory_link l JOIN inventory_object t"
+			   " ON t.id = l.target_id WHERE l.object_id = $1 AND l.relation = $2"
+			   " AND t.name = $3",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_int64(st, 1, host);
+	db_bind_text(st, 2, relation);
+	db_bind_text(st, 3, name);
+	r = db_step(st, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return vr_error_set(err, ENOENT, "the host reaches no %s \"%s\"",
+				    strcmp(relation, "host_network") == 0 ? "network" : "datastore",
+				    name);
+	*id = db_column_int64(st, 0);
+	return 0;
+}
+
 struct host_load {
 	int64_t mem_running_mib, cpu_reserved_mhz, mem_reserved_mib, vms;
 };

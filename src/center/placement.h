@@ -24,6 +24,13 @@ struct placement_result {
 	int64_t pool_id; /* the pool the VM goes to (0: none) */
 };
 
+/*
+ * The datastore (relation "host_datastore") or network ("host_network")
+ * called name that host reaches: its inventory id; -ENOENT if none.
+ */
+int placement_link_target(struct db *db, int64_t host, const char *relation, const char *name,
+			  int64_t *id, struct vr_error **err);
+
 /* 0 and the host; -EBUSY naming why each candidate was turned down. */
 int placement_choose(struct db *db, const struct placement_request *req,
 		     struct placement_result *out, struct vr_error **err);

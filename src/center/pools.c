@@ -170,7 +170,10 @@ int pool_alloc_set(struct db *db, int64_t pool_id, const struct pool_alloc *a,
 	db_bind_int64(st, 10, a->mem_shares);
 	db_bind_bool(st, 11, a->mem_expandable);
 	r = db_step(st, err);
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	inventory_touch(); /* the hosts mirror allocations too (poolsync.c) */
+	return 0;
 }
 
 /* ---- pending power-ons ---- */

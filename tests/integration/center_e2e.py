@@ -630,6 +630,18 @@ def test_resource_pools():
     c.task_ok("POST", "/api/v1/vms/web01/power/on")
     u = c.ok("GET", f"/api/v1/resource-pools/{gold}")["usage"]["memory"]
     check(u["reserved_for_children_mib"] == 100 and u["unreserved_mib"] == -36, f"Gold: {u}")
+    # hostA enforces its part of the tree: Gold, with web01 in it; hostB has none of it.
+    def gold_on_a(shares):
+        r = a.ok("GET", "/api/v1/host/resource-pools")
+        g = [p for p in r["pools"] if p["id"] == gold]
+        ok = g and g[0]["cpu_shares"] == shares and r["vms"].get(S["vm_a"]) == gold
+        return (r, g[0]) if ok else None
+    hp, g = wait_for("Gold on hostA", lambda: gold_on_a(8000), timeout=20)
+    check(g["parent"] is None and g["name"] == "Gold" and g["mem_reservation_mib"] == 64
+          and S["vm_a"] in g["vms"] and hp["enforced"], f"on hostA: {hp}")
+    check(S["b"].ok("GET", "/api/v1/host/resource-pools")["pools"] == [], "Gold on hostB")
+    c.ok("PATCH", f"/api/v1/resource-pools/{gold}", {"allocation": {"cpu": {"shares": "low"}}})
+    wait_for("Gold's new shares on hostA", lambda: gold_on_a(2000), timeout=20)
     # Shrinking the root's room below what is handed out is refused.
     st, e = c.request("PATCH", f"/api/v1/resource-pools/{gold}",
                       {"allocation": {"memory": {"reservation_mib": cap * 2}}})
@@ -682,6 +694,29 @@ def test_create_with_placement():
     err = c.task_error("POST", "/api/v1/vms", dict(spec, name="x", memory_mib=1))
     check("memory" in err, err)
     check(center_vm("x") is None, "no half-made VM")
+    # A new VM takes space on its datastore and joins networks: each needs its privilege.
+    a = S["a"]
+    a.ok("POST", "/api/v1/network/vswitches", {"name": "vsp"})
+    a.ok("POST", "/api/v1/network/portgroups", {"name": "PGp", "vswitch": "vsp"})
+    wait_for("PGp in center", lambda: c.request(
+        "GET", "/api/v1/inventory/lookup?path=/DC1/network/PGp")[0] == 200, timeout=90)
+    c.ok("POST", "/api/v1/roles", {"name": "Creator", "privileges": [
+        "VirtualMachine.Inventory.Create", "Resource.AssignVMToPool"]})
+    c.ok("POST", "/api/v1/roles", {"name": "Space", "privileges": ["Datastore.AllocateSpace"]})
+    c.ok("POST", "/api/v1/users", {"name": "erin", "password": "erin-password-1"})
+    c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/erin", {"role": "Creator"})
+    erin = c.login_as("erin", "erin-password-1")
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="erin01"), token=erin)
+    check(st == 403 and "Datastore.AllocateSpace" in e["error"]["message"], f"{st} {e}")
+    ds = c.ok("GET", f"/api/v1/inventory/lookup?path=/DC1/datastore/{lab.datastore}")["id"]
+    c.ok("PUT", f"/api/v1/inventory/{ds}/permissions/erin", {"role": "Space"})
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="erin01", nics=[
+        {"connection": "bridged", "network": "PGp"}]), token=erin)
+    check(st == 403 and "Network.Assign" in e["error"]["message"], f"{st} {e}")
+    check(center_vm("erin01") is None, "a refused create makes nothing")
+    c.ok("DELETE", "/api/v1/users/erin")
+    a.ok("DELETE", "/api/v1/network/portgroups/PGp")
+    a.ok("DELETE", "/api/v1/network/vswitches/vsp")
     for n in ("placed01", "placed02"):
         S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm(n)['uuid']}")
 
@@ -797,14 +832,21 @@ def test_migrate_with_copy():
     c.task_ok("POST", "/api/v1/vms/mover/power/on")
     check(b.vm(uuid)["power_state"] == "poweredOn", "it runs on hostB")
     c.task_ok("POST", "/api/v1/vms/mover/power/off")
-    # Back to the shared datastore on the same host (host omitted: it stays).
+    # Back to the shared datastore on the same host (host omitted: it stays, and so
+    # does its resource pool).
+    pool = c.ok("POST", "/api/v1/inventory", {"kind": "resource_pool", "parent": S["host_b"],
+                                              "name": "MoverPool"})["id"]
+    c.ok("PATCH", "/api/v1/vms/mover", {"resource_pool": pool})
     t = c.task_ok("POST", "/api/v1/vms/mover/migrate", {"datastore": lab.datastore})
     check(t["result"]["host"] == S["host_b"] and t["progress"] == 100, f"{t}")
+    check(center_vm("mover")["resource_pool"] == pool, f"pool lost: {center_vm('mover')}")
     check(b.vm(uuid)["datastore"] == lab.datastore, "not moved on hostB")
     check(not os.path.exists(os.path.join(local["localB"], "mover")), "old folder kept")
     check(disk_digest(os.path.join(src_dir, "mover.qcow2")) == want, "disk differs")
     check(center_vm("mover")["id"] == vid, "a new inventory object")
     b.task_ok("DELETE", f"/api/v1/vms/{uuid}")
+    wait_for("mover gone from center", lambda: center_vm("mover") is None, timeout=30)
+    c.ok("DELETE", f"/api/v1/inventory/{pool}")
     for h, name in ((a, "localA"), (b, "localB")):
         h.ok("DELETE", f"/api/v1/datastores/{name}")
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Parts of the vireo-center daemon that need no hosts: the sealing of
- * host credentials (secrets.c), the sessions (sessions.c) and the pool
- * of database connections (dbpool.c), on a temporary SQLite database.
+ * host credentials (secrets.c), the sessions (sessions.c), the pool
+ * of database connections (dbpool.c) and each host's part of the
+ * resource pool tree (poolsync.c), on a temporary SQLite database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +20,11 @@
 
 #include "center/center.h"
 #include "center/db/db.h"
+#include "center/db/inventory.h"
 #include "center/db/principals.h"
+#include "center/hosts_priv.h"
+#include "center/pools.h"
+#include "common/jsonutil.h"
 #include "center/db/schema.h"
 #include "center/secrets.h"
 #include "center/sessions.h"
@@ -214,12 +219,138 @@ static void test_dbpool(void **state)
 	rm_rf(dir);
 }
 
+static int64_t make(struct db *db, enum inv_kind kind, int64_t parent, const char *name,
+		    const char *uuid, int64_t host, int64_t pool)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct inv_create_spec s = {
+		.kind = kind, .parent_id = parent, .name = name, .uuid = uuid,
+		.host_id = host, .pool_id = pool,
+	};
+	int64_t id = 0;
+	if (inventory_create(db, &s, &id, &err) < 0)
+		fail_msg("create %s: %s", name, vr_error_msg(err));
+	return id;
+}
+
+static int64_t child(struct db *db, int64_t parent, const char *name)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct inv_object o = {0};
+	if (inventory_lookup(db, parent, name, &o, &err) < 0)
+		fail_msg("lookup %s: %s", name, vr_error_msg(err));
+	int64_t id = o.id;
+	inv_object_clear(&o);
+	return id;
+}
+
+static json_t *tree_of(struct db *db, int64_t host)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	json_t *t = NULL;
+	if (pool_tree_for_host(db, host, &t, &err) < 0)
+		fail_msg("pool tree: %s", vr_error_msg(err));
+	return t;
+}
+
+static const json_t *pool_in(const json_t *tree, const char *id)
+{
+	size_t i;
+	const json_t *p;
+	json_array_foreach(json_object_get(tree, "pools"), i, p)
+		if (strcmp(json_get_string(p, "id", ""), id) == 0)
+			return p;
+	return NULL;
+}
+
+/*
+ * A host mirrors the pools between its VMs and the root pool, not the
+ * root pool itself, not pools without its VMs; templates are left out.
+ */
+static void test_pool_tree(void **state)
+{
+	_cleanup_free_ char *dir = make_dir();
+	_cleanup_free_ char *path = xasprintf("%s/center.db", dir);
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = NULL;
+	assert_int_equal(schema_open(path, &db, &err), 0);
+	int64_t root = 0;
+	assert_int_equal(inventory_root(db, &root, &err), 0);
+	int64_t dc = make(db, INV_KIND_DATACENTER, root, "DC", NULL, 0, 0);
+	int64_t hostf = child(db, dc, "host"), vmf = child(db, dc, "vm");
+	int64_t cl = make(db, INV_KIND_CLUSTER, hostf, "C1", NULL, 0, 0);
+	int64_t rp = make(db, INV_KIND_RESOURCE_POOL, cl, "Resources", NULL, 0, 0);
+	int64_t h1 = make(db, INV_KIND_HOST, cl, "h1", NULL, 0, 0);
+	int64_t h2 = make(db, INV_KIND_HOST, cl, "h2", NULL, 0, 0);
+	int64_t p1 = make(db, INV_KIND_RESOURCE_POOL, rp, "P1", NULL, 0, 0);
+	int64_t p2 = make(db, INV_KIND_RESOURCE_POOL, p1, "P2", NULL, 0, 0);
+	make(db, INV_KIND_RESOURCE_POOL, rp, "Empty", NULL, 0, 0);
+	struct pool_alloc a;
+	pool_alloc_default(&a);
+	a.cpu_shares = 1234;
+	a.cpu_limit_mhz = 900;
+	a.mem_reservation_mib = 64;
+	assert_int_equal(pool_alloc_set(db, p1, &a, &err), 0);
+	const char *ua = "564d0000-0000-4000-8000-00000000000a";
+	const char *ub = "564d0000-0000-4000-8000-00000000000b";
+	const char *uc = "564d0000-0000-4000-8000-00000000000c";
+	make(db, INV_KIND_VM, vmf, "a", ua, h1, p2);
+	make(db, INV_KIND_VM, vmf, "b", ub, h1, rp);
+	make(db, INV_KIND_VM, vmf, "c", uc, h2, p1);
+	make(db, INV_KIND_TEMPLATE, vmf, "t", "564d0000-0000-4000-8000-00000000000d", h1, 0);
+
+	_cleanup_free_ char *p1id = xasprintf("resgroup-%lld", (long long)p1);
+	_cleanup_free_ char *p2id = xasprintf("resgroup-%lld", (long long)p2);
+	json_t *t = tree_of(db, h1);
+	assert_int_equal(json_array_size(json_object_get(t, "pools")), 2);
+	const json_t *e1 = pool_in(t, p1id), *e2 = pool_in(t, p2id);
+	assert_non_null(e1);
+	assert_non_null(e2);
+	assert_true(json_is_null(json_object_get(e1, "parent")));
+	assert_string_equal(json_get_string(e2, "parent", ""), p1id);
+	assert_string_equal(json_get_string(e1, "name", ""), "P1");
+	assert_int_equal(json_get_int(e1, "cpu_shares", 0), 1234);
+	assert_int_equal(json_get_int(e1, "cpu_limit_mhz", 0), 900);
+	assert_int_equal(json_get_int(e1, "mem_reservation_mib", 0), 64);
+	assert_int_equal(json_get_int(e2, "cpu_shares", 0), 4000); /* normal */
+	assert_int_equal(json_get_int(e2, "mem_limit_mib", 0), -1);
+	const json_t *vms = json_object_get(t, "vms");
+	assert_int_equal(json_object_size(vms), 1); /* b sits in the root pool */
+	assert_string_equal(json_get_string(vms, ua, ""), p2id);
+	json_decref(t);
+
+	t = tree_of(db, h2);
+	assert_int_equal(json_array_size(json_object_get(t, "pools")), 1);
+	assert_non_null(pool_in(t, p1id));
+	assert_string_equal(json_get_string(json_object_get(t, "vms"), uc, ""), p1id);
+	json_decref(t);
+
+	/* The generation moves with placement and allocation changes. */
+	uint64_t g = inventory_generation();
+	assert_int_equal(inventory_set_placement(db, child(db, vmf, "a"), h2, p2, &err), 0);
+	assert_true(inventory_generation() != g);
+	t = tree_of(db, h1);
+	assert_int_equal(json_array_size(json_object_get(t, "pools")), 0);
+	assert_int_equal(json_object_size(json_object_get(t, "vms")), 0);
+	json_decref(t);
+	t = tree_of(db, h2);
+	assert_int_equal(json_array_size(json_object_get(t, "pools")), 2);
+	assert_int_equal(json_object_size(json_object_get(t, "vms")), 2);
+	json_decref(t);
+	g = inventory_generation();
+	assert_int_equal(pool_alloc_set(db, p2, &a, &err), 0);
+	assert_true(inventory_generation() != g);
+	db_close(db);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_secrets_round_trip),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_dbpool),
+		cmocka_unit_test(test_pool_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

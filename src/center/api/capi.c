@@ -8,6 +8,7 @@
 
 #include "api/server.h"
 #include "center/center.h"
+#include "center/placement.h"
 #include "center/db/access.h"
 #include "center/db/db.h"
 #include "center/sessions.h"
@@ -39,6 +40,22 @@ char *moref_of(enum inv_kind kind, int64_t id)
 {
 	const char *p = (unsigned)kind < INV_KIND__COUNT ? moref_prefixes[kind] : "obj-";
 	return xasprintf("%s%lld", p, (long long)id);
+}
+
+bool creq_allow_link(struct creq *x, int64_t host_id, const char *relation, const char *name,
+		     const char *privilege)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	int64_t id = 0;
+	struct inv_object o = {0};
+	if (placement_link_target(x->db, host_id, relation, name, &id, &err) < 0 ||
+	    inventory_get(x->db, id, &o, &err) < 0) {
+		creq_fail(x, err);
+		return false;
+	}
+	bool ok = creq_allow(x, &o, privilege);
+	inv_object_clear(&o);
+	return ok;
 }
 
 bool moref_like(const char *ref)

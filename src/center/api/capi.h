@@ -71,6 +71,13 @@ bool creq_object(struct creq *x, const char *ref, struct inv_object *out);
 
 /* "vm-12" for a VM with id 12 (a new string). */
 char *moref_of(enum inv_kind kind, int64_t id);
+/*
+ * Whether the user holds privilege on the datastore or network (relation
+ * "host_datastore" or "host_network") called name that host reaches;
+ * answers 403 (or 409 when the host reaches none) and returns false if not.
+ */
+bool creq_allow_link(struct creq *x, int64_t host_id, const char *relation, const char *name,
+		     const char *privilege);
 /* Whether @ref has the shape of an object id ("vm-12", "domain-c7"). */
 bool moref_like(const char *ref);
 /* The object as JSON: id (moref), kind, name, parent, and the kind's fields. */

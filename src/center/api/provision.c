@@ -131,7 +131,8 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 	json_decref(live);
 	if (r < 0)
 		return vr_error_wrap(err, "VM \"%s\" cannot move there", o->name);
-	m->dst_pool = pl.pool_id;
+	/* Storage only: the VM stays in its pool (vSphere's "change storage only"). */
+	m->dst_pool = dst == o->host_id && o->pool_id ? o->pool_id : pl.pool_id;
 	m->dst_name = xstrdup(pl.host_name);
 	return 0;
 }
@@ -481,6 +482,10 @@ static void vms_migrate(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
+	/* Files copied to a datastore named by name: its space is asked for here. */
+	if (m->copy && !ds_obj.id &&
+	    !creq_allow_link(&x, dst.id, "host_datastore", m->dst_ds, "Datastore.AllocateSpace"))
+		goto out;
 	if (json_object_get(body, "resource_pool")) {
 		if (!creq_object(&x, json_get_string(body, "resource_pool", ""), &pool))
 			goto out;
@@ -702,6 +707,15 @@ static void vms_clone(struct api_request *req, void *opaque)
 		api_respond_error(req, 409, "\"%s\" is on no host", o.name);
 		goto out;
 	}
+	/* The clone's files go on the source's datastore. */
+	json_error_t jerr;
+	json_t *props = json_loads(o.properties, 0, &jerr);
+	const char *src_ds = json_get_string(props, "datastore", NULL);
+	bool ds_ok = !src_ds || creq_allow_link(&x, o.host_id, "host_datastore", src_ds,
+						  "Datastore.AllocateSpace");
+	json_decref(props);
+	if (!ds_ok)
+		goto out;
 	struct clone_job *j = xcalloc(1, sizeof(*j));
 	j->src_host = o.host_id;
 	j->src_vm = o.id;

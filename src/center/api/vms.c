@@ -687,6 +687,13 @@ static void vms_create(struct api_request *req, void *opaque)
 		if (!ok)
 			goto out;
 	}
+	/* Its disks take space on the datastore; its NICs join the networks. */
+	if (pr.datastore && !creq_allow_link(&x, pl.host_id, "host_datastore", pr.datastore,
+					     "Datastore.AllocateSpace"))
+		goto out;
+	for (size_t k = 0; k < n_nets; k++)
+		if (!creq_allow_link(&x, pl.host_id, "host_network", nets[k], "Network.Assign"))
+			goto out;
 	struct create_job *j = xcalloc(1, sizeof(*j));
 	j->host_id = pl.host_id;
 	j->pool_id = pl.pool_id;

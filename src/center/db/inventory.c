@@ -3,6 +3,7 @@
 #include "center/db/inventory.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -264,6 +265,27 @@ int inventory_list_on_host(struct db *db, int64_t host_id, struct inv_list *out,
 	return collect(st, out, err);
 }
 
+
+/* Bumped after writes that change the tree or where VMs sit (inventory.h). */
+static atomic_uint_fast64_t tree_generation = 1;
+
+uint64_t inventory_generation(void)
+{
+	return atomic_load(&tree_generation);
+}
+
+void inventory_touch(void)
+{
+	atomic_fetch_add(&tree_generation, 1);
+}
+
+static int touched(int r)
+{
+	if (r == 0)
+		inventory_touch();
+	return r;
+}
+
 /* ---- create ---- */
 
 static int check_properties(const char *props, struct vr_error **err)
@@ -441,7 +463,7 @@ int inventory_create(struct db *db, const struct inv_create_spec *spec, int64_t 
 		r = do_create(db, &args, err);
 	if (r == 0 && id)
 		*id = args.id;
-	return r;
+	return touched(r);
 }
 
 /* ---- rename, move, delete ---- */
@@ -501,7 +523,7 @@ int inventory_rename(struct db *db, int64_t id, const char *name, struct vr_erro
 	if (r < 0)
 		return vr_error_wrap(err, "cannot rename inventory object %lld", (long long)id);
 	struct change_args args = {.id = id, .name = name};
-	return db_in_level(db, do_rename, &args, err);
+	return touched(db_in_level(db, do_rename, &args, err));
 }
 
 /*
@@ -612,7 +634,7 @@ out:
 int inventory_move(struct db *db, int64_t id, int64_t new_parent_id, struct vr_error **err)
 {
 	struct change_args args = {.id = id, .new_parent_id = new_parent_id};
-	return db_in_level(db, do_move, &args, err);
+	return touched(db_in_level(db, do_move, &args, err));
 }
 
 static int count_where(struct db *db, const char *purpose, const char *sql, int64_t id,
@@ -701,7 +723,7 @@ out:
 int inventory_delete(struct db *db, int64_t id, struct vr_error **err)
 {
 	struct change_args args = {.id = id};
-	return db_in_level(db, do_delete, &args, err);
+	return touched(db_in_level(db, do_delete, &args, err));
 }
 
 /* ---- what the daemon needs beyond the tree rules ---- */
@@ -763,10 +785,11 @@ int inventory_set_placement(struct db *db, int64_t id, int64_t host_id, int64_t 
 			    struct vr_error **err)
 {
 	struct placement p = {host_id, pool_id};
-	return update_one(db, "move a VM to another host or resource pool",
-			  "UPDATE inventory_object SET host_id = $3, pool_id = $4, modified_ms = $2,"
-			  " version = version + 1 WHERE id = $1 AND kind IN ('vm','template')",
-			  id, bind_placement, &p, err);
+	return touched(update_one(db, "move a VM to another host or resource pool",
+				  "UPDATE inventory_object SET host_id = $3, pool_id = $4,"
+				  " modified_ms = $2, version = version + 1"
+				  " WHERE id = $1 AND kind IN ('vm','template')",
+				  id, bind_placement, &p, err));
 }
 
 static void bind_kind(struct db_stmt *st, const void *a)
@@ -778,10 +801,10 @@ int inventory_set_vm_kind(struct db *db, int64_t id, enum inv_kind kind, struct 
 {
 	if (kind != INV_KIND_VM && kind != INV_KIND_TEMPLATE)
 		return vr_error_set(err, EINVAL, "only a VM can become a template and back");
-	return update_one(db, "turn a VM into a template or back",
-			  "UPDATE inventory_object SET kind = $3, modified_ms = $2,"
-			  " version = version + 1 WHERE id = $1 AND kind IN ('vm','template')",
-			  id, bind_kind, &kind, err);
+	return touched(update_one(db, "turn a VM into a template or back",
+				  "UPDATE inventory_object SET kind = $3, modified_ms = $2,"
+				  " version = version + 1 WHERE id = $1 AND kind IN ('vm','template')",
+				  id, bind_kind, &kind, err));
 }
 
 int inventory_find_uuid(struct db *db, const char *uuid, struct inv_object *out,

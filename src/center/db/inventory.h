@@ -127,6 +127,15 @@ int inventory_set_properties(struct db *db, int64_t id, const char *properties,
 /* A VM's or template's host and resource pool (0: none); no kind checks of the targets. */
 int inventory_set_placement(struct db *db, int64_t id, int64_t host_id, int64_t pool_id,
 			    struct vr_error **err);
+/*
+ * A counter bumped after each create, rename, move, delete, placement
+ * or kind change (not properties): who mirrors the tree elsewhere (the
+ * hosts' resource pools) recomputes when it moves.  Bumped when the
+ * call returns, which may be before an enclosing transaction commits,
+ * so mirrors also recompute now and then.
+ */
+uint64_t inventory_generation(void);
+void inventory_touch(void);
 /* VM <-> template. */
 int inventory_set_vm_kind(struct db *db, int64_t id, enum inv_kind kind, struct vr_error **err);
 /* -ENOENT if no object has that uuid. */
