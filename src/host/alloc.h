@@ -45,5 +45,9 @@ void alloc_vm_reattached(struct hostd *h, struct vm *vm);
 json_t *alloc_host_json(struct hostd *h);
 /* PATCH /api/v1/host/resources: host reserves, memory for VMs, page sharing. */
 int alloc_host_update(struct hostd *h, const json_t *changes, struct vr_error **err);
+/* GET /api/v1/host/resource-pools (alloc_pools.c). */
+json_t *alloc_pools_json(struct hostd *h);
+/* PUT /api/v1/host/resource-pools: the whole tree and VM map; applied, then saved. */
+int alloc_pools_put(struct hostd *h, const json_t *body, struct vr_error **err);
 
 #endif

@@ -445,6 +445,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_stats_register(h->api, h->stats, h->cfg.metrics_no_auth);
 	api_network_register(h->api, h);
 	api_resources_register(h->api, h);
+	api_resource_pools_register(h->api, h);
 	api_transfers_register(h->api, h);
 	if ((r = api_server_start(h->api, err)) < 0)
 		return r;
