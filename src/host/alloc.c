@@ -522,10 +522,22 @@ void alloc_vm_reattached(struct hostd *h, struct vm *vm)
 		if (!strchr(want, '/'))
 			goto out;
 	} else if (strcmp(now, want) == 0) {
+		/* In place: its settings again (its pools' limits were lifted and written anew). */
 		if (res_cgroup_open(a->sys, want, &cg, &e) < 0)
 			goto fail;
+		pthread_mutex_lock(&vm->lock);
+		int r = vm->cfg ? alloc_vm_apply_cgroup(h, vm, vm->cfg, a->pools, cg, &e) : 0;
+		pthread_mutex_unlock(&vm->lock);
+		if (r < 0) {
+			events_add(h->events, EVENT_WARNING, vm->id, "VmResourceSettingsNotApplied",
+				   "VM \"%s\": %s", vm_display_name(vm), e->msg);
+			vr_error_free(e);
+			e = NULL;
+		}
 		goto done;
-	} else if (res_cgroup_open_partial(a->sys, now, &old, &e) < 0) {
+	} else if (res_pool_tree_find_path(a->pools, now) < 0 &&
+		   res_cgroup_open_partial(a->sys, now, &old, &e) < 0) {
+		/* (A pool's own group is never removed here, should QEMU have been put in one.) */
 		goto fail;
 	}
 	if (res_cgroup_create(a->sys, want, &cg, &e) < 0)

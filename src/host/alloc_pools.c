@@ -7,9 +7,9 @@
  *
  * Order of a change (PUT), so that STATE/resource-pools.json always
  * describes what the kernel enforces: apply, then persist.  Applying is
- *   A. lift the CPU limit of every pool group and every VM group inside
- *      a pool, bottom-up (cgroup v1 refuses a child quota above its
- *      parent's, so limits are only ever written top-down below);
+ *   A. lift the CPU limit of every group in the pools' subtrees (pools and
+ *      VMs), bottom-up (cgroup v1 refuses a child quota above its parent's,
+ *      so limits are only ever written top-down below);
  *   B. create or update the pools' groups, top-down;
  *   C. re-apply each running VM's own settings in place, or move it: new
  *      group with its settings, QEMU attached (all threads), old removed;
@@ -113,14 +113,6 @@ static struct pool_ref *pools_by_depth(const struct res_pool_tree *t1, const str
 	return v;
 }
 
-static bool tree_has_path(const struct res_pool_tree *t, const char *path)
-{
-	for (size_t i = 0; t && i < t->n_pools; i++)
-		if (strcmp(t->pools[i].path, path) == 0)
-			return true;
-	return false;
-}
-
 /* References to the VMs that run in a cgroup now. */
 static struct vm **running_vms(struct hostd *h, size_t *n)
 {
@@ -139,16 +131,6 @@ static struct vm **running_vms(struct hostd *h, size_t *n)
 	pthread_mutex_unlock(&h->lock);
 	*n = k;
 	return v;
-}
-
-static void lift_group(struct alloc *a, const char *name)
-{
-	struct res_cgroup *cg = NULL;
-	struct vr_error *e = NULL;
-	if (res_cgroup_open(a->sys, name, &cg, &e) == 0 && res_cgroup_lift_cpu_limit(cg, &e) < 0)
-		log_warn("resource pools: %s", e->msg);
-	vr_error_free(e);
-	res_cgroup_free(cg);
 }
 
 /*
@@ -203,19 +185,17 @@ static int pools_enforce(struct hostd *h, const struct res_pool_tree *target,
 	int r = 0;
 	*n_moved = 0;
 
-	/* A: lift CPU limits bottom-up. */
-	for (size_t i = 0; i < n_vms; i++) {
-		pthread_mutex_lock(&vms[i]->lock);
-		struct res_cgroup *cg = vms[i]->cgroup;
+	/*
+	 * A: lift CPU limits bottom-up: every group in the pools' trees, the
+	 * groups of VMs not reattached yet (hostd starting) included.
+	 */
+	for (size_t i = 0; i < n_refs; i++) {
 		struct vr_error *e = NULL;
-		if (cg && strchr(res_cgroup_name(cg), '/') && res_cgroup_lift_cpu_limit(cg, &e) < 0) {
+		if (refs[i].p->depth == 1 && res_cgroup_lift_cpu_limit_tree(a->sys, refs[i].p->path, &e) < 0) {
 			log_warn("resource pools: %s", e->msg);
 			vr_error_free(e);
 		}
-		pthread_mutex_unlock(&vms[i]->lock);
 	}
-	for (size_t i = 0; i < n_refs; i++)
-		lift_group(a, refs[i].p->path);
 
 	/* B: the target's pools, top-down. */
 	for (size_t i = n_refs; r == 0 && i-- > 0;)
@@ -241,7 +221,7 @@ static int pools_enforce(struct hostd *h, const struct res_pool_tree *target,
 
 	/* D: pools no longer listed, deepest first. */
 	for (size_t i = 0; r == 0 && i < n_refs; i++) {
-		if (refs[i].t == target || tree_has_path(target, refs[i].p->path))
+		if (refs[i].t == target || res_pool_tree_find_path(target, refs[i].p->path) >= 0)
 			continue;
 		struct res_cgroup *cg = NULL;
 		struct vr_error *e = NULL;

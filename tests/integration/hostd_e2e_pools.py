@@ -8,11 +8,13 @@ power-on QEMU runs in PARENT/pool/child/<uuid> and the pools' groups hold their 
 shares, CFS quota (a child's quota is its parent's when lower) and memory limits;
 lowering the parent's CPU limit with the VM below it (cgroup v1 refuses a child quota
 above its parent's unless hostd orders the writes); moving the running VM to another
-pool (its pid is there, the old group gone); bad bodies (cycle, unknown parent, bad id,
-unknown field, unknown VM pool) are refused with 400 and change nothing; hostd killed
-and restarted with the VM running keeps it in its pool, and moves it back there when
-it was put elsewhere meanwhile; the empty tree puts the VM back under PARENT/<uuid>
-and removes the pools' groups.
+pool (its pid is there, the old group gone); bad bodies (cycle, unknown parent, bad
+id, unknown field, unknown VM pool, bad VM id) are refused with 400 and change
+nothing; a change the kernel refuses (a memory limit below the pool's use) is undone,
+file and groups as before; hostd killed and restarted with the VM running keeps it in
+its pool, and moves it back there when it was put elsewhere meanwhile; a map of
+100000 VMs (a body of about 6 MB) is taken, one more refused; the empty tree
+puts the VM back under PARENT/<uuid> and removes the pools' groups.
 
 hostd's cgroups go under a parent of the test's own, removed at the end.
 
@@ -20,6 +22,7 @@ usage: hostd_e2e_pools.py HOSTD_BINARY VIREO_CLI GUEST_DIR
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -187,6 +190,11 @@ def test_tree_and_power_on():
           f"a VM this host does not know stays in the map: {reply['vms']}")
     check(by_id["resgroup-12"]["cpu_limit_mhz"] == half and by_id["resgroup-12"]["parent"] is None,
           f"pools as sent: {by_id['resgroup-12']}")
+    env = dict(os.environ, VIREO_SERVER=host().url, XDG_CONFIG_HOME=os.path.join(work.path, "cli"),
+               VIREO_TOKEN=host().token)
+    out = subprocess.run([CLI, "host", "pools"], capture_output=True, text=True, env=env, timeout=60)
+    check(out.returncode == 0 and "resgroup-13" in out.stdout and "1024 MiB" in out.stdout
+          and "Enforced: yes" in out.stdout, f"vireo host pools: {out.stdout!r} {out.stderr!r}")
     saved = json.load(open(os.path.join(host().state, "resource-pools.json")))
     check(saved["resource_pools"][0]["vms"][vm] == "resgroup-13", f"persisted: {saved}")
 
@@ -234,14 +242,15 @@ def test_move_running_vm():
     body = {"pools": [pool("resgroup-12", None, cpu_shares=4000, cpu_limit=state["quarter"],
                            mem_limit=2048, mem_res=256),
                       pool("resgroup-13", "resgroup-12", cpu_shares=2000, mem_limit=1024),
-                      pool("resgroup-20", None, cpu_shares=500)],
+                      pool("resgroup-20", None, cpu_shares=500, cpu_limit=state["core_mhz"])],
             "vms": {vm: "resgroup-20"}}
     reply = put(body)
     check_vm_in(f"{PARENT}/resgroup-20/{vm}")
     old = f"{PARENT}/resgroup-12/resgroup-13/{vm}"
     check(not os.path.exists(cg_dir("cpu", old)) and not os.path.exists(cg_dir("memory", old)),
           f"the old group {old} is gone")
-    check_cpu_quota(f"{PARENT}/resgroup-20/{vm}", -1)
+    check_cpu_quota(f"{PARENT}/resgroup-20", quota(state["core_mhz"]))
+    check_cpu_quota(f"{PARENT}/resgroup-20/{vm}", quota(state["core_mhz"]))
     by_id = {p["id"]: p for p in reply["pools"]}
     check(by_id["resgroup-20"]["vms"] == [vm] and by_id["resgroup-13"]["vms"] == [], f"{reply}")
     state["body"] = body
@@ -270,6 +279,38 @@ def test_bad_bodies_change_nothing():
     check_vm_in(f"{PARENT}/resgroup-20/{vm}")
 
 
+def test_kernel_refusal_undone():
+    vm = state["vm"]
+    # The guest boots in resgroup-20 (no CPU limit there) and so uses memory charged to it
+    # (memory charged before a move stays where it was charged, in v1 and v2).
+    host().wait_console(vm, "VIREO-GUEST-READY")
+    p20 = f"{PARENT}/resgroup-20"
+    used = int(read("memory", p20, "memory.current" if state["version"] == "v2"
+                    else "memory.usage_in_bytes"))
+    check(used > 8 << 20, f"the guest has used memory in its pool: {used} bytes")
+    before = get()
+    path = os.path.join(host().state, "resource-pools.json")
+    saved = open(path).read()
+    # Its pool limited below that (no swap to reclaim into): the kernel refuses, after a
+    # new pool and new shares were already applied; all is undone.
+    body = json.loads(json.dumps(state["body"]))
+    for p in body["pools"]:
+        if p["id"] == "resgroup-20":
+            p["mem_limit_mib"], p["cpu_shares"] = 4, 900
+    body["pools"].append(pool("resgroup-40", None, cpu_shares=100))
+    st, reply = host().request("PUT", "/api/v1/host/resource-pools", body)
+    msg = reply.get("error", {}).get("message", "") if isinstance(reply, dict) else str(reply)
+    check(st in (409, 500) and "resgroup-20" in msg, f"refused by the kernel: {st} {reply}")
+    check(get() == before, "GET shows the old set")
+    check(open(path).read() == saved, "the file is unchanged")
+    check(not os.path.exists(cg_dir("cpu", f"{PARENT}/resgroup-40")), "the new pool's group is gone")
+    check_cpu_shares(p20, 500)
+    name = "memory.max" if state["version"] == "v2" else "memory.limit_in_bytes"
+    lim = read("memory", p20, name)
+    check(lim == "max" or int(lim) >= 1 << 62, f"resgroup-20 unlimited again: {lim}")
+    check_vm_in(f"{p20}/{vm}")
+
+
 def test_hostd_restart():
     vm, pid = state["vm"], qemu_pid()
     host().kill9()
@@ -292,6 +333,24 @@ def test_hostd_restart():
     check({p["id"] for p in reply["pools"]} == {"resgroup-12", "resgroup-13", "resgroup-20"},
           f"pools reloaded: {reply}")
     check_cpu_quota(f"{PARENT}/resgroup-12", quota(state["quarter"]))
+    check_cpu_quota(f"{PARENT}/resgroup-20/{vm}", quota(state["core_mhz"]))
+
+
+def test_largest_map():
+    vm = state["vm"]
+    body = json.loads(json.dumps(state["body"]))
+    vms = {f"{i:08x}-0000-4000-8000-000000000000": "resgroup-13" for i in range(99999)}
+    vms[vm] = "resgroup-20"
+    body["vms"] = vms
+    t0 = time.monotonic()
+    reply = put(body)  # about 6 MB: more than the 1 MiB other requests may send
+    took = time.monotonic() - t0
+    check(len(reply["vms"]) == 100000, f"{len(reply['vms'])} VMs mapped")
+    check_vm_in(f"{PARENT}/resgroup-20/{vm}")
+    vms["ffffffff-0000-4000-8000-000000000000"] = "resgroup-13"
+    st, err = host().request("PUT", "/api/v1/host/resource-pools", dict(body, vms=vms))
+    check(st == 400 and "100001 entries; the limit is 100000" in str(err), f"{st} {str(err)[:300]}")
+    print(f"  PUT with 100000 VM entries: {took:.2f} s", flush=True)
 
 
 def test_empty_tree():
@@ -299,6 +358,7 @@ def test_empty_tree():
     reply = put({"pools": [], "vms": {}})
     check(reply["pools"] == [] and reply["vms"] == {}, f"{reply}")
     check_vm_in(f"{PARENT}/{vm}")
+    check_cpu_quota(f"{PARENT}/{vm}", -1)  # no pool's limit caps it any more
     for p in ("resgroup-12/resgroup-13", "resgroup-12", "resgroup-20"):
         for ctrl in ("cpu", "memory"):
             check(not os.path.exists(cg_dir(ctrl, f"{PARENT}/{p}")), f"{ctrl} {p} removed")
@@ -331,7 +391,9 @@ def main():
             ("lower the parent's CPU limit above a running VM", test_lower_parent_limit),
             ("move the running VM to another pool", test_move_running_vm),
             ("bad bodies are refused and change nothing", test_bad_bodies_change_nothing),
+            ("a change the kernel refuses is undone", test_kernel_refusal_undone),
             ("hostd restart with the VM running", test_hostd_restart),
+            ("100000 VM entries", test_largest_map),
             ("empty tree", test_empty_tree),
         ])
     finally:

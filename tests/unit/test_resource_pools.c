@@ -415,6 +415,25 @@ static void test_cgroup_v1_nested(void **state)
 	assert_file(cpu_pool, "cpu.cfs_quota_us", "-1");
 	res_pool_tree_free(t);
 
+	/* Lifting a subtree: every level below, deepest first, then the top. */
+	_cleanup_free_ char *cpu_p12 = xasprintf("%s/vireo/resgroup-12", cpu);
+	put(cpu_p12, "cpu.cfs_quota_us", "50000");
+	put(cpu_pool, "cpu.cfs_quota_us", "50000");
+	put(cpu_vm, "cpu.cfs_quota_us", "25000");
+	assert_int_equal(res_cgroup_lift_cpu_limit_tree(sys, "resgroup-12", &err), 0);
+	assert_file(cpu_p12, "cpu.cfs_quota_us", "-1");
+	assert_file(cpu_pool, "cpu.cfs_quota_us", "-1");
+	assert_file(cpu_vm, "cpu.cfs_quota_us", "-1");
+	assert_int_equal(res_cgroup_lift_cpu_limit_tree(sys, "resgroup-77", &err), 0); /* missing: nothing to do */
+	_cleanup_free_ char *qf = xasprintf("%s/cpu.cfs_quota_us", cpu_vm);
+	assert_int_equal(unlink(qf), 0);
+	/* A level that is not a group (no cpu.cfs_quota_us): the error names it. */
+	assert_int_equal(res_cgroup_lift_cpu_limit_tree(sys, "resgroup-12", &err), -ENOENT);
+	assert_non_null(strstr(err->msg, VM1 "/cpu.cfs_quota_us"));
+	vr_error_freep(&err);
+	_cleanup_free_ char *qf12 = xasprintf("%s/cpu.cfs_quota_us", cpu_p12);
+	assert_int_equal(unlink(qf12), 0);
+
 	/* Destroying the VM's group removes that level only. */
 	assert_int_equal(res_cgroup_destroy(cg, &err), 0);
 	assert_false(is_dir(cpu_vm));

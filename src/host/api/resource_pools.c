@@ -26,5 +26,7 @@ static void pools_put(struct api_request *req, void *opaque)
 void api_resource_pools_register(struct api_server *srv, struct hostd *h)
 {
 	api_server_add_route(srv, "GET", "/api/v1/host/resource-pools", pools_get, h, 0);
-	api_server_add_route(srv, "PUT", "/api/v1/host/resource-pools", pools_put, h, API_ROUTE_ADMIN);
+	/* 100000 VM entries take about 8 MiB. */
+	api_server_add_route(srv, "PUT", "/api/v1/host/resource-pools", pools_put, h,
+			     API_ROUTE_ADMIN | API_ROUTE_LARGE_BODY);
 }

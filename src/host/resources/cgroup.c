@@ -2,6 +2,7 @@
 /* Finding the cgroup hierarchy, the VM groups' life cycle, file helpers. */
 #include "host/resources/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -502,6 +503,35 @@ int res_cgroup_find_process(struct res_cgroup_system *sys, pid_t pid, char **nam
 int res_cgroup_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err)
 {
 	return cg->sys->ops->lift_cpu_limit(cg, err);
+}
+
+/* Lifts the limits of every group below name, deepest first, then name's own. */
+static int lift_below(struct res_cgroup_system *sys, const char *name, unsigned levels, struct vr_error **err)
+{
+	_cleanup_(res_cgroup_freep) struct res_cgroup *cg = cgroup_new(sys, name);
+	DIR *d = opendir(cg->dir[RES_CTL_CPU]);
+	if (!d)
+		return errno == ENOENT ? 0 : vr_error_set_errno(err, errno, "cannot list cgroup %s", cg->dir[RES_CTL_CPU]);
+	int r = 0;
+	struct dirent *e;
+	while (r == 0 && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (levels + 1 >= RES_CGROUP_MAX_LEVELS) {
+			r = vr_error_set(err, ELOOP, "cgroup %s is nested too deep", cg->dir[RES_CTL_CPU]);
+			break;
+		}
+		_cleanup_free_ char *child = xasprintf("%s/%s", name, e->d_name);
+		r = lift_below(sys, child, levels + 1, err);
+	}
+	closedir(d);
+	return r < 0 ? r : sys->ops->lift_cpu_limit(cg, err);
+}
+
+int res_cgroup_lift_cpu_limit_tree(struct res_cgroup_system *sys, const char *name, struct vr_error **err)
+{
+	int r = res_cgroup_name_validate(name, err);
+	return r < 0 ? r : lift_below(sys, name, 0, err);
 }
 
 int res_cgroup_open_partial(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,

@@ -84,6 +84,14 @@ long res_pool_tree_find(const struct res_pool_tree *t, const char *id)
 	return -1;
 }
 
+long res_pool_tree_find_path(const struct res_pool_tree *t, const char *path)
+{
+	for (size_t i = 0; t && i < t->n_pools; i++)
+		if (strcmp(t->pools[i].path, path) == 0)
+			return (long)i;
+	return -1;
+}
+
 static int vm_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct res_pool_vm *)a)->id, ((const struct res_pool_vm *)b)->id);

@@ -74,6 +74,8 @@ json_t *res_pool_to_json(const struct res_pool_tree *t, const struct res_pool *p
 
 /* Index of the pool with this id, or -1. */
 long res_pool_tree_find(const struct res_pool_tree *t, const char *id);
+/* Index of the pool whose cgroup path is path, or -1. */
+long res_pool_tree_find_path(const struct res_pool_tree *t, const char *path);
 /* The pool a VM is mapped to, or NULL. */
 const struct res_pool *res_pool_tree_vm_pool(const struct res_pool_tree *t, const char *vm_id);
 /* The cgroup name of a VM: "<pool path>/<uuid>", or the uuid when in no pool; caller frees. */
