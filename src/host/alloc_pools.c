@@ -274,6 +274,60 @@ void alloc_pools_init(struct hostd *h)
 	}
 }
 
+/* Removes the group `name` and every group below it, deepest first; false when one stays. */
+static bool remove_tree(struct alloc *a, const char *name, unsigned levels)
+{
+	char **kids = NULL;
+	struct vr_error *e = NULL;
+	bool ok = levels < RES_CGROUP_MAX_LEVELS && res_cgroup_children(a->sys, name, &kids, &e) == 0;
+	for (size_t i = 0; ok && kids && kids[i]; i++) {
+		_cleanup_free_ char *child = xasprintf("%s/%s", name, kids[i]);
+		ok = remove_tree(a, child, levels + 1);
+	}
+	strv_free(kids);
+	struct res_cgroup *cg = NULL;
+	if (ok && (res_cgroup_open_partial(a->sys, name, &cg, &e) < 0 || res_cgroup_destroy(cg, &e) < 0))
+		ok = false;
+	if (!ok && e)
+		log_warn("resource pools: a group left over stays: %s", e->msg);
+	vr_error_free(e);
+	res_cgroup_free(cg);
+	return ok;
+}
+
+/* Groups named like pools below `prefix` (NULL: the parent) that the tree does not have. */
+static void sweep(struct hostd *h, const char *prefix, unsigned levels)
+{
+	struct alloc *a = h->alloc;
+	char **kids = NULL;
+	struct vr_error *e = NULL;
+	if (levels > RES_POOL_MAX_DEPTH || res_cgroup_children(a->sys, prefix, &kids, &e) < 0) {
+		vr_error_free(e);
+		return;
+	}
+	for (size_t i = 0; kids && kids[i]; i++) {
+		if (!res_pool_id_valid(kids[i]))
+			continue; /* a VM's group (a uuid) or not ours */
+		_cleanup_free_ char *path = prefix ? xasprintf("%s/%s", prefix, kids[i]) : xstrdup(kids[i]);
+		if (res_pool_tree_find_path(a->pools, path) >= 0)
+			sweep(h, path, levels + 1);
+		else if (remove_tree(a, path, 0))
+			log_info("resource pools: removed the left-over group %s", path);
+	}
+	strv_free(kids);
+}
+
+void alloc_pools_sweep(struct hostd *h)
+{
+	struct alloc *a = h->alloc;
+	if (!a->sys)
+		return;
+	pthread_mutex_lock(&a->pools_lock);
+	if (!a->pools_error)
+		sweep(h, NULL, 0);
+	pthread_mutex_unlock(&a->pools_lock);
+}
+
 void alloc_pools_fini(struct hostd *h)
 {
 	struct alloc *a = h->alloc;

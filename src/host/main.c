@@ -407,6 +407,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		return r;
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		lifecycle_reattach(h, vm);
+	alloc_pools_sweep(h);
 	/* Ports left behind by VMs that stopped while hostd was away. */
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		if (vm->pid <= 0)

@@ -323,11 +323,18 @@ def test_hostd_restart():
         with open(os.path.join(d, "cgroup.procs"), "w") as f:
             f.write(str(pid))
     check(pid in procs("cpu", stray), "QEMU moved away for the test")
+    # Groups of pools the saved tree does not have (a crash between applying and saving).
+    left = f"{PARENT}/resgroup-98/resgroup-99"
+    for ctrl in ("cpu", "memory"):
+        os.makedirs(cg_dir(ctrl, left), exist_ok=True)
     time.sleep(0.5)
     host().start()
     check(host().vm(vm)["runtime"]["pid"] == pid, "the same QEMU after the restart")
     check_vm_in(f"{PARENT}/resgroup-20/{vm}")
     check(not os.path.exists(cg_dir("cpu", stray)), "the stray group was removed")
+    for ctrl in ("cpu", "memory"):
+        check(not os.path.exists(cg_dir(ctrl, f"{PARENT}/resgroup-98")),
+              f"the left-over pool groups were removed ({ctrl})")
     reply = get()
     check(reply["enforced"] is True, f"still enforced: {reply}")
     check({p["id"] for p in reply["pools"]} == {"resgroup-12", "resgroup-13", "resgroup-20"},

@@ -328,6 +328,10 @@ static void test_names(void **state)
 	(void)state;
 	struct vr_error *err = NULL;
 	assert_int_equal(res_cgroup_name_validate(VM1, &err), 0);
+	assert_true(res_pool_id_valid("resgroup-12"));
+	assert_true(res_pool_id_valid("pool-v3"));
+	assert_false(res_pool_id_valid(VM1)); /* VM groups are never taken for pools */
+	assert_false(res_pool_id_valid("vireo"));
 	assert_int_equal(res_cgroup_name_validate("resgroup-1/resgroup-2/" VM1, &err), 0);
 	const char *bad[] = { "", "/a", "a/", "a//b", "a/../b", "a/./b", "..", "a/b\n" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -414,6 +418,20 @@ static void test_cgroup_v1_nested(void **state)
 	assert_int_equal(res_cgroup_lift_cpu_limit(pool_cg, &err), 0);
 	assert_file(cpu_pool, "cpu.cfs_quota_us", "-1");
 	res_pool_tree_free(t);
+
+	/* Listing the groups below a level (the parent for NULL). */
+	char **kids = NULL;
+	assert_int_equal(res_cgroup_children(sys, NULL, &kids, &err), 0);
+	assert_non_null(kids);
+	assert_string_equal(kids[0], "resgroup-12");
+	assert_null(kids[1]);
+	strv_free(kids);
+	assert_int_equal(res_cgroup_children(sys, "resgroup-12/resgroup-13", &kids, &err), 0);
+	assert_string_equal(kids[0], VM1);
+	assert_null(kids[1]);
+	strv_free(kids);
+	assert_int_equal(res_cgroup_children(sys, "resgroup-77", &kids, &err), 0);
+	assert_null(kids);
 
 	/* Lifting a subtree: every level below, deepest first, then the top. */
 	_cleanup_free_ char *cpu_p12 = xasprintf("%s/vireo/resgroup-12", cpu);

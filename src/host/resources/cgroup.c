@@ -528,6 +528,27 @@ static int lift_below(struct res_cgroup_system *sys, const char *name, unsigned 
 	return r < 0 ? r : sys->ops->lift_cpu_limit(cg, err);
 }
 
+int res_cgroup_children(struct res_cgroup_system *sys, const char *name, char ***out, struct vr_error **err)
+{
+	if (name) {
+		int r = res_cgroup_name_validate(name, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *dir = name ? xasprintf("%s/%s/%s", sys->base[RES_CTL_CPU], sys->parent, name)
+					: xasprintf("%s/%s", sys->base[RES_CTL_CPU], sys->parent);
+	*out = NULL;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : vr_error_set_errno(err, errno, "cannot list cgroup %s", dir);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_type == DT_DIR && e->d_name[0] != '.')
+			strv_push(out, e->d_name);
+	closedir(d);
+	return 0;
+}
+
 int res_cgroup_lift_cpu_limit_tree(struct res_cgroup_system *sys, const char *name, struct vr_error **err)
 {
 	int r = res_cgroup_name_validate(name, err);

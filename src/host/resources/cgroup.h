@@ -171,6 +171,8 @@ int res_cgroup_find_process(struct res_cgroup_system *sys, pid_t pid, char **nam
 int res_cgroup_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err);
 /* The same for the group `name` and every group below it (deepest first); a missing one is no error. */
 int res_cgroup_lift_cpu_limit_tree(struct res_cgroup_system *sys, const char *name, struct vr_error **err);
+/* Names of the groups right below `name` (NULL: the parent) in the cpu hierarchy; *out NULL-terminated or NULL. */
+int res_cgroup_children(struct res_cgroup_system *sys, const char *name, char ***out, struct vr_error **err);
 /* The name given at create/open. */
 const char *res_cgroup_name(const struct res_cgroup *cg);
 /* The cpu hierarchy's directory of the group relative to its mount point ("vireo/<uuid>"). */

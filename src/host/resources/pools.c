@@ -37,7 +37,7 @@ void res_pool_tree_freep(struct res_pool_tree **t)
 }
 
 /* ^[a-z]+-[a-z]?[0-9]+$, at most RES_POOL_ID_MAX bytes ("resgroup-12", "pool-v3"). */
-static bool pool_id_valid(const char *s)
+bool res_pool_id_valid(const char *s)
 {
 	size_t len = strlen(s), i = 0;
 	if (len > RES_POOL_ID_MAX)
@@ -178,7 +178,7 @@ static int pool_parse(const json_t *o, size_t index, struct res_pool *p, struct 
 	if (r < 0)
 		return r;
 	const char *id = json_get_string(o, "id", "");
-	if (!pool_id_valid(id))
+	if (!res_pool_id_valid(id))
 		return vr_error_set(err, EINVAL,
 				    "%s: the id must be lowercase letters, '-', an optional letter and digits (like \"resgroup-12\"), at most %d bytes",
 				    what, RES_POOL_ID_MAX);

@@ -16,6 +16,7 @@
  * vireo/resgroup-12/resgroup-13/<uuid>.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,9 @@ struct res_pool_tree {
 	struct res_pool_vm *vms; /* sorted by id */
 	size_t n_vms;
 };
+
+/* Whether id is a pool id: ^[a-z]+-[a-z]?[0-9]+$, at most RES_POOL_ID_MAX bytes. */
+bool res_pool_id_valid(const char *id);
 
 /* An empty tree (no pools, no VMs). */
 struct res_pool_tree *res_pool_tree_new(void);
