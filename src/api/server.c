@@ -767,6 +767,14 @@ static bool body_announced(struct api_request *req, uint64_t *length)
 	return te != NULL;
 }
 
+/* The body limit of the request's route (the server's until a route is found). */
+static size_t body_limit(const struct api_request *req)
+{
+	if (req->route && (req->route->flags & API_ROUTE_LARGE_BODY) && !(req->route->flags & API_ROUTE_NO_AUTH))
+		return req->srv->max_body * API_LARGE_BODY_FACTOR;
+	return req->srv->max_body;
+}
+
 /* First call: headers are in.  Returns false once a response is queued. */
 static bool request_begin(struct api_request *req)
 {
@@ -776,9 +784,9 @@ static bool request_begin(struct api_request *req)
 		return stream_begin(req);
 	uint64_t length;
 	bool has_body = body_announced(req, &length);
-	if (length > req->srv->max_body) {
+	if (length > body_limit(req)) {
 		api_respond_error(req, 413, "request body of %llu bytes is over the limit of %zu",
-				  (unsigned long long)length, req->srv->max_body);
+				  (unsigned long long)length, body_limit(req));
 		return false;
 	}
 	if (has_body && !method_has_body(req->method)) {
@@ -796,9 +804,9 @@ static bool request_begin(struct api_request *req)
 /* Last call: the whole body is in. */
 static void request_run(struct api_request *req)
 {
-	if (req->body_seen > req->srv->max_body) {
+	if (req->body_seen > body_limit(req)) {
 		api_respond_error(req, 413, "request body is over the limit of %zu bytes",
-				  req->srv->max_body);
+				  body_limit(req));
 		return;
 	}
 	if (method_has_body(req->method)) {
@@ -882,13 +890,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		req->body_seen += n;
 		if (req->responded)
-			return req->body_seen > DRAIN_FACTOR * srv->max_body ? MHD_NO : MHD_YES;
-		if (req->body_seen > srv->max_body) {
+			return req->body_seen > DRAIN_FACTOR * body_limit(req) ? MHD_NO : MHD_YES;
+		if (req->body_seen > body_limit(req)) {
 			/* Drain a little so the client can read the 413; then hang up. */
 			free(req->body);
 			req->body = NULL;
 			req->body_len = 0;
-			return req->body_seen > DRAIN_FACTOR * srv->max_body ? MHD_NO : MHD_YES;
+			return req->body_seen > DRAIN_FACTOR * body_limit(req) ? MHD_NO : MHD_YES;
 		}
 		req->body = xrealloc(req->body, req->body_len + n + 1);
 		memcpy(req->body + req->body_len, upload_data, n);

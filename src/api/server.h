@@ -29,7 +29,10 @@ enum api_route_flags {
 	API_ROUTE_NO_AUTH = 1u << 0,	   /* health and session creation only */
 	API_ROUTE_ADMIN = 1u << 1,	   /* needs the admin role */
 	API_ROUTE_BODY_OPTIONAL = 1u << 2, /* POST/PUT/PATCH may come without a body */
+	/* Bodies up to API_LARGE_BODY_FACTOR times the server's limit (authenticated routes only). */
+	API_ROUTE_LARGE_BODY = 1u << 3,
 };
+#define API_LARGE_BODY_FACTOR 16
 
 typedef void (*api_handler_fn)(struct api_request *req, void *opaque);
 

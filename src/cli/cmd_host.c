@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vireo host info | events */
+/* vireo host info | pools | events */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +42,53 @@ static int cmd_info(struct cli_ctx *ctx, int argc, char **argv)
 	printf("Memory:       %.1f GiB\n", gib);
 	printf("VMs:          %lld (%lld running)\n", (long long)json_get_int(o, "vms", 0),
 	       (long long)json_get_int(o, "vms_running", 0));
+	json_decref(o);
+	return CLI_EXIT_OK;
+}
+
+static char *limit_text(const json_t *pool, const char *key, const char *unit)
+{
+	json_int_t v = json_get_int(pool, key, -1);
+	return v < 0 ? xstrdup("none") : xasprintf("%lld %s", (long long)v, unit);
+}
+
+/* GET /api/v1/host/resource-pools: the pool tree vireo-center mirrors on this host. */
+static int cmd_pools(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage_error("host pools ", "unexpected argument \"%s\"", argv[1]);
+	struct vireo_client *client = cli_client(ctx);
+	if (!client)
+		return CLI_EXIT_FAILED;
+	_cleanup_error_ struct vr_error *err = NULL;
+	json_t *o = NULL;
+	if (client_request(client, "GET", "/api/v1/host/resource-pools", NULL, NULL, &o, &err) < 0)
+		return cli_fail(err);
+	if (ctx->json) {
+		output_json(o);
+		json_decref(o);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = { "ID", "PARENT", "NAME", "CPU SHARES", "CPU LIMIT",
+					       "MEM LIMIT", "VMS", "CGROUP", NULL };
+	struct table *t = table_new(headers);
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(o, "pools"), i, p) {
+		_cleanup_free_ char *shares = xasprintf("%lld", (long long)json_get_int(p, "cpu_shares", 0));
+		_cleanup_free_ char *cpu = limit_text(p, "cpu_limit_mhz", "MHz");
+		_cleanup_free_ char *mem = limit_text(p, "mem_limit_mib", "MiB");
+		_cleanup_free_ char *vms = xasprintf("%zu", json_array_size(json_object_get(p, "vms")));
+		const char *cells[] = { json_get_string(p, "id", "?"), json_get_string(p, "parent", "-"),
+					json_get_string(p, "name", ""), shares, cpu, mem, vms,
+					json_get_string(p, "cgroup", "-"), NULL };
+		table_add_row(t, cells);
+	}
+	table_print(t, stdout);
+	table_free(t);
+	const char *reason = json_get_string(o, "reason", NULL);
+	printf("Enforced: %s%s%s\n", json_get_bool(o, "enforced", false) ? "yes" : "no", reason ? ": " : "",
+	       reason ? reason : "");
 	json_decref(o);
 	return CLI_EXIT_OK;
 }
@@ -121,6 +168,7 @@ static int cmd_events(struct cli_ctx *ctx, int argc, char **argv)
 /* "host info" is in the "host" group; "events" is top-level like "login". */
 static const struct cli_command host_commands[] = {
 	{ "info", "", "show the host's identity, accelerator and capacity", cmd_info },
+	{ "pools", "", "the resource pools this host enforces (sent by vireo-center)", cmd_pools },
 	{ "add", "URL --parent OBJECT [--user U] [--password-file F] [--name N] [--insecure-tls]",
 	  "center: join a host to a cluster or datacenter", cli_host_add },
 	{ "list", "", "center: the hosts and their connection state", cli_host_list },

@@ -22,6 +22,7 @@
 #include "host/resources/admission.h"
 #include "host/resources/blkdev.h"
 #include "host/resources/cgroup.h"
+#include "host/resources/pools.h"
 #include "host/resources/shares.h"
 #include "host/stats/proc.h"
 #include "qemu/cmdline.h"
@@ -110,6 +111,8 @@ int alloc_init(struct hostd *h, struct vr_error **err)
 			 res_cgroup_system_version(a->sys), a->cap.cpu_cores, a->cap.core_mhz,
 			 (unsigned long long)a->cap.mem_mib);
 	}
+	/* Before running VMs are reattached: they find their pools' groups in place. */
+	alloc_pools_init(h);
 	(void)err;
 	return 0;
 }
@@ -120,6 +123,7 @@ void alloc_fini(struct hostd *h)
 	if (!a)
 		return;
 	alloc_mem_fini(h);
+	alloc_pools_fini(h);
 	res_cgroup_system_free(a->sys);
 	free(a->cg_error);
 	pthread_mutex_destroy(&a->lock);
@@ -277,8 +281,9 @@ static size_t io_devices(struct hostd *h, struct vm *vm, const struct vm_config 
 	return n;
 }
 
-static int apply_cgroup(struct hostd *h, struct vm *vm, const struct vm_config *cfg,
-			struct res_cgroup *cg, struct vr_error **err)
+int alloc_vm_apply_cgroup(struct hostd *h, struct vm *vm, const struct vm_config *cfg,
+			  const struct res_pool_tree *pools, struct res_cgroup *cg,
+			  struct vr_error **err)
 {
 	struct alloc *a = h->alloc;
 	const struct vm_sched *s = &cfg->sched;
@@ -298,6 +303,14 @@ static int apply_cgroup(struct hostd *h, struct vm *vm, const struct vm_config *
 	if (s->mem_max_mib != VM_UNLIMITED)
 		set.mem_limit_mib = (uint64_t)s->mem_max_mib +
 				    res_vm_mem_overhead_mib(cfg->vcpus, cfg->memory_mib);
+	/*
+	 * Its pools' limit holds anyway; cgroup v1 refuses a quota above an
+	 * ancestor's, so the VM's is written as at most that.
+	 */
+	const struct res_pool *pool = res_pool_tree_vm_pool(pools, vm->id);
+	uint64_t cap = pool ? res_pool_cpu_limit_effective(pools, pool) : 0;
+	if (cap && (set.cpu_limit_mhz == 0 || set.cpu_limit_mhz > cap))
+		set.cpu_limit_mhz = cap;
 	return res_cgroup_apply(cg, &set, err);
 }
 
@@ -376,11 +389,22 @@ int alloc_vm_started(struct hostd *h, struct vm *vm, struct vr_error **err)
 	int r = 0;
 	if (a->sys) {
 		struct res_cgroup *cg = NULL;
-		r = res_cgroup_create(a->sys, vm->id, &cg, err);
+		_cleanup_free_ char *name = NULL;
+		/* In its resource pool's group, if it has one. */
+		pthread_mutex_lock(&a->pools_lock);
+		r = alloc_pools_vm_cgroup_locked(h, vm->id, &name, err);
 		if (r == 0)
-			r = apply_cgroup(h, vm, cfg, cg, err);
+			r = res_cgroup_create(a->sys, name, &cg, err);
+		if (r == 0)
+			r = alloc_vm_apply_cgroup(h, vm, cfg, a->pools, cg, err);
 		if (r == 0)
 			r = res_cgroup_attach(cg, pid, err);
+		if (r == 0) {
+			pthread_mutex_lock(&vm->lock);
+			vm->cgroup = cg;
+			pthread_mutex_unlock(&vm->lock);
+		}
+		pthread_mutex_unlock(&a->pools_lock);
 		if (r < 0) {
 			if (cg) {
 				struct vr_error *e2 = NULL;
@@ -391,9 +415,6 @@ int alloc_vm_started(struct hostd *h, struct vm *vm, struct vr_error **err)
 			return vr_error_wrap(err, "VM \"%s\": cannot set up its resource group",
 					     cfg->display_name);
 		}
-		pthread_mutex_lock(&vm->lock);
-		vm->cgroup = cg;
-		pthread_mutex_unlock(&vm->lock);
 	} else if (needs_cgroup(cfg)) {
 		return vr_error_set(err, EOPNOTSUPP,
 				    "VM \"%s\" has shares, limits or reservations, but this host "
@@ -409,6 +430,7 @@ int alloc_vm_started(struct hostd *h, struct vm *vm, struct vr_error **err)
 int alloc_vm_update(struct hostd *h, struct vm *vm, struct vr_error **err)
 {
 	struct alloc *a = h->alloc;
+	pthread_mutex_lock(&a->pools_lock);
 	pthread_mutex_lock(&vm->lock);
 	struct res_cgroup *cg = vm->cgroup;
 	/* The config was just reloaded; the old one is gone, so throttles are re-set in full. */
@@ -416,8 +438,9 @@ int alloc_vm_update(struct hostd *h, struct vm *vm, struct vr_error **err)
 	const struct vm_config *cfg = vm->cfg;
 	int r = 0;
 	if (cg)
-		r = apply_cgroup(h, vm, cfg, cg, err);
-	else if (needs_cgroup(cfg))
+		r = alloc_vm_apply_cgroup(h, vm, cfg, a->pools, cg, err);
+	pthread_mutex_unlock(&a->pools_lock);
+	if (!cg && needs_cgroup(cfg))
 		r = vr_error_set(err, EOPNOTSUPP, "this host cannot enforce shares and limits: %s",
 				 a->cg_error ? a->cg_error : "the VM has no resource group");
 	pthread_mutex_lock(&vm->lock);
@@ -455,22 +478,26 @@ void alloc_vm_stopped(struct hostd *h, struct vm *vm)
 	pthread_mutex_lock(&h->lock);
 	vm->admitted = false;
 	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&a->pools_lock);
 	pthread_mutex_lock(&vm->lock);
 	struct res_cgroup *cg = vm->cgroup;
 	vm->cgroup = NULL;
 	pthread_mutex_unlock(&vm->lock);
-	alloc_mem_vm_stopped(h, vm);
-	if (!cg)
-		return;
 	struct vr_error *e = NULL;
-	if (res_cgroup_destroy(cg, &e) < 0) {
+	if (cg && res_cgroup_destroy(cg, &e) < 0) {
 		log_warn("VM \"%s\": %s", vm_display_name(vm), e->msg);
 		vr_error_free(e);
 	}
+	pthread_mutex_unlock(&a->pools_lock);
 	res_cgroup_free(cg);
+	alloc_mem_vm_stopped(h, vm);
 }
 
-/* hostd restarted while the VM ran: its group is found again, its reservation counted. */
+/*
+ * hostd restarted while the VM ran: its group is found again, its
+ * reservation counted.  A VM whose group is not where its resource pool
+ * says (the pools changed while hostd was away) is moved there.
+ */
 void alloc_vm_reattached(struct hostd *h, struct vm *vm)
 {
 	struct alloc *a = h->alloc;
@@ -479,15 +506,68 @@ void alloc_vm_reattached(struct hostd *h, struct vm *vm)
 	pthread_mutex_unlock(&h->lock);
 	if (!a->sys)
 		return;
-	struct res_cgroup *cg = NULL;
+	pthread_mutex_lock(&a->pools_lock);
+	pthread_mutex_lock(&vm->lock);
+	pid_t pid = vm->pid;
+	pthread_mutex_unlock(&vm->lock);
+	struct res_cgroup *cg = NULL, *old = NULL;
 	struct vr_error *e = NULL;
-	if (res_cgroup_open(a->sys, vm->id, &cg, &e) < 0) {
+	_cleanup_free_ char *want = NULL, *now = NULL;
+	if (alloc_pools_vm_cgroup_locked(h, vm->id, &want, &e) < 0)
+		goto fail;
+	if (res_cgroup_find_process(a->sys, pid, &now, &e) < 0) {
+		/* Started when it needed no group (or with no cgroups): left as it is. */
 		vr_error_free(e);
-		return;
+		e = NULL;
+		if (!strchr(want, '/'))
+			goto out;
+	} else if (strcmp(now, want) == 0) {
+		/* In place: its settings again (its pools' limits were lifted and written anew). */
+		if (res_cgroup_open(a->sys, want, &cg, &e) < 0)
+			goto fail;
+		pthread_mutex_lock(&vm->lock);
+		int r = vm->cfg ? alloc_vm_apply_cgroup(h, vm, vm->cfg, a->pools, cg, &e) : 0;
+		pthread_mutex_unlock(&vm->lock);
+		if (r < 0) {
+			events_add(h->events, EVENT_WARNING, vm->id, "VmResourceSettingsNotApplied",
+				   "VM \"%s\": %s", vm_display_name(vm), e->msg);
+			vr_error_free(e);
+			e = NULL;
+		}
+		goto done;
+	} else if (res_pool_tree_find_path(a->pools, now) < 0 &&
+		   res_cgroup_open_partial(a->sys, now, &old, &e) < 0) {
+		/* (A pool's own group is never removed here, should QEMU have been put in one.) */
+		goto fail;
 	}
+	if (res_cgroup_create(a->sys, want, &cg, &e) < 0)
+		goto fail;
+	pthread_mutex_lock(&vm->lock);
+	int r = vm->cfg ? alloc_vm_apply_cgroup(h, vm, vm->cfg, a->pools, cg, &e) : 0;
+	pthread_mutex_unlock(&vm->lock);
+	if (r < 0 || res_cgroup_attach(cg, pid, &e) < 0)
+		goto fail;
+	if (old && res_cgroup_destroy(old, &e) < 0) {
+		log_warn("VM \"%s\": %s", vm_display_name(vm), e->msg);
+		vr_error_free(e);
+		e = NULL;
+	}
+	vm_log(vm, "resource group moved from %s to %s", now ? now : "(none)", want);
+done:
 	pthread_mutex_lock(&vm->lock);
 	vm->cgroup = cg;
 	pthread_mutex_unlock(&vm->lock);
+	cg = NULL;
+	goto out;
+fail:
+	events_add(h->events, EVENT_WARNING, vm->id, "VmResourceGroupNotFound",
+		   "VM \"%s\": its resource group cannot be found or made again: %s", vm_display_name(vm),
+		   e ? e->msg : "unknown error");
+	vr_error_free(e);
+out:
+	res_cgroup_free(cg);
+	res_cgroup_free(old);
+	pthread_mutex_unlock(&a->pools_lock);
 }
 
 /* ------------------------------------------------------------- API */

@@ -45,5 +45,15 @@ void alloc_vm_reattached(struct hostd *h, struct vm *vm);
 json_t *alloc_host_json(struct hostd *h);
 /* PATCH /api/v1/host/resources: host reserves, memory for VMs, page sharing. */
 int alloc_host_update(struct hostd *h, const json_t *changes, struct vr_error **err);
+/*
+ * After running VMs are reattached at start: removes groups named like
+ * pools that the saved tree does not have (left by a crash between
+ * applying a change and saving it), when nothing runs in them.
+ */
+void alloc_pools_sweep(struct hostd *h);
+/* GET /api/v1/host/resource-pools (alloc_pools.c). */
+json_t *alloc_pools_json(struct hostd *h);
+/* PUT /api/v1/host/resource-pools: the whole tree and VM map; applied, then saved. */
+int alloc_pools_put(struct hostd *h, const json_t *body, struct vr_error **err);
 
 #endif

@@ -407,6 +407,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 		return r;
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		lifecycle_reattach(h, vm);
+	alloc_pools_sweep(h);
 	/* Ports left behind by VMs that stopped while hostd was away. */
 	for (struct vm *vm = h->vms; vm; vm = vm->next)
 		if (vm->pid <= 0)
@@ -445,6 +446,7 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	api_stats_register(h->api, h->stats, h->cfg.metrics_no_auth);
 	api_network_register(h->api, h);
 	api_resources_register(h->api, h);
+	api_resource_pools_register(h->api, h);
 	api_transfers_register(h->api, h);
 	if ((r = api_server_start(h->api, err)) < 0)
 		return r;

@@ -208,6 +208,8 @@ static int setup(void **state)
 	api_server_add_route(f->srv, "GET", "/api/v1/test/noreply", test_no_reply, NULL, 0);
 	api_server_add_route(f->srv, "POST", "/api/v1/test/admin", test_admin_only, NULL,
 			     API_ROUTE_ADMIN | API_ROUTE_BODY_OPTIONAL);
+	api_server_add_route(f->srv, "PUT", "/api/v1/test/large", test_admin_only, NULL,
+			     API_ROUTE_ADMIN | API_ROUTE_LARGE_BODY);
 	api_server_add_route(f->srv, "GET", "/api/v1/test/console", test_console, NULL, 0);
 	api_server_add_route(f->srv, "GET", "/api/v1/test/poll", test_poll, NULL, 0);
 	poll_q = api_waitq_new();
@@ -550,6 +552,25 @@ static void test_too_large(void **state)
 	expect_error(&r, 413, "over the limit");
 	result_free(&r);
 	assert_int_equal(atomic_load(&handler_runs), before);
+	/* A route that takes large bodies: up to API_LARGE_BODY_FACTOR times the limit. */
+	http(f, "PUT", "/api/v1/test/large", token, big, &r);
+	assert_int_equal(r.status, 204);
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), before + 1);
+	free(big);
+	n = MAX_BODY * API_LARGE_BODY_FACTOR + 1;
+	big = xmalloc(n + 1);
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	big[n] = '\0';
+	http(f, "PUT", "/api/v1/test/large", token, big, &r);
+	expect_error(&r, 413, "over the limit of 65536");
+	result_free(&r);
+	http_ex(f, "PUT", "/api/v1/test/large", token, big, n, NULL, "Transfer-Encoding: chunked", &r);
+	expect_error(&r, 413, "over the limit of 65536");
+	result_free(&r);
+	assert_int_equal(atomic_load(&handler_runs), before + 1);
 	free(big);
 }
 

@@ -34,6 +34,8 @@ void api_import_register(struct api_server *srv, struct hostd *h);
 void api_network_register(struct api_server *srv, struct hostd *h);
 /* /api/v1/host/resources: capacity, reservations, host reserves (resources.c). */
 void api_resources_register(struct api_server *srv, struct hostd *h);
+/* /api/v1/host/resource-pools: the pool tree center mirrors on this host (resource_pools.c). */
+void api_resource_pools_register(struct api_server *srv, struct hostd *h);
 /* Moving a VM's folder to another datastore or host (transfers.c). */
 void api_transfers_register(struct api_server *srv, struct hostd *h);
 

@@ -2,6 +2,7 @@
 /* Finding the cgroup hierarchy, the VM groups' life cycle, file helpers. */
 #include "host/resources/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -237,8 +238,11 @@ void res_cgroup_system_free(struct res_cgroup_system *sys)
 	if (!sys)
 		return;
 	free(sys->parent);
-	for (int i = 0; i < RES_CTL_COUNT; i++)
+	for (int i = 0; i < RES_CTL_COUNT; i++) {
 		free(sys->base[i]);
+		free(sys->mount[i]);
+		free(sys->mount_root[i]);
+	}
 	free(sys);
 }
 
@@ -288,8 +292,11 @@ int res_cgroup_system_open(const struct res_cgroup_params *params, struct res_cg
 			sys->ops = &res_cgroup_v2_ops;
 			sys->v2_has_io = word_listed(ctls, "io");
 			for (int c = 0; c < RES_CTL_COUNT; c++)
-				if (c != RES_CTL_IO || sys->v2_has_io)
+				if (c != RES_CTL_IO || sys->v2_has_io) {
 					sys->base[c] = xstrdup(base);
+					sys->mount[c] = xstrdup(mounts.v2.mount_point);
+					sys->mount_root[c] = xstrdup(mounts.v2.root);
+				}
 		}
 	}
 	if (!sys->ops) {
@@ -303,6 +310,8 @@ int res_cgroup_system_open(const struct res_cgroup_params *params, struct res_cg
 						    v1_option_names[c], mounts.v1[c].mount_point);
 			}
 			sys->base[c] = base_dir(&mounts.v1[c], sp);
+			sys->mount[c] = xstrdup(mounts.v1[c].mount_point);
+			sys->mount_root[c] = xstrdup(mounts.v1[c].root);
 		}
 		if (!sys->base[RES_CTL_CPU] || !sys->base[RES_CTL_CPUACCT] || !sys->base[RES_CTL_MEMORY]) {
 			bool v2 = mounts.v2.mount_point != NULL;
@@ -387,10 +396,56 @@ static struct res_cgroup *cgroup_new(struct res_cgroup_system *sys, const char *
 	return cg;
 }
 
+int res_cgroup_name_validate(const char *name, struct vr_error **err)
+{
+	if (!name || !*name)
+		return vr_error_set(err, EINVAL, "cgroup name is empty");
+	size_t levels = 0;
+	for (const char *p = name;; levels++) {
+		size_t len = strcspn(p, "/");
+		if (levels >= RES_CGROUP_MAX_LEVELS)
+			return vr_error_set(err, EINVAL, "cgroup name \"%s\" has more than %d levels", name,
+					    RES_CGROUP_MAX_LEVELS);
+		_cleanup_free_ char *part = xstrndup(p, len);
+		int r = name_validate("cgroup", part, err);
+		if (r < 0)
+			return r;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	return 0;
+}
+
+int res_cg_create_levels(struct res_cgroup *cg, int c,
+			 int (*before_child)(struct res_cgroup *cg, const char *dir, struct vr_error **err),
+			 struct vr_error **err)
+{
+	_cleanup_free_ char *dir = xstrdup(cg->dir[c]);
+	/* dir is parent_dir + "/" + name; each '/' from there ends one parent level. */
+	char *slash = dir + strlen(cg->parent_dir[c]);
+	for (;;) {
+		*slash = '\0';
+		int r = before_child ? before_child(cg, dir, err) : 0;
+		if (r < 0)
+			return r;
+		*slash = '/';
+		char *next = strchr(slash + 1, '/');
+		if (next)
+			*next = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return vr_error_set_errno(err, errno, "cannot create cgroup %s", dir);
+		if (!next)
+			return 0;
+		*next = '/';
+		slash = next;
+	}
+}
+
 int res_cgroup_create(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
 		      struct vr_error **err)
 {
-	int r = name_validate("cgroup", name, err);
+	int r = res_cgroup_name_validate(name, err);
 	if (r < 0)
 		return r;
 	_cleanup_(res_cgroup_freep) struct res_cgroup *cg = cgroup_new(sys, name);
@@ -404,7 +459,7 @@ int res_cgroup_create(struct res_cgroup_system *sys, const char *name, struct re
 int res_cgroup_open(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
 		    struct vr_error **err)
 {
-	int r = name_validate("cgroup", name, err);
+	int r = res_cgroup_name_validate(name, err);
 	if (r < 0)
 		return r;
 	_cleanup_(res_cgroup_freep) struct res_cgroup *cg = cgroup_new(sys, name);
@@ -416,6 +471,119 @@ int res_cgroup_open(struct res_cgroup_system *sys, const char *name, struct res_
 	}
 	*out = steal_pointer(&cg);
 	return 0;
+}
+
+int res_cgroup_find_process(struct res_cgroup_system *sys, pid_t pid, char **name, struct vr_error **err)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cgroup", (int)pid);
+	_cleanup_free_ char *text = NULL;
+	int r = file_read_all(path, CG_FILE_MAX, &text, NULL, err);
+	if (r < 0)
+		return r;
+	bool v2 = sys->ops == &res_cgroup_v2_ops;
+	_cleanup_free_ char *in = res_proc_cgroup_path(text, v2 ? NULL : "cpu");
+	const char *root = sys->mount_root[RES_CTL_CPU], *mount = sys->mount[RES_CTL_CPU];
+	if (!in || !root || !mount)
+		return vr_error_set(err, ENOENT, "process %d is in no cpu cgroup", (int)pid);
+	const char *rel = in;
+	size_t rl = strlen(root);
+	if (strcmp(root, "/") != 0) {
+		if (strncmp(in, root, rl) != 0 || (in[rl] != '/' && in[rl] != '\0'))
+			return vr_error_set(err, ENOENT, "process %d is in cgroup %s, outside %s", (int)pid, in, mount);
+		rel = in + rl;
+	}
+	_cleanup_free_ char *dir = xasprintf("%s%s%s", mount, *rel == '/' ? "" : "/", rel);
+	_cleanup_free_ char *top = xasprintf("%s/%s/", sys->base[RES_CTL_CPU], sys->parent);
+	if (!str_has_prefix(dir, top) || !dir[strlen(top)])
+		return vr_error_set(err, ENOENT, "process %d is in cgroup %s, not below %s", (int)pid, dir, top);
+	*name = xstrdup(dir + strlen(top));
+	return 0;
+}
+
+int res_cgroup_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err)
+{
+	return cg->sys->ops->lift_cpu_limit(cg, err);
+}
+
+/* Lifts the limits of every group below name, deepest first, then name's own. */
+static int lift_below(struct res_cgroup_system *sys, const char *name, unsigned levels, struct vr_error **err)
+{
+	_cleanup_(res_cgroup_freep) struct res_cgroup *cg = cgroup_new(sys, name);
+	DIR *d = opendir(cg->dir[RES_CTL_CPU]);
+	if (!d)
+		return errno == ENOENT ? 0 : vr_error_set_errno(err, errno, "cannot list cgroup %s", cg->dir[RES_CTL_CPU]);
+	int r = 0;
+	struct dirent *e;
+	while (r == 0 && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (levels + 1 >= RES_CGROUP_MAX_LEVELS) {
+			r = vr_error_set(err, ELOOP, "cgroup %s is nested too deep", cg->dir[RES_CTL_CPU]);
+			break;
+		}
+		_cleanup_free_ char *child = xasprintf("%s/%s", name, e->d_name);
+		r = lift_below(sys, child, levels + 1, err);
+	}
+	closedir(d);
+	return r < 0 ? r : sys->ops->lift_cpu_limit(cg, err);
+}
+
+int res_cgroup_children(struct res_cgroup_system *sys, const char *name, char ***out, struct vr_error **err)
+{
+	if (name) {
+		int r = res_cgroup_name_validate(name, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *dir = name ? xasprintf("%s/%s/%s", sys->base[RES_CTL_CPU], sys->parent, name)
+					: xasprintf("%s/%s", sys->base[RES_CTL_CPU], sys->parent);
+	*out = NULL;
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : vr_error_set_errno(err, errno, "cannot list cgroup %s", dir);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_type == DT_DIR && e->d_name[0] != '.')
+			strv_push(out, e->d_name);
+	closedir(d);
+	return 0;
+}
+
+int res_cgroup_lift_cpu_limit_tree(struct res_cgroup_system *sys, const char *name, struct vr_error **err)
+{
+	int r = res_cgroup_name_validate(name, err);
+	return r < 0 ? r : lift_below(sys, name, 0, err);
+}
+
+int res_cgroup_open_partial(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
+			    struct vr_error **err)
+{
+	int r = res_cgroup_name_validate(name, err);
+	if (r < 0)
+		return r;
+	_cleanup_(res_cgroup_freep) struct res_cgroup *cg = cgroup_new(sys, name);
+	struct stat st;
+	if (stat(cg->dir[RES_CTL_CPU], &st) < 0)
+		return vr_error_set_errno(err, errno, "cannot open the cgroup of \"%s\" (%s)", name,
+					  cg->dir[RES_CTL_CPU]);
+	*out = steal_pointer(&cg);
+	return 0;
+}
+
+const char *res_cgroup_name(const struct res_cgroup *cg)
+{
+	return cg->name;
+}
+
+const char *res_cgroup_rel_path(const struct res_cgroup *cg)
+{
+	const char *dir = cg->dir[RES_CTL_CPU], *mount = cg->sys->mount[RES_CTL_CPU];
+	size_t n = mount ? strlen(mount) : 0;
+	if (!dir || !mount || strncmp(dir, mount, n) != 0)
+		return dir;
+	if (strcmp(mount, "/") == 0)
+		return dir + 1;
+	return dir[n] == '/' ? dir + n + 1 : dir + n;
 }
 
 const char *res_cgroup_dir(const struct res_cgroup *cg, const char *controller)

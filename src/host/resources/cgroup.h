@@ -10,8 +10,10 @@ struct vr_error;
 
 /*
  * Control groups for VMs: one parent group (default "vireo") and one
- * child per VM (named by the caller, e.g. the VM's uuid).  Each VM is one
- * QEMU process, attached whole (cgroup.procs moves all its threads).
+ * group per VM (named by the caller, e.g. the VM's uuid), possibly nested
+ * in resource pools' groups ("resgroup-12/resgroup-13/<uuid>", pools.h).
+ * Each VM is one QEMU process, attached whole (cgroup.procs moves all its
+ * threads).
  *
  * The hierarchy is found from /proc/self/mountinfo, not assumed:
  *  - v2 when a cgroup2 mount offers the cpu and memory controllers
@@ -46,7 +48,8 @@ struct vr_error;
  *                   blkio.bfq.weight_device per device), v2 io.bfq.weight.
  *                   It is enforced only on devices whose I/O scheduler
  *                   is bfq: check with res_blkdev_check_bfq() (blkdev.h).
- *  memory shares   no cgroup file: they steer the balloon (balloon.h).
+ *  memory shares   no cgroup file: they steer the balloon (balloon.h);
+ *                   a resource pool's are recorded only.
  *  IOPS limit       not here: QEMU's block throttling (QMP) does it per
  *                   virtual disk.
  */
@@ -116,10 +119,22 @@ const char *res_cgroup_system_version(const struct res_cgroup_system *sys);
 /* Removes the (empty) parent group everywhere; ENOENT is not an error. */
 int res_cgroup_system_remove_parent(struct res_cgroup_system *sys, struct vr_error **err);
 
-/* Creates the parent if needed and the VM's group (existing ones are reused). */
+/*
+ * A group's name is one or more levels below the parent, separated by '/'
+ * ("resgroup-12/resgroup-13/<uuid>" nests a VM in resource pools); each
+ * level is a name as name_validate() accepts, at most RES_CGROUP_MAX_LEVELS.
+ */
+#define RES_CGROUP_MAX_LEVELS 32
+int res_cgroup_name_validate(const char *name, struct vr_error **err);
+
+/*
+ * Creates the parent if needed, any missing intermediate level, and the
+ * group (existing ones are reused).  On v2 each level above the group
+ * enables the controllers for its children.
+ */
 int res_cgroup_create(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
 		      struct vr_error **err);
-/* Opens an existing VM group (hostd restarted); -ENOENT if missing. */
+/* Opens an existing group (hostd restarted); -ENOENT if missing in any hierarchy. */
 int res_cgroup_open(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
 		    struct vr_error **err);
 void res_cgroup_free(struct res_cgroup *cg);
@@ -137,7 +152,33 @@ int res_cgroup_attach(struct res_cgroup *cg, pid_t pid, struct vr_error **err);
 int res_cgroup_pids(struct res_cgroup *cg, pid_t **pids, size_t *n, struct vr_error **err);
 int res_cgroup_usage(struct res_cgroup *cg, struct res_cgroup_usage *out, struct vr_error **err);
 /*
- * Removes the VM's group everywhere.  Call after the QEMU process has
+ * Opens a group that exists in the cpu hierarchy and maybe not in others
+ * (one made by hand), to destroy it: the missing parts are skipped.
+ */
+int res_cgroup_open_partial(struct res_cgroup_system *sys, const char *name, struct res_cgroup **out,
+			    struct vr_error **err);
+/*
+ * The group (name below the parent, as res_cgroup_open() takes it) that
+ * process pid is in, from /proc/PID/cgroup; -ENOENT when it is not below
+ * the parent.
+ */
+int res_cgroup_find_process(struct res_cgroup_system *sys, pid_t pid, char **name, struct vr_error **err);
+/*
+ * Removes the group's CPU limit (quota "-1" / "max") and nothing else.
+ * cgroup v1 refuses a child quota above an ancestor's; lifting groups
+ * bottom-up before lowering a parent's limit keeps every write valid.
+ */
+int res_cgroup_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err);
+/* The same for the group `name` and every group below it (deepest first); a missing one is no error. */
+int res_cgroup_lift_cpu_limit_tree(struct res_cgroup_system *sys, const char *name, struct vr_error **err);
+/* Names of the groups right below `name` (NULL: the parent) in the cpu hierarchy; *out NULL-terminated or NULL. */
+int res_cgroup_children(struct res_cgroup_system *sys, const char *name, char ***out, struct vr_error **err);
+/* The name given at create/open. */
+const char *res_cgroup_name(const struct res_cgroup *cg);
+/* The cpu hierarchy's directory of the group relative to its mount point ("vireo/<uuid>"). */
+const char *res_cgroup_rel_path(const struct res_cgroup *cg);
+/*
+ * Removes the group (its last level only) everywhere.  Call after the QEMU process has
  * exited; while processes remain it fails with -EBUSY naming them.
  */
 int res_cgroup_destroy(struct res_cgroup *cg, struct vr_error **err);

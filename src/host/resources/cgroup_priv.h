@@ -46,6 +46,7 @@ struct res_cgroup_ops {
 	int (*apply)(struct res_cgroup *cg, const struct res_cgroup_settings *s, struct vr_error **err);
 	int (*read_values)(struct res_cgroup *cg, struct res_cgroup_values *out, struct vr_error **err);
 	int (*usage)(struct res_cgroup *cg, struct res_cgroup_usage *out, struct vr_error **err);
+	int (*lift_cpu_limit)(struct res_cgroup *cg, struct vr_error **err);
 };
 
 extern const struct res_cgroup_ops res_cgroup_v1_ops;
@@ -56,16 +57,29 @@ struct res_cgroup_system {
 	char *parent;
 	/* Base directory per controller (NULL: controller absent; v2: all equal). */
 	char *base[RES_CTL_COUNT];
+	/* Mount point per controller, for paths relative to it. */
+	char *mount[RES_CTL_COUNT];
+	char *mount_root[RES_CTL_COUNT]; /* the mount's root inside the hierarchy */
 	/* v2: whether io is offered. */
 	bool v2_has_io;
 };
 
 struct res_cgroup {
 	struct res_cgroup_system *sys;
-	char *name;
-	char *parent_dir[RES_CTL_COUNT];
+	char *name;                      /* "uuid" or "pool/.../uuid", below the parent */
+	char *parent_dir[RES_CTL_COUNT]; /* the parent ("vireo") group, not the direct parent */
 	char *dir[RES_CTL_COUNT];
 };
+
+/*
+ * Creates the levels of cg's name below its (existing) parent_dir[c], the
+ * group itself last; existing ones are kept.  before_child runs on each
+ * directory that is about to get a child (the parent group first), e.g.
+ * to enable v2 controllers for its children.
+ */
+int res_cg_create_levels(struct res_cgroup *cg, int c,
+			 int (*before_child)(struct res_cgroup *cg, const char *dir, struct vr_error **err),
+			 struct vr_error **err);
 
 /* ---- file helpers for the variants ---- */
 /* Writes text to dir/file (opened O_WRONLY|O_TRUNC, no O_CREAT). */

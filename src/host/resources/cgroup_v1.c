@@ -35,7 +35,7 @@ static int v1_create(struct res_cgroup *cg, struct vr_error **err)
 			continue;
 		int r = mkdir_group(cg->parent_dir[c], err);
 		if (r == 0)
-			r = mkdir_group(cg->dir[c], err);
+			r = res_cg_create_levels(cg, c, NULL, err);
 		if (r < 0)
 			return r;
 	}
@@ -158,10 +158,16 @@ static int v1_usage(struct res_cgroup *cg, struct res_cgroup_usage *out, struct 
 	return 0;
 }
 
+static int v1_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err)
+{
+	return res_cg_write(cg->dir[RES_CTL_CPU], "cpu.cfs_quota_us", "-1", err);
+}
+
 const struct res_cgroup_ops res_cgroup_v1_ops = {
 	.version = "v1",
 	.create = v1_create,
 	.apply = v1_apply,
 	.read_values = v1_read_values,
 	.usage = v1_usage,
+	.lift_cpu_limit = v1_lift_cpu_limit,
 };

@@ -28,11 +28,8 @@ static int v2_create(struct res_cgroup *cg, struct vr_error **err)
 		return r;
 	if (mkdir(cg->parent_dir[RES_CTL_CPU], 0755) < 0 && errno != EEXIST)
 		return vr_error_set_errno(err, errno, "cannot create cgroup %s", cg->parent_dir[RES_CTL_CPU]);
-	if ((r = enable_controllers(cg, cg->parent_dir[RES_CTL_CPU], err)) < 0)
-		return r;
-	if (mkdir(cg->dir[RES_CTL_CPU], 0755) < 0 && errno != EEXIST)
-		return vr_error_set_errno(err, errno, "cannot create cgroup %s", cg->dir[RES_CTL_CPU]);
-	return 0;
+	/* The parent and every intermediate level (resource pools) pass controllers down. */
+	return res_cg_create_levels(cg, RES_CTL_CPU, enable_controllers, err);
 }
 
 static int v2_apply(struct res_cgroup *cg, const struct res_cgroup_settings *s, struct vr_error **err)
@@ -154,10 +151,16 @@ static int v2_usage(struct res_cgroup *cg, struct res_cgroup_usage *out, struct 
 	return 0;
 }
 
+static int v2_lift_cpu_limit(struct res_cgroup *cg, struct vr_error **err)
+{
+	return res_cg_writef(err, cg->dir[RES_CTL_CPU], "cpu.max", "max %u", RES_CPU_PERIOD_US);
+}
+
 const struct res_cgroup_ops res_cgroup_v2_ops = {
 	.version = "v2",
 	.create = v2_create,
 	.apply = v2_apply,
 	.read_values = v2_read_values,
 	.usage = v2_usage,
+	.lift_cpu_limit = v2_lift_cpu_limit,
 };
