@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/client.h"
@@ -94,6 +95,37 @@ struct chosts *chosts_new(struct center *c)
 	hs->c = c;
 	pthread_mutex_init(&hs->lock, NULL);
 	return hs;
+}
+
+void chosts_hold_vm(struct chosts *hs, const char *uuid)
+{
+	pthread_mutex_lock(&hs->lock);
+	strv_push(&hs->held, uuid);
+	pthread_mutex_unlock(&hs->lock);
+}
+
+void chosts_release_vm(struct chosts *hs, const char *uuid)
+{
+	pthread_mutex_lock(&hs->lock);
+	size_t n = strv_len(hs->held);
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(hs->held[i], uuid) == 0) {
+			free(hs->held[i]);
+			hs->held[i] = hs->held[n - 1];
+			hs->held[n - 1] = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&hs->lock);
+}
+
+bool chosts_vm_held(struct chosts *hs, const char *uuid)
+{
+	bool held = false;
+	pthread_mutex_lock(&hs->lock);
+	for (size_t i = 0; hs->held && hs->held[i] && !held; i++)
+		held = strcasecmp(hs->held[i], uuid) == 0;
+	pthread_mutex_unlock(&hs->lock);
+	return held;
 }
 
 static struct chost *chost_new(int64_t id, const char *name, const char *url,
@@ -610,6 +642,7 @@ void chosts_stop_and_free(struct chosts *hs)
 		monitor_stop(h);
 		chost_unref(h);
 	}
+	strv_free(hs->held);
 	pthread_mutex_destroy(&hs->lock);
 	free(hs);
 }

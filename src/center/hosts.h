@@ -76,6 +76,14 @@ int chosts_disconnect(struct chosts *hs, int64_t host_id, const char *principal,
 		      struct vr_error **err);
 int chosts_reconnect(struct chosts *hs, int64_t host_id, const char *principal,
 		     struct vr_error **err);
+/*
+ * A VM whose files are being moved: while held, a sync that finds it
+ * missing on its host (unregistered for a moment) leaves its inventory
+ * object alone.  Holds nest (one per call).
+ */
+void chosts_hold_vm(struct chosts *hs, const char *uuid);
+void chosts_release_vm(struct chosts *hs, const char *uuid);
+bool chosts_vm_held(struct chosts *hs, const char *uuid);
 /* Full resync now (synchronous). */
 int chosts_sync(struct chosts *hs, int64_t host_id, struct vr_error **err);
 

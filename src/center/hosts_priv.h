@@ -60,6 +60,7 @@ struct chosts {
 	struct center *c;
 	pthread_mutex_t lock;
 	struct chost *list;
+	char **held; /* VMs being moved (chosts_hold_vm()), under lock */
 };
 
 /* A host by id with a reference (NULL if none); chost_put() drops it. */

@@ -416,7 +416,7 @@ static int apply_full(struct db *db, void *opaque, struct vr_error **err)
 				break;
 			}
 		}
-		if (!still)
+		if (!still && !(known.items[k].uuid && chosts_vm_held(s->hs, known.items[k].uuid)))
 			r = inventory_delete(db, known.items[k].id, err);
 	}
 	inv_list_clear(&known);
@@ -537,7 +537,7 @@ static int apply_one(struct db *db, void *opaque, struct vr_error **err)
 	struct vr_error *e = NULL;
 	r = inventory_find_uuid(db, s->vm_uuid, &o, &e);
 	vr_error_free(e);
-	if (r == 0 && o.host_id == s->h->id)
+	if (r == 0 && o.host_id == s->h->id && !chosts_vm_held(s->hs, s->vm_uuid))
 		r = inventory_delete(db, o.id, err);
 	else
 		r = 0;

@@ -527,6 +527,7 @@ struct transfer_upload {
 	size_t fill;
 	EVP_MD_CTX *md;
 	bool finished;
+	bool released; /* counted out of the transfer's uploads (finished) */
 };
 
 struct transfer_upload *transfer_upload_begin(struct hostd *h, const char *id, const char *name,
@@ -643,8 +644,16 @@ int transfer_upload_finish(struct transfer_upload *u, json_t **out, struct vr_er
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	hex[2 * mdlen] = '\0';
 	u->finished = true;
+	/*
+	 * Over now, not when the request is freed: the client has its answer
+	 * and may commit at once, on another connection, before this one ends.
+	 */
 	pthread_mutex_lock(&u->h->transfers->lock);
 	u->x->files[u->file].done = true;
+	u->x->files[u->file].active = false;
+	u->x->uploads--;
+	u->x->last_used_ms = time_mono_ms();
+	u->released = true;
 	pthread_mutex_unlock(&u->h->transfers->lock);
 	*out = json_pack("{s:s, s:I, s:s}", "name", u->x->files[u->file].name, "size",
 			 (json_int_t)u->length, "sha256", hex);
@@ -660,9 +669,11 @@ void transfer_upload_free(struct transfer_upload *u)
 	if (!u->finished)
 		unlink(u->part);
 	pthread_mutex_lock(&u->h->transfers->lock);
-	u->x->files[u->file].active = false;
-	u->x->uploads--;
-	u->x->last_used_ms = time_mono_ms();
+	if (!u->released) {
+		u->x->files[u->file].active = false;
+		u->x->uploads--;
+		u->x->last_used_ms = time_mono_ms();
+	}
 	pthread_mutex_unlock(&u->h->transfers->lock);
 	EVP_MD_CTX_free(u->md);
 	xfer_unref(u->x);

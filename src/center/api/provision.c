@@ -261,7 +261,14 @@ static int relocate_run(struct taskrun_job *job, struct migration *m, struct vr_
 		r = -EIO;
 		goto fail_after_commit;
 	}
-	if (!same) {
+	if (same) {
+		/* The same host: the files moved; only the pool may change (resource_pool). */
+		struct vr_error *e = NULL;
+		if (inventory_set_placement(db, m->vm_id, m->dst_host, m->dst_pool, &e) < 0)
+			log_warn("VM \"%s\": moved, but its resource pool is not recorded: %s",
+				 m->name, vr_error_msg(e));
+		vr_error_free(e);
+	} else {
 		r = inventory_get(db, m->vm_id, &before, err);
 		if (r == 0)
 			r = inventory_set_placement(db, m->vm_id, m->dst_host, m->dst_pool, err);
@@ -407,7 +414,10 @@ static void migration_job_free(void *opaque)
 static int migrate_run(struct taskrun_job *job, struct vr_error **err)
 {
 	struct migration *m = job->opaque;
+	/* The host unregisters it for a moment: the inventory object is kept. */
+	chosts_hold_vm(job->c->hosts, m->uuid);
 	int r = migration_run(job, m, err);
+	chosts_release_vm(job->c->hosts, m->uuid);
 	if (r == 0) {
 		_cleanup_free_ char *h = moref_of(INV_KIND_HOST, m->dst_host);
 		job->result = json_pack("{s:s, s:s}", "host", h, "datastore", m->dst_ds ? m->dst_ds : "");
