@@ -52,45 +52,66 @@ static int pool_entry(struct db *db, const struct inv_object *p, int64_t parent_
 
 /*
  * Adds the pools from pool_id up to its root pool (exclusive) that are not
- * in *seen yet; *vm_pool: the VM's own pool id when it is not a root pool
- * (0 when it is).
+ * in *seen yet; *vm_pool: pool_id when it is not a root pool (0 when it
+ * is).  roots remembers root pools, seen the pools added, so VMs sharing
+ * a pool cost no second walk.
  */
-static int add_chain(struct db *db, int64_t pool_id, json_t *pools, json_t *seen,
+static int add_chain(struct db *db, int64_t pool_id, json_t *pools, json_t *seen, json_t *roots,
 		     int64_t *vm_pool, struct vr_error **err)
 {
 	struct inv_object chain[POOL_DEPTH_MAX + 1];
-	size_t n = 0;
+	size_t n = 0, m = 0;
+	int64_t top_parent = 0; /* the parent of chain[m - 1]; 0: the root pool */
+	bool known = false, ended = false;
 	int r = 0;
 	*vm_pool = 0;
-	/* Up to and including the first object that is not a pool. */
-	for (int64_t id = pool_id; id && n < ARRAY_SIZE(chain);) {
+	for (int64_t id = pool_id; !ended;) {
+		char key[24];
+		snprintf(key, sizeof(key), "%lld", (long long)id);
+		if (json_object_get(roots, key)) { /* chain[0 .. n - 1] hang below it */
+			m = n;
+			break;
+		}
+		if (json_object_get(seen, key)) { /* added with everything above it */
+			m = n;
+			top_parent = id;
+			known = true;
+			break;
+		}
+		if (!id || n == ARRAY_SIZE(chain)) {
+			r = vr_error_set(err, ELOOP, "resource pool %lld: no cluster or host above it",
+					 (long long)pool_id);
+			goto out;
+		}
 		r = inventory_get(db, id, &chain[n], err);
 		if (r < 0)
 			goto out;
 		id = chain[n].parent_id;
-		if (chain[n++].kind != INV_KIND_RESOURCE_POOL)
-			break;
+		if (chain[n++].kind != INV_KIND_RESOURCE_POOL) {
+			/* chain[n - 2] is the root pool. */
+			if (n < 2) {
+				r = vr_error_set(err, EINVAL, "object %lld is not a resource pool",
+						 (long long)pool_id);
+				goto out;
+			}
+			snprintf(key, sizeof(key), "%lld", (long long)chain[n - 2].id);
+			json_object_set_new(roots, key, json_true());
+			m = n - 2;
+			ended = true;
+		}
 	}
-	if (n == 0 || chain[n - 1].kind == INV_KIND_RESOURCE_POOL) {
-		r = vr_error_set(err, ELOOP, "resource pool %lld: no cluster or host above it",
-				 (long long)pool_id);
-		goto out;
-	}
-	/* chain[n - 2] is the root pool; chain[0 .. n - 3] are the pools the host mirrors. */
-	if (n < 3)
-		goto out;
-	*vm_pool = chain[0].id;
-	for (size_t i = 0; i + 2 < n; i++) {
-		_cleanup_free_ char *key = xasprintf("%lld", (long long)chain[i].id);
-		if (json_object_get(seen, key))
-			break; /* and everything above it is in too */
+	for (size_t i = 0; i < m; i++) {
 		json_t *e = NULL;
-		r = pool_entry(db, &chain[i], i + 3 < n ? chain[i + 1].id : 0, &e, err);
+		r = pool_entry(db, &chain[i], i + 1 < m ? chain[i + 1].id : top_parent, &e, err);
 		if (r < 0)
 			goto out;
 		json_array_append_new(pools, e);
+		char key[24];
+		snprintf(key, sizeof(key), "%lld", (long long)chain[i].id);
 		json_object_set_new(seen, key, json_true());
 	}
+	if (m > 0 || known)
+		*vm_pool = pool_id;
 out:
 	for (size_t i = 0; i < n; i++)
 		inv_object_clear(&chain[i]);
@@ -104,12 +125,13 @@ int pool_tree_for_host(struct db *db, int64_t host_id, json_t **out, struct vr_e
 	if (r < 0)
 		return r;
 	json_t *pools = json_array(), *vms = json_object(), *seen = json_object();
+	json_t *roots = json_object();
 	for (size_t i = 0; i < l.n && r == 0; i++) {
 		const struct inv_object *vm = &l.items[i];
 		if (vm->kind != INV_KIND_VM || !vm->pool_id || !vm->uuid)
 			continue;
 		int64_t vm_pool = 0;
-		r = add_chain(db, vm->pool_id, pools, seen, &vm_pool, err);
+		r = add_chain(db, vm->pool_id, pools, seen, roots, &vm_pool, err);
 		if (r == 0 && vm_pool) {
 			_cleanup_free_ char *id = moref_of(INV_KIND_RESOURCE_POOL, vm_pool);
 			json_object_set_new(vms, vm->uuid, json_string(id));
@@ -117,6 +139,7 @@ int pool_tree_for_host(struct db *db, int64_t host_id, json_t **out, struct vr_e
 	}
 	inv_list_clear(&l);
 	json_decref(seen);
+	json_decref(roots);
 	if (r < 0) {
 		json_decref(pools);
 		json_decref(vms);

@@ -333,9 +333,16 @@ static void test_pool_tree(void **state)
 	assert_int_equal(json_array_size(json_object_get(t, "pools")), 0);
 	assert_int_equal(json_object_size(json_object_get(t, "vms")), 0);
 	json_decref(t);
+	/* d sits in P3 below P1, which a's walk added already: P3 hangs from it. */
+	int64_t p3 = make(db, INV_KIND_RESOURCE_POOL, p1, "P3", NULL, 0, 0);
+	make(db, INV_KIND_VM, vmf, "d", "564d0000-0000-4000-8000-00000000000e", h2, p3);
+	_cleanup_free_ char *p3id = xasprintf("resgroup-%lld", (long long)p3);
 	t = tree_of(db, h2);
-	assert_int_equal(json_array_size(json_object_get(t, "pools")), 2);
-	assert_int_equal(json_object_size(json_object_get(t, "vms")), 2);
+	assert_int_equal(json_array_size(json_object_get(t, "pools")), 3);
+	assert_int_equal(json_object_size(json_object_get(t, "vms")), 3);
+	assert_string_equal(json_get_string(pool_in(t, p2id), "parent", ""), p1id);
+	assert_string_equal(json_get_string(pool_in(t, p3id), "parent", ""), p1id);
+	assert_true(json_is_null(json_object_get(pool_in(t, p1id), "parent")));
 	json_decref(t);
 	g = inventory_generation();
 	assert_int_equal(pool_alloc_set(db, p2, &a, &err), 0);
