@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -330,15 +331,35 @@ int api_server_start(struct api_server *srv, struct vr_error **err)
 			 MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME;
 	if (srv->ipv6)
 		flags |= MHD_USE_IPv6;
-	struct MHD_OptionItem tls_ops[3] = {
+	struct MHD_OptionItem opts[4] = {
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL }, /* always the end */
 	};
 	if (srv->tls_cert) {
 		flags |= MHD_USE_TLS;
-		tls_ops[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
-		tls_ops[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
+		opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
+		opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
+	}
+	/*
+	 * libmicrohttpd's default connection limit is select()'s (about 1020),
+	 * shared by the pool's workers; with epoll, only the process's file
+	 * limit matters.  Half of it, leaving the rest to the daemon's own
+	 * files (disks, sockets), serves center's long polls of 1,000 hosts.
+	 */
+	unsigned conn_limit = 0;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 > 1020)
+		conn_limit = rl.rlim_cur / 2 > 32768 ? 32768 : (unsigned)(rl.rlim_cur / 2);
+	if (conn_limit) {
+		for (size_t i = 0; i + 1 < ARRAY_SIZE(opts); i++)
+			if (opts[i].option == MHD_OPTION_END) {
+				opts[i] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+								      conn_limit, NULL };
+				break;
+			}
 	}
 	int wr = wait_server_start(srv);
 	if (wr < 0)
@@ -351,7 +372,7 @@ int api_server_start(struct api_server *srv, struct vr_error **err)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->conn_timeout_s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape_nothing, NULL,
-		MHD_OPTION_ARRAY, tls_ops,
+		MHD_OPTION_ARRAY, opts,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		char host[INET6_ADDRSTRLEN] = "?";

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -45,6 +46,14 @@ static int state_parse(const char *s, enum chost_state *out)
 	return -EINVAL;
 }
 
+/*
+ * Kept-alive connections of all hosts together: each is an open file here
+ * and a connection slot on its host, and with 1,000 hosts a few per host
+ * would be thousands.
+ */
+#define IDLE_CLIENTS_TOTAL 256
+static atomic_uint idle_total;
+
 /* ---- the host list ---- */
 
 static void chost_unref(struct chost *h)
@@ -67,6 +76,7 @@ static void chost_unref(struct chost *h)
 	free(h->pools_error);
 	for (unsigned i = 0; i < h->n_idle; i++)
 		api_client_free(h->idle[i]);
+	atomic_fetch_sub(&idle_total, h->n_idle);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -239,8 +249,10 @@ static struct api_client *client_take(struct chost *h, struct vr_error **err)
 {
 	struct api_client *cl = NULL;
 	pthread_mutex_lock(&h->lock);
-	if (h->n_idle)
+	if (h->n_idle) {
 		cl = h->idle[--h->n_idle];
+		atomic_fetch_sub(&idle_total, 1);
+	}
 	pthread_mutex_unlock(&h->lock);
 	if (!cl)
 		return client_for(h, err);
@@ -251,9 +263,12 @@ static struct api_client *client_take(struct chost *h, struct vr_error **err)
 static void client_give(struct chost *h, struct api_client *cl)
 {
 	pthread_mutex_lock(&h->lock);
-	if (h->n_idle < CHOST_IDLE_CLIENTS) {
+	if (h->n_idle < CHOST_IDLE_CLIENTS &&
+	    atomic_fetch_add(&idle_total, 1) < IDLE_CLIENTS_TOTAL) {
 		h->idle[h->n_idle++] = cl;
 		cl = NULL;
+	} else if (h->n_idle < CHOST_IDLE_CLIENTS) {
+		atomic_fetch_sub(&idle_total, 1); /* over the budget: not kept */
 	}
 	pthread_mutex_unlock(&h->lock);
 	api_client_free(cl);
