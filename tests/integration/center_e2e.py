@@ -465,6 +465,18 @@ def test_alarms_and_performance():
                          "params": {"level": "error"}},
                         {"action": "webhook", "from": "green", "to": "red",
                          "params": {"url": f"http://127.0.0.1:{closed.getsockname()[1]}/x"}}]})
+        # A webhook URL may hold a token: whole only for who may define alarms there.
+        c.ok("POST", "/api/v1/users", {"name": "rita", "password": "rita-password-1"})
+        c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/rita", {"role": "ReadOnly"})
+        rita = c.login_as("rita", "rita-password-1")
+        st, r = c.request("GET", f"/api/v1/alarms/{failed['id']}", token=rita)
+        shown = r["actions"][0]["params"]["url"] if st == 200 else None
+        check(shown == hooks.url[:-len("/hook")] + "/…", f"rita sees the webhook as {shown}")
+        st, r = c.request("GET", f"/api/v1/alarms?object={S['dc']}", token=rita)
+        check(st == 200 and "/hook" not in json.dumps(r), f"rita's list: {r}")
+        check(c.ok("GET", f"/api/v1/alarms/{failed['id']}")["actions"][0]["params"]["url"]
+              == hooks.url, "admin sees the whole URL")
+        c.ok("DELETE", "/api/v1/users/rita")
         c.ok("POST", "/api/v1/alarms", {
             "object": S["dc"], "name": "Host not responding", "target_kind": "host",
             "condition": {"kind": "state", "state": "connection_state",
@@ -530,7 +542,8 @@ def test_alarms_and_performance():
         c.task_ok("POST", "/api/v1/vms/web01/power/on")
         # An alarm that powers VMs off needs the power privilege as well as Alarm.Create.
         c.ok("POST", "/api/v1/roles", {"name": "AlarmEditor",
-                                       "privileges": ["System.Read", "Alarm.Create"]})
+                                       "privileges": ["System.Read", "Alarm.Create",
+                                                      "Alarm.Edit"]})
         c.ok("POST", "/api/v1/users", {"name": "erin", "password": "erin-password-1"})
         c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/erin", {"role": "AlarmEditor"})
         erin = c.login_as("erin", "erin-password-1")
@@ -551,6 +564,14 @@ def test_alarms_and_performance():
         st, r = c.request("POST", "/api/v1/alarms", spec, token=erin)
         check(st == 201, f"erin defines a log alarm: {st} {r}")
         c.ok("DELETE", f"/api/v1/alarms/{r['id']}")
+        # ... and so does turning one on that someone else defined switched off.
+        spec["actions"] = [{"action": "vm_power_off", "from": "green", "to": "red"}]
+        off = c.ok("POST", "/api/v1/alarms", dict(spec, enabled=False))
+        st, r = c.request("PATCH", f"/api/v1/alarms/{off['id']}", {"enabled": True}, token=erin)
+        check(st == 403 and "VirtualMachine.Interact.PowerOff" in r["error"]["message"],
+              f"erin enables a power-off alarm: {st} {r}")
+        check(not c.ok("GET", f"/api/v1/alarms/{off['id']}")["enabled"], "still disabled")
+        c.ok("DELETE", f"/api/v1/alarms/{off['id']}")
         c.ok("DELETE", "/api/v1/users/erin")
         # Performance history: each host's statistics every 20 s, as vCenter's counters.
         host = S["host_a"]

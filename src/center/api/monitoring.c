@@ -154,7 +154,26 @@ static const struct json_field enable_fields[] = {
 	{"enabled", JSON_TRUE, true, 0, 0},
 };
 
-static json_t *alarm_json(const struct alarm_def *d)
+/*
+ * A webhook URL may carry a token (in its path or query): shown whole only
+ * to who may define alarms there, else as scheme://host/… .
+ */
+static json_t *url_shown(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	size_t scheme = sep ? (size_t)(sep + 3 - url) : 0;
+	const char *host = url + scheme;
+	size_t n = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', n); /* user:password@ goes too */
+	if (at) {
+		n -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	_cleanup_free_ char *shown = xasprintf("%.*s%.*s/…", (int)scheme, url, (int)n, host);
+	return json_string(shown);
+}
+
+static json_t *alarm_json(const struct alarm_def *d, bool full)
 {
 	_cleanup_free_ char *id = xasprintf("alarm-%lld", (long long)d->id);
 	json_t *cond = json_pack("{s:s}", "kind", d->condition_kind);
@@ -184,6 +203,9 @@ static json_t *alarm_json(const struct alarm_def *d)
 		const struct alarm_action *a = &d->actions[i];
 		json_error_t jerr;
 		json_t *params = json_loads(a->params ? a->params : "{}", 0, &jerr);
+		const char *url = json_get_string(params, "url", NULL);
+		if (url && !full)
+			json_object_set_new(params, "url", url_shown(url));
 		json_array_append_new(actions,
 				      json_pack("{s:s, s:s, s:s, s:b, s:o}", "action", a->action,
 						"from", alarm_status_name(a->from), "to",
@@ -296,7 +318,7 @@ static void alarms_create(struct api_request *req, void *opaque)
 	}
 	center_post_event(x.c, x.db, "AlarmCreatedEvent", "info", o.id, o.name, x.user, 0,
 			  "alarm \"%s\" defined on \"%s\" by %s", d.name, o.name, x.user);
-	api_respond_json(req, 201, alarm_json(&d));
+	api_respond_json(req, 201, alarm_json(&d, true));
 	alarm_def_clear(&d);
 out:
 	inv_object_clear(&o);
@@ -326,7 +348,9 @@ static void alarms_list(struct api_request *req, void *opaque)
 	}
 	json_t *a = json_array();
 	for (size_t i = 0; i < l.n; i++)
-		json_array_append_new(a, alarm_json(&l.items[i]));
+		json_array_append_new(
+			a, alarm_json(&l.items[i],
+				      creq_can(&x, l.items[i].object_id, "Alarm.Create") > 0));
 	alarm_def_list_clear(&l);
 	api_respond_json(req, 200, json_pack("{s:o}", "alarms", a));
 out:
@@ -370,7 +394,7 @@ static void alarms_get(struct api_request *req, void *opaque)
 	struct alarm_def d = {0};
 	struct inv_object on = {0};
 	if (load_alarm(&x, &d, &on))
-		api_respond_json(req, 200, alarm_json(&d));
+		api_respond_json(req, 200, alarm_json(&d, creq_can(&x, on.id, "Alarm.Create") > 0));
 	alarm_def_clear(&d);
 	inv_object_clear(&on);
 	creq_end(&x);
@@ -412,13 +436,21 @@ static void alarms_patch(struct api_request *req, void *opaque)
 		return;
 	struct alarm_def d = {0}, now = {0};
 	struct inv_object on = {0};
-	if (load_alarm(&x, &d, &on) && creq_allow(&x, &on, "Alarm.Edit")) {
-		bool enabled = json_is_true(json_object_get(body, "enabled"));
+	bool ok = load_alarm(&x, &d, &on) && creq_allow(&x, &on, "Alarm.Edit");
+	bool enabled = json_is_true(json_object_get(body, "enabled"));
+	/* Who turns a VM-powering alarm on needs the power right, as who defines one. */
+	for (size_t k = 0; ok && enabled && !d.enabled && k < d.n_actions; k++) {
+		const char *privilege = alarm_action_privilege(d.actions[k].action);
+		if (privilege && !creq_allow(&x, &on, privilege))
+			ok = false;
+	}
+	if (ok) {
 		if (alarm_set_enabled(x.db, d.id, enabled, center_now_ms(), &err) < 0 ||
 		    alarm_get(x.db, d.id, &now, &err) < 0)
 			creq_fail(&x, err);
 		else
-			api_respond_json(req, 200, alarm_json(&now));
+			api_respond_json(req, 200,
+					 alarm_json(&now, creq_can(&x, on.id, "Alarm.Create") > 0));
 	}
 	alarm_def_clear(&d);
 	alarm_def_clear(&now);
