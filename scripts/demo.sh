@@ -64,8 +64,9 @@ if ! running; then
 		echo "demo: port $PORT is already in use; set VIREO_DEMO_PORT to another port" >&2
 		exit 1
 	fi
+	# Each host its own cgroup parent: two hostds on one machine must not share pools' groups.
 	setsid "$HOSTD" --state-dir "$D/state" --run-dir "$D/run" --port "$PORT" --host-name demo-a \
-		--datastore "demo=$D/datastore" --log-file "$D/hostd.log" \
+		--datastore "demo=$D/datastore" --log-file "$D/hostd.log" --cgroup-parent vireo-demo-a \
 		>"$D/hostd.stderr" 2>&1 </dev/null &
 	echo $! >"$PIDFILE"
 	i=0
@@ -109,6 +110,7 @@ if ! alive "$D/hostb.pid"; then
 	fi
 	setsid "$HOSTD" --state-dir "$D/hostb/state" --run-dir "$D/hostb/run" --port "$PORT_B" \
 		--host-name demo-b --datastore "demo-b=$D/datastore-b" --log-file "$D/hostb/hostd.log" \
+		--cgroup-parent vireo-demo-b \
 		>"$D/hostb/hostd.stderr" 2>&1 </dev/null &
 	echo $! >"$D/hostb.pid"
 	wait_health "$HOSTB_URL" "$D/hostb.pid" "$D/hostb/hostd.stderr" "the second hostd"
