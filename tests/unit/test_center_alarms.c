@@ -277,6 +277,9 @@ static void test_validation(void **state)
 	REFUSED(EINVAL, "needs params {\"url\"", s.actions = &a, s.n_actions = 1);
 	a.params = "{\"url\": \"https://\"}";
 	REFUSED(EINVAL, "needs params {\"url\"", s.actions = &a, s.n_actions = 1);
+	a.params = "{\"url\": \"https://hooks.example.com/a\", \"secret\": \"x\"}";
+	REFUSED(EINVAL, "action 1 (webhook): unknown parameter \"secret\" (it takes only \"url\")",
+		s.actions = &a, s.n_actions = 1);
 	a.params = "{\"url\": \"https://hooks.example.com/alarm\"";
 	REFUSED(EINVAL, "action 1 (webhook): params are not valid JSON", s.actions = &a,
 		s.n_actions = 1);

@@ -428,6 +428,14 @@ static int check_params_rule(const struct alarm_action_spec *a, size_t i, enum p
 		return 0;
 	if (rule == PARAMS_LOG)
 		return check_log_params(a, i, params, err);
+	const char *key;
+	json_t *val;
+	json_object_foreach(params, key, val) {
+		if (strcmp(key, "url") != 0)
+			return vr_error_set(err, EINVAL, "action %zu (%s): unknown parameter "
+					    "\"%s\" (it takes only \"url\")", i + 1, a->action,
+					    key);
+	}
 	const char *v = json_string_value(json_object_get(params, "url"));
 	const char *rest = NULL;
 	if (v && strncmp(v, "http://", 7) == 0)
