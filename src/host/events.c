@@ -103,11 +103,6 @@ void events_range(struct events *ev, uint64_t *first, uint64_t *last)
 	pthread_mutex_unlock(&ev->lock);
 }
 
-struct api_waitq *events_waitq(struct events *ev)
-{
-	return ev->waitq;
-}
-
 json_t *events_list_json(struct events *ev, uint64_t since, const char *object_id)
 {
 	json_t *a = json_array();
@@ -132,4 +127,66 @@ json_t *events_list_json(struct events *ev, uint64_t since, const char *object_i
 	}
 	pthread_mutex_unlock(&ev->lock);
 	return a;
+}
+
+/* ---- GET /api/v1/events, for hostd and the simulator ---- */
+
+#define EVENTS_WAIT_MAX_S 60
+
+struct events_poll {
+	struct events *ev;
+	const char *instance; /* borrowed: lives as long as the server */
+	uint64_t since;
+	uint64_t deadline_ms;
+};
+
+static bool events_answer(struct api_request *req, struct events_poll *p);
+
+static void events_resumed(struct api_request *req, void *opaque)
+{
+	events_answer(req, opaque);
+}
+
+/* Answers, or parks the request without a thread; returns whether it is parked. */
+static bool events_answer(struct api_request *req, struct events_poll *p)
+{
+	uint64_t seen = api_waitq_version(p->ev->waitq);
+	uint64_t first, last;
+	events_range(p->ev, &first, &last);
+	if (last <= p->since && time_mono_ms() < p->deadline_ms) {
+		api_request_wait(req, p->ev->waitq, seen, p->deadline_ms, events_resumed, p, free);
+		return true;
+	}
+	json_t *a = events_list_json(p->ev, p->since, api_request_query(req, "object"));
+	/*
+	 * instance changes whenever the process restarts (ids start again at
+	 * 1); a reader whose since is below first - 1 has missed events.
+	 * Either way it must re-read the state it keeps.
+	 */
+	api_respond_json(req, 200,
+			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance", p->instance,
+				   "first", (json_int_t)first, "last", (json_int_t)last));
+	return false;
+}
+
+void events_respond(struct api_request *req, struct events *ev, const char *instance)
+{
+	uint64_t since = 0, wait_s = 0;
+	const char *q = api_request_query(req, "since");
+	if (q && parse_u64(q, 0, UINT64_MAX, &since) < 0) {
+		api_respond_error(req, 400, "since=\"%s\" is not an event id", q);
+		return;
+	}
+	/* Long polling: wait=S holds the answer up to S seconds for a newer event. */
+	q = api_request_query(req, "wait");
+	if (q && parse_u64(q, 0, EVENTS_WAIT_MAX_S, &wait_s) < 0) {
+		api_respond_error(req, 400, "wait=\"%s\" is not a number of seconds from 0 to %d", q,
+				  EVENTS_WAIT_MAX_S);
+		return;
+	}
+	struct events_poll *p = xmalloc(sizeof(*p));
+	*p = (struct events_poll){ .ev = ev, .instance = instance, .since = since,
+				   .deadline_ms = time_mono_ms() + wait_s * 1000 };
+	if (!events_answer(req, p))
+		free(p);
 }

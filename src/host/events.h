@@ -26,10 +26,13 @@ json_t *events_list_json(struct events *ev, uint64_t since, const char *object_i
  * a reader whose cursor is below first - 1 has missed events.
  */
 void events_range(struct events *ev, uint64_t *first, uint64_t *last);
+
+struct api_request;
 /*
- * Notified after each new event: long polls wait on it (read its version
- * before events_range()).
+ * GET /api/v1/events?since=N&wait=S&object=ID (hostd and the simulator):
+ * answers, or parks the request without a thread until an event newer
+ * than N comes or S seconds (0..60) pass.  instance is borrowed.
  */
-struct api_waitq *events_waitq(struct events *ev);
+void events_respond(struct api_request *req, struct events *ev, const char *instance);
 
 #endif

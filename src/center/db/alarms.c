@@ -392,28 +392,39 @@ static int check_condition(const struct alarm_spec *s, struct vr_error **err)
 	return 0;
 }
 
-/* A log action's params: nothing but an optional "level". */
-static int check_log_params(const struct alarm_action_spec *a, size_t i, json_t *params,
-			    struct vr_error **err)
+/* Refuses any parameter but the one named. */
+static int check_only_key(const struct alarm_action_spec *a, size_t i, json_t *params,
+			  const char *allowed, struct vr_error **err)
 {
 	const char *key;
 	json_t *v;
 	json_object_foreach(params, key, v) {
-		if (strcmp(key, "level") != 0)
+		if (strcmp(key, allowed) != 0)
 			return vr_error_set(err, EINVAL, "action %zu (%s): unknown parameter "
-					    "\"%s\" (it takes only \"level\")", i + 1, a->action,
-					    key);
-		const char *level = json_string_value(v);
-		bool known = false;
-		for (size_t l = 0; level && l < ARRAY_SIZE(log_levels); l++)
-			known = known || strcmp(level, log_levels[l]) == 0;
-		if (!level)
-			return vr_error_set(err, EINVAL, "action %zu (%s): level must be a "
-					    "string: info, warning or error", i + 1, a->action);
-		if (!known)
-			return vr_error_set(err, EINVAL, "action %zu (%s): level \"%s\" is not "
-					    "one of info, warning, error", i + 1, a->action, level);
+					    "\"%s\" (it takes only \"%s\")", i + 1, a->action, key,
+					    allowed);
 	}
+	return 0;
+}
+
+/* A log action's params: nothing but an optional "level". */
+static int check_log_params(const struct alarm_action_spec *a, size_t i, json_t *params,
+			    struct vr_error **err)
+{
+	int r = check_only_key(a, i, params, "level", err);
+	json_t *v = json_object_get(params, "level");
+	if (r < 0 || !v)
+		return r;
+	const char *level = json_string_value(v);
+	if (!level)
+		return vr_error_set(err, EINVAL, "action %zu (%s): level must be a "
+				    "string: info, warning or error", i + 1, a->action);
+	bool known = false;
+	for (size_t l = 0; l < ARRAY_SIZE(log_levels); l++)
+		known = known || strcmp(level, log_levels[l]) == 0;
+	if (!known)
+		return vr_error_set(err, EINVAL, "action %zu (%s): level \"%s\" is not "
+				    "one of info, warning, error", i + 1, a->action, level);
 	return 0;
 }
 
@@ -428,14 +439,8 @@ static int check_params_rule(const struct alarm_action_spec *a, size_t i, enum p
 		return 0;
 	if (rule == PARAMS_LOG)
 		return check_log_params(a, i, params, err);
-	const char *key;
-	json_t *val;
-	json_object_foreach(params, key, val) {
-		if (strcmp(key, "url") != 0)
-			return vr_error_set(err, EINVAL, "action %zu (%s): unknown parameter "
-					    "\"%s\" (it takes only \"url\")", i + 1, a->action,
-					    key);
-	}
+	if (check_only_key(a, i, params, "url", err) < 0)
+		return -EINVAL;
 	const char *v = json_string_value(json_object_get(params, "url"));
 	const char *rest = NULL;
 	if (v && strncmp(v, "http://", 7) == 0)

@@ -68,63 +68,10 @@ static void tasks_get(struct api_request *req, void *opaque)
 		free(p);
 }
 
-struct events_poll {
-	struct hostd *h;
-	uint64_t since;
-	uint64_t deadline_ms;
-};
-
-static bool events_answer(struct api_request *req, struct events_poll *p);
-
-static void events_resumed(struct api_request *req, void *opaque)
-{
-	events_answer(req, opaque);
-}
-
-static bool events_answer(struct api_request *req, struct events_poll *p)
-{
-	struct events *ev = p->h->events;
-	uint64_t seen = api_waitq_version(events_waitq(ev));
-	uint64_t first, last;
-	events_range(ev, &first, &last);
-	if (last <= p->since && time_mono_ms() < p->deadline_ms) {
-		api_request_wait(req, events_waitq(ev), seen, p->deadline_ms, events_resumed, p,
-				 free);
-		return true;
-	}
-	json_t *a = events_list_json(ev, p->since, api_request_query(req, "object"));
-	/*
-	 * instance changes whenever hostd restarts (ids start again at 1); a
-	 * reader whose since is below first - 1 has missed events.  Either way
-	 * it must re-read the state it keeps.
-	 */
-	api_respond_json(req, 200,
-			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance",
-				   p->h->instance_id, "first", (json_int_t)first, "last",
-				   (json_int_t)last));
-	return false;
-}
-
 static void events_list(struct api_request *req, void *opaque)
 {
-	uint64_t since = 0;
-	const char *s = api_request_query(req, "since");
-	if (s && parse_u64(s, 0, UINT64_MAX, &since) < 0) {
-		api_respond_error(req, 400, "since=\"%s\" is not an event id", s);
-		return;
-	}
-	/* Long polling: wait=S holds the answer up to S seconds for a newer event. */
-	const char *w = api_request_query(req, "wait");
-	uint64_t wait_s = 0;
-	if (w && parse_u64(w, 0, 60, &wait_s) < 0) {
-		api_respond_error(req, 400, "wait=\"%s\" is not a number of seconds from 0 to 60", w);
-		return;
-	}
-	struct events_poll *p = xmalloc(sizeof(*p));
-	*p = (struct events_poll){ .h = opaque, .since = since,
-				   .deadline_ms = time_mono_ms() + wait_s * 1000 };
-	if (!events_answer(req, p))
-		free(p);
+	struct hostd *h = opaque;
+	events_respond(req, h->events, h->instance_id);
 }
 
 void api_tasks_register(struct api_server *srv, struct hostd *h)

@@ -24,7 +24,6 @@
 #define SIM_HOST_MEMORY (256ull << 30)
 #define SIM_DATASTORE_CAPACITY (64ull << 40)
 #define STATS_INTERVAL_S 20
-#define MAX_WAIT_S 60
 
 static const char *const power_names[] = {
 	[SIM_POWER_OFF] = "poweredOff",
@@ -306,62 +305,12 @@ static void tasks_get(struct api_request *req, void *opaque)
 	api_respond_json(req, 200, o); /* every task is over: nothing to wait for */
 }
 
-struct events_poll {
-	struct sim *s;
-	struct sim_host *h;
-	uint64_t since;
-	uint64_t deadline_ms;
-};
-
-static bool events_answer(struct api_request *req, struct events_poll *p);
-
-static void events_resumed(struct api_request *req, void *opaque)
-{
-	events_answer(req, opaque);
-}
-
-/* Answers, or parks the request without a thread; returns whether it is parked. */
-static bool events_answer(struct api_request *req, struct events_poll *p)
-{
-	struct events *ev = p->h->events;
-	uint64_t seen = api_waitq_version(events_waitq(ev));
-	uint64_t first, last;
-	events_range(ev, &first, &last);
-	if (last <= p->since && time_mono_ms() < p->deadline_ms) {
-		api_request_wait(req, events_waitq(ev), seen, p->deadline_ms, events_resumed, p,
-				 free);
-		return true;
-	}
-	json_t *a = events_list_json(ev, p->since, api_request_query(req, "object"));
-	api_respond_json(req, 200,
-			 json_pack("{s:o, s:s, s:I, s:I}", "events", a, "instance", p->s->instance,
-				   "first", (json_int_t)first, "last", (json_int_t)last));
-	return false;
-}
-
 static void events_list(struct api_request *req, void *opaque)
 {
 	struct sim *s = opaque;
 	struct sim_host *h = sim_request_host(req, s);
-	if (!h)
-		return;
-	uint64_t since = 0, wait_s = 0;
-	const char *q = api_request_query(req, "since");
-	if (q && parse_u64(q, 0, UINT64_MAX, &since) < 0) {
-		api_respond_error(req, 400, "since=\"%s\" is not an event id", q);
-		return;
-	}
-	q = api_request_query(req, "wait");
-	if (q && parse_u64(q, 0, MAX_WAIT_S, &wait_s) < 0) {
-		api_respond_error(req, 400, "wait=\"%s\" is not a number of seconds from 0 to %d", q,
-				  MAX_WAIT_S);
-		return;
-	}
-	struct events_poll *p = xmalloc(sizeof(*p));
-	*p = (struct events_poll){ .s = s, .h = h, .since = since,
-				   .deadline_ms = time_mono_ms() + wait_s * 1000 };
-	if (!events_answer(req, p))
-		free(p);
+	if (h)
+		events_respond(req, h->events, s->instance);
 }
 
 /* ---- statistics: smooth, deterministic, different per VM ---- */
