@@ -79,6 +79,7 @@ static void chost_unref(struct chost *h)
 	atomic_fetch_sub(&idle_total, h->n_idle);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->pools_lock);
 	free(h);
 }
 
@@ -144,6 +145,7 @@ static struct chost *chost_new(int64_t id, const char *name, const char *url,
 {
 	struct chost *h = xcalloc(1, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->pools_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -356,6 +358,26 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 	return r;
 }
 
+void chosts_pools_push(struct chosts *hs, int64_t host_id)
+{
+	_cleanup_(chost_unrefp) struct chost *h = chost_find(hs, host_id);
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	bool connected = h->state == CHOST_CONNECTED;
+	pthread_mutex_unlock(&h->lock);
+	if (!connected || __atomic_load_n(&h->pools_gen, __ATOMIC_RELAXED) == inventory_generation())
+		return;
+	struct vr_error *e = NULL;
+	struct api_client *cl = client_take(h, &e);
+	if (!cl) {
+		vr_error_free(e);
+		return;
+	}
+	poolsync_host(hs, h, cl);
+	client_give(h, cl);
+}
+
 int chosts_call(struct chosts *hs, int64_t host_id, const char *method, const char *path,
 		json_t *body, long *status, json_t **reply, struct vr_error **err)
 {
@@ -531,8 +553,10 @@ static void *monitor_main(void *opaque)
 			h->cursor = last;
 			h->sync_wanted = true;
 			pthread_mutex_unlock(&h->lock);
+			pthread_mutex_lock(&h->pools_lock);
 			free(h->pools_sent); /* a new hostd: tell it again */
 			h->pools_sent = NULL;
+			pthread_mutex_unlock(&h->pools_lock);
 			if (!restarted)
 				log_warn("host \"%s\": missed events; resynchronising", h->name);
 		} else {
@@ -543,7 +567,7 @@ static void *monitor_main(void *opaque)
 		}
 		json_decref(reply);
 		set_state(hs, h, CHOST_CONNECTED, "");
-		if (h->pools_gen != inventory_generation())
+		if (__atomic_load_n(&h->pools_gen, __ATOMIC_RELAXED) != inventory_generation())
 			poolsync_host(hs, h, cl);
 		if (perf_due(&next_perf)) {
 			if (perf_collect(hs, h, cl, &err) < 0)

@@ -101,6 +101,13 @@ int chosts_call(struct chosts *hs, int64_t host_id, const char *method, const ch
 int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 			const char *path, json_t *body, long timeout_s, long *status,
 			json_t **reply, struct vr_error **err);
+/*
+ * Sends the host its part of the resource-pool tree now if the tree
+ * changed since it was last sent (else its monitor does within a
+ * heartbeat): before a power-on, so that the VM starts in its pool's
+ * group.  Failures are the monitor's to report.
+ */
+void chosts_pools_push(struct chosts *hs, int64_t host_id);
 /* Re-reads one VM (by the host's VM id) into the inventory. */
 /*
  * Copies size bytes from GET src_path on one host to PUT dst_path on

@@ -49,7 +49,11 @@ struct chost {
 	char *instance; /* the host's event feed instance */
 	int64_t cursor; /* last event seen */
 
-	/* Resource pools sent to the host (poolsync.c); the monitor's own. */
+	/*
+	 * Resource pools sent to the host (poolsync.c), by its monitor and
+	 * before a power-on (chosts_pools_push()), under pools_lock.
+	 */
+	pthread_mutex_t pools_lock;
 	char *pools_sent;  /* what it holds, NULL: send */
 	char *pools_error; /* the last refusal, told once */
 	uint64_t pools_gen; /* inventory_generation() when last worked out */

@@ -12,6 +12,7 @@
 #include "center/placement.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "center/db/db.h"
@@ -97,6 +98,37 @@ int placement_link_target(struct db *db, int64_t host, const char *relation, con
 				    strcmp(relation, "host_network") == 0 ? "network" : "datastore",
 				    name);
 	*id = db_column_int64(st, 0);
+	return 0;
+}
+
+int placement_roomiest_datastore(struct db *db, int64_t host, char *out, size_t size,
+				 struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "list the datastores a host reaches",
+			   "SELECT t.name, t.properties FROM inventory_link l JOIN inventory_object t"
+			   " ON t.id = l.target_id WHERE l.object_id = $1"
+			   " AND l.relation = 'host_datastore' ORDER BY t.name",
+			   &st, err);
+	if (r < 0)
+		return r;
+	db_bind_int64(st, 1, host);
+	int64_t best = -1;
+	while ((r = db_step(st, err)) > 0) {
+		json_error_t jerr;
+		json_t *p = json_loads(db_column_text(st, 1), 0, &jerr);
+		int64_t free_bytes = json_get_int(p, "free_bytes", 0);
+		json_decref(p);
+		const char *name = db_column_text(st, 0);
+		if (free_bytes > best && strlen(name) < size) {
+			best = free_bytes;
+			snprintf(out, size, "%s", name);
+		}
+	}
+	if (r < 0)
+		return r;
+	if (best < 0)
+		return vr_error_set(err, ENOENT, "the host reaches no datastore");
 	return 0;
 }
 

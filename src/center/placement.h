@@ -31,6 +31,13 @@ struct placement_result {
 int placement_link_target(struct db *db, int64_t host, const char *relation, const char *name,
 			  int64_t *id, struct vr_error **err);
 
+/*
+ * The datastore host reaches with the most free space (its name, in out),
+ * for a VM that must go there and names none; -ENOENT if it reaches none.
+ */
+int placement_roomiest_datastore(struct db *db, int64_t host, char *out, size_t size,
+				 struct vr_error **err);
+
 /* 0 and the host; -EBUSY naming why each candidate was turned down. */
 int placement_choose(struct db *db, const struct placement_request *req,
 		     struct placement_result *out, struct vr_error **err);

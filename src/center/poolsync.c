@@ -10,7 +10,8 @@
  * the host's previous set) when it differs from what it sent last: after
  * every full resync, and whenever the inventory's tree generation moved
  * (inventory_generation(): pools created, moved, changed, VMs placed).
- * A host whose hostd has no such endpoint (404) is left alone until it
+ * A power-on through center sends it first too (chosts_pools_push()), so
+ * a VM placed in a pool a moment ago starts in that pool's group.  A host whose hostd has no such endpoint (404) is left alone until it
  * restarts.
  */
 #include <errno.h>
@@ -149,7 +150,16 @@ int pool_tree_for_host(struct db *db, int64_t host_id, json_t **out, struct vr_e
 	return 0;
 }
 
+static void poolsync_locked(struct chosts *hs, struct chost *h, struct api_client *cl);
+
 void poolsync_host(struct chosts *hs, struct chost *h, struct api_client *cl)
+{
+	pthread_mutex_lock(&h->pools_lock);
+	poolsync_locked(hs, h, cl);
+	pthread_mutex_unlock(&h->pools_lock);
+}
+
+static void poolsync_locked(struct chosts *hs, struct chost *h, struct api_client *cl)
 {
 	struct center *c = hs->c;
 	uint64_t gen = inventory_generation(); /* before reading the tree */
@@ -167,7 +177,7 @@ void poolsync_host(struct chosts *hs, struct chost *h, struct api_client *cl)
 			 vr_error_msg(err));
 		return;
 	}
-	h->pools_gen = gen;
+	__atomic_store_n(&h->pools_gen, gen, __ATOMIC_RELAXED);
 	char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text)
 		abort();

@@ -105,13 +105,45 @@ static int locate(struct db *db, struct sync_ctx *s, struct vr_error **err)
 }
 
 /* The object called name under folder, created with props when missing, props refreshed. */
-static int ensure_named(struct db *db, enum inv_kind kind, int64_t folder, const char *name,
-			json_t *props, int64_t *id, struct vr_error **err)
+/*
+ * The datastore or network called name in datacenter dc, wherever its
+ * folders are (an administrator may file it in a subfolder): -ENOENT if
+ * none.
+ */
+static int find_in_datacenter(struct db *db, enum inv_kind kind, int64_t dc, const char *name,
+			      struct inv_object *out, struct vr_error **err)
+{
+	struct inv_list found = {0};
+	int r = inventory_find_name(db, kind, name, 64, &found, err);
+	size_t i, n = found.n;
+	for (i = 0; r == 0 && i < n; i++) {
+		int64_t in = 0;
+		if ((r = inventory_datacenter_of(db, found.items[i].id, &in, err)) < 0)
+			break;
+		if (in == dc) {
+			*out = found.items[i];
+			found.items[i] = (struct inv_object){0};
+			break;
+		}
+	}
+	inv_list_clear(&found);
+	if (r == 0 && i == n)
+		r = -ENOENT;
+	return r;
+}
+
+static int ensure_named(struct db *db, enum inv_kind kind, int64_t dc, int64_t folder,
+			const char *name, json_t *props, int64_t *id, struct vr_error **err)
 {
 	_cleanup_free_ char *text = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS);
 	struct inv_object o = {0};
 	struct vr_error *e = NULL;
 	int r = inventory_lookup(db, folder, name, &o, &e);
+	if (r == -ENOENT) {
+		vr_error_freep(&e);
+		inv_object_clear(&o);
+		r = find_in_datacenter(db, kind, dc, name, &o, &e);
+	}
 	if (r == -ENOENT) {
 		vr_error_free(e);
 		struct inv_create_spec cs = {
@@ -311,7 +343,7 @@ static int apply_datastores(struct db *db, struct sync_ctx *s, struct vr_error *
 		json_t *props = json_deep_copy(d);
 		json_object_del(props, "name");
 		json_object_del(props, "vms");
-		r = ensure_named(db, INV_KIND_DATASTORE, s->ds_folder, name, props, &ids[k], err);
+		r = ensure_named(db, INV_KIND_DATASTORE, s->dc, s->ds_folder, name, props, &ids[k], err);
 		json_decref(props);
 		if (r < 0)
 			break;
@@ -348,7 +380,7 @@ static int apply_networks(struct db *db, struct sync_ctx *s, struct vr_error **e
 				cap *= 2;
 				ids = xrealloc(ids, cap * sizeof(*ids));
 			}
-			r = ensure_named(db, INV_KIND_NETWORK, s->net_folder, name, props, &ids[k],
+			r = ensure_named(db, INV_KIND_NETWORK, s->dc, s->net_folder, name, props, &ids[k],
 					 err);
 			json_decref(props);
 			if (r < 0)

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/error.h"
+#include "common/jsonutil.h"
 #include "common/util.h"
 
 enum {
@@ -16,6 +17,8 @@ enum {
 	OPT_DATASTORE,
 	OPT_POWER_ON,
 	OPT_NO_WAIT,
+	OPT_TARGET,
+	OPT_FOLDER,
 };
 
 static int cmd_clone(struct cli_ctx *ctx, int argc, char **argv)
@@ -26,10 +29,12 @@ static int cmd_clone(struct cli_ctx *ctx, int argc, char **argv)
 		{"datastore", required_argument, NULL, OPT_DATASTORE},
 		{"power-on", no_argument, NULL, OPT_POWER_ON},
 		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
+		{"target", required_argument, NULL, OPT_TARGET},
+		{"folder", required_argument, NULL, OPT_FOLDER},
 		{NULL, 0, NULL, 0},
 	};
 	bool linked = false, power_on = false, no_wait = false;
-	const char *snapshot = NULL, *datastore = NULL;
+	const char *snapshot = NULL, *datastore = NULL, *target = NULL, *folder = NULL;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -47,6 +52,12 @@ static int cmd_clone(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_NO_WAIT:
 			no_wait = true;
+			break;
+		case OPT_TARGET:
+			target = optarg;
+			break;
+		case OPT_FOLDER:
+			folder = optarg;
 			break;
 		default:
 			return cli_usage_error(argv[0], "bad option");
@@ -69,6 +80,10 @@ static int cmd_clone(struct cli_ctx *ctx, int argc, char **argv)
 		json_object_set_new(body, "snapshot", json_string(snapshot));
 	if (datastore)
 		json_object_set_new(body, "datastore", json_string(datastore));
+	if (target)
+		json_object_set_new(body, "target", json_string(target));
+	if (folder)
+		json_object_set_new(body, "folder", json_string(folder));
 	_cleanup_free_ char *esc = client_escape(src);
 	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s/clone", esc);
 	_cleanup_error_ struct vr_error *err = NULL;
@@ -80,9 +95,14 @@ static int cmd_clone(struct cli_ctx *ctx, int argc, char **argv)
 	r = cli_task_started(ctx, reply, no_wait, &task);
 	json_decref(reply);
 	if (r == CLI_EXIT_OK && !no_wait && !ctx->json) {
-		const char *id = json_string_value(json_object_get(json_object_get(task, "result"), "id"));
-		printf("%s clone \"%s\" of VM %s created (id %s)%s.\n", linked ? "Linked" : "Full",
-		       name, src, id ? id : "?", power_on ? " and powered on" : "");
+		/* hostd says the id; center the inventory object, uuid and where it went. */
+		json_t *res = json_object_get(task, "result");
+		const char *id = json_get_string(res, "id", json_get_string(res, "uuid", "?"));
+		const char *host = json_get_string(res, "host", NULL);
+		const char *ds = json_get_string(res, "datastore", NULL);
+		printf("%s clone \"%s\" of VM %s created (id %s)%s%s%s%s%s.\n",
+		       linked ? "Linked" : "Full", name, src, id, host ? " on " : "", host ? host : "",
+		       ds ? ", datastore " : "", ds ? ds : "", power_on ? " and powered on" : "");
 	}
 	json_decref(task);
 	return r;
@@ -124,7 +144,8 @@ static int cmd_template(struct cli_ctx *ctx, int argc, char **argv)
 
 static const struct cli_command clone_commands[] = {
 	{"clone",
-	 "SRC NEW [--linked [--snapshot S]] [--datastore DS] [--power-on] [--no-wait]",
+	 "SRC NEW [--linked [--snapshot S]] [--datastore DS] [--power-on] [--no-wait] "
+	 "[--target CLUSTER|POOL|HOST] [--folder VM-FOLDER]",
 	 "clone a VM or template (full copy, or --linked on a snapshot)", cmd_clone},
 	{"template", "VM on|off", "convert a powered-off VM to a template, or back", cmd_template},
 	{NULL, NULL, NULL, NULL},

@@ -16,6 +16,8 @@
 //              VIREO_WEB_CLONE    name for the linked clone (default NAME-clone)
 //              VIREO_WEB_MIGRATE  "/DC/vm/NAME:DATASTORE": a powered-off VM (no clones) to
 //                                 move to another datastore of its host (optional)
+//              VIREO_WEB_FOREIGN  name of a cluster in another datacenter: the clone
+//                                 dialog must not offer it (optional)
 //              CHROMIUM           the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import path from "node:path";
@@ -318,9 +320,18 @@ try {
   await page.locator('.snap[data-snapshot="web-snap-2"]').waitFor({ state: "detached" });
   await snap(page, "snapshots");
 
-  begin("clone it (linked); the clone appears in the tree");
+  begin("clone it (linked); the dialog offers its datacenter's places; the clone appears in the tree");
   await withTask(page, `Clone ${vmName} to ${cloneName}`, async () => {
     await page.click('button[data-action="clone"]');
+    await page.locator("#dialog").waitFor({ state: "visible" });
+    const places = await page.locator('#dialog select[name="target"] option').evaluateAll(
+      (os) => os.map((o) => o.textContent || ""));
+    if (!places.some((l) => / \(cluster in /.test(l))) fail(`no cluster offered: ${JSON.stringify(places)}`);
+    const foreign = process.env.VIREO_WEB_FOREIGN;
+    if (foreign && places.some((l) => l.startsWith(`${foreign} (`))) fail(`${foreign}, of another datacenter, is offered: ${JSON.stringify(places)}`);
+    const stores = await page.locator('#dialog select[name="datastore"] option').evaluateAll(
+      (os) => os.map((o) => o.value));
+    if (stores[0] !== "" || stores.length < 2) fail(`the datastore select offers ${JSON.stringify(stores)}`);
     await dialog(page, { name: cloneName, linked: true }, "Clone");
   });
   const folderRow = await expand(page, segments.slice(0, -1));

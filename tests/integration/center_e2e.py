@@ -649,6 +649,13 @@ def test_resource_pools():
              {"allocation": {"memory": {"expandable": True}}})
     check(p["allocation"]["memory"]["expandable"], f"{p}")
     c.task_ok("POST", "/api/v1/vms/web01/power/on")
+    # It started in Gold's group: hostA got the pools before the power-on, not a
+    # heartbeat later.
+    hp = a.ok("GET", "/api/v1/host/resource-pools")
+    check(hp["vms"].get(S["vm_a"]) == gold, f"hostA's pools at the power-on: {hp}")
+    with open(f"/proc/{a.vm_pids(S['vm_a'])[0]}/cgroup") as f:
+        cg = f.read()
+    check(f"/{gold}/" in cg, f"web01's QEMU runs in {cg}")
     u = c.ok("GET", f"/api/v1/resource-pools/{gold}")["usage"]["memory"]
     check(u["reserved_for_children_mib"] == 100 and u["unreserved_mib"] == -36, f"Gold: {u}")
     # hostA enforces its part of the tree: Gold, with web01 in it; hostB has none of it.
@@ -736,6 +743,33 @@ def test_create_with_placement():
     check(st == 403 and "Network.Assign" in e["error"]["message"], f"{st} {e}")
     check(center_vm("erin01") is None, "a refused create makes nothing")
     c.ok("DELETE", "/api/v1/users/erin")
+    # A datastore and a network filed in subfolders stay there, one each, across syncs;
+    # their names are their hosts'.
+    st, e = c.request("PATCH", f"/api/v1/inventory/{ds}", {"name": "renamed"})
+    check(st == 400 and "cannot be renamed" in e["error"]["message"], f"{st} {e}")
+    dsf = c.ok("POST", "/api/v1/inventory", {"kind": "folder", "parent": "/DC1/datastore",
+                                             "name": "Shared"})["id"]
+    nf = c.ok("POST", "/api/v1/inventory", {"kind": "folder", "parent": "/DC1/network",
+                                            "name": "Lab"})["id"]
+    pg = c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/network/PGp")["id"]
+    c.ok("PATCH", f"/api/v1/inventory/{ds}", {"parent": dsf})
+    c.ok("PATCH", f"/api/v1/inventory/{pg}", {"parent": nf})
+    for h in (S["host_a"], S["host_b"]):
+        c.ok("POST", f"/api/v1/hosts/{h}/sync")
+    for path in (f"/DC1/datastore/{lab.datastore}", "/DC1/network/PGp"):
+        st, _ = c.request("GET", f"/api/v1/inventory/lookup?path={path}")
+        check(st == 404, f"{path} made again by a sync")
+    moved = c.ok("GET", f"/api/v1/inventory/lookup?path=/DC1/datastore/Shared/{lab.datastore}")
+    check(moved["id"] == ds, f"{moved}")
+    check(c.ok("GET", "/api/v1/inventory/lookup?path=/DC1/network/Lab/PGp")["id"] == pg, "PGp")
+    t = c.task_ok("POST", "/api/v1/vms", dict(spec, name="filed01", target=S["host_a"], nics=[
+        {"connection": "bridged", "network": "PGp"}]))
+    check(center_vm("filed01")["host"] == S["host_a"], f"{t}")
+    S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm('filed01')['uuid']}")
+    c.ok("PATCH", f"/api/v1/inventory/{ds}", {"parent": "/DC1/datastore"})
+    c.ok("PATCH", f"/api/v1/inventory/{pg}", {"parent": "/DC1/network"})
+    c.ok("DELETE", f"/api/v1/inventory/{dsf}")
+    c.ok("DELETE", f"/api/v1/inventory/{nf}")
     a.ok("DELETE", "/api/v1/network/portgroups/PGp")
     a.ok("DELETE", "/api/v1/network/vswitches/vsp")
     for n in ("placed01", "placed02"):
@@ -801,6 +835,57 @@ def disk_digest(path):
     return d
 
 
+def clone_across_datastores(local, want):
+    """mover is on hostB's own datastore localB: clones of it go to hosts and datastores
+    that do not reach localB, their files copied; a clone that cannot get there is
+    removed."""
+    c, a, b = center(), S["a"], S["b"]
+    # A linked clone stays on its source's datastore.
+    st, e = c.request("POST", "/api/v1/vms/mover/clone", {"name": "mover-l", "linked": True,
+                                                          "datastore": "localA"})
+    check(st == 400 and "linked clone stays" in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/mover/clone", {"name": "mover-l", "linked": True,
+                                                          "target": S["host_a"]})
+    check(st == 409 and 'no datastore "localB"' in e["error"]["message"], f"{st} {e}")
+    st, e = c.request("POST", "/api/v1/vms/mover/clone", {"name": "mover-l",
+                                                          "datastore": S["root_pool"]})
+    check(st == 400 and "not a datastore" in e["error"]["message"], f"{st} {e}")
+    # To hostA's localA, asked for by name.
+    t = c.task_ok("POST", "/api/v1/vms/mover/clone", {"name": "mover-c1", "target": S["host_a"],
+                                                      "datastore": "localA"})
+    check(t["result"]["host"] == S["host_a"] and t["result"]["datastore"] == "localA", f"{t}")
+    c1 = t["result"]["uuid"]
+    av = a.vm(c1)
+    check(av["datastore"] == "localA" and av["name"] == "mover-c1", f"on hostA: {av}")
+    st, _ = b.request("GET", f"/api/v1/vms/{c1}")
+    check(st == 404, "hostB kept the clone")
+    check(not os.path.exists(os.path.join(local["localB"], "mover-c1")), "clone left on localB")
+    check(disk_digest(os.path.join(local["localA"], "mover-c1", "mover-c1.qcow2")) == want,
+          "the clone's disk reads differently")
+    v = center_vm("mover-c1")
+    check(v["host"] == S["host_a"], f"in center: {v}")
+    # No datastore named, and hostA does not reach localB: its roomiest datastore.
+    t = c.task_ok("POST", "/api/v1/vms/mover/clone", {"name": "mover-c2", "target": S["host_a"]})
+    c2 = t["result"]["uuid"]
+    check(a.vm(c2)["datastore"] in ("localA", lab.datastore), f"{a.vm(c2)}")
+    # A clone that cannot reach its place is removed: localA has its folder already.
+    os.makedirs(os.path.join(local["localA"], "mover-c3"))
+    err = c.task_error("POST", "/api/v1/vms/mover/clone", {"name": "mover-c3",
+                                                            "target": S["host_a"],
+                                                            "datastore": "localA"})
+    check("was removed" in err and "already has" in err, err)
+    os.rmdir(os.path.join(local["localA"], "mover-c3"))
+    check(not [v for v in b.ok("GET", "/api/v1/vms")["vms"] if v["name"] == "mover-c3"],
+          "the failed clone is still on hostB")
+    check(not os.path.exists(os.path.join(local["localB"], "mover-c3")), "its folder is kept")
+    wait_for("the failed clone gone from center", lambda: center_vm("mover-c3") is None,
+             timeout=30)
+    for u in (c1, c2):
+        a.task_ok("DELETE", f"/api/v1/vms/{u}")
+    wait_for("clones gone from center", lambda: center_vm("mover-c1") is None
+             and center_vm("mover-c2") is None, timeout=30)
+
+
 def test_migrate_with_copy():
     """Cold migration to another host and datastore, and to another datastore of the same
     host: the files are copied through center (checked), the original goes last."""
@@ -853,6 +938,7 @@ def test_migrate_with_copy():
     c.task_ok("POST", "/api/v1/vms/mover/power/on")
     check(b.vm(uuid)["power_state"] == "poweredOn", "it runs on hostB")
     c.task_ok("POST", "/api/v1/vms/mover/power/off")
+    clone_across_datastores(local, want)
     # Back to the shared datastore on the same host (host omitted: it stays, and so
     # does its resource pool).
     pool = c.ok("POST", "/api/v1/inventory", {"kind": "resource_pool", "parent": S["host_b"],

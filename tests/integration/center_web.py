@@ -78,6 +78,9 @@ def test_web_client():
     h.ok("POST", "/api/v1/datastores", {"name": "ds2", "path": DS2})
     c.create("datacenter", "/", "DC1")
     cluster = c.create("cluster", "/DC1/host", "Cluster1")
+    # Another datacenter's cluster: dialogs for DC1's VMs must not offer it.
+    c.create("datacenter", "/", "DC2")
+    c.create("cluster", "/DC2/host", "FarCluster")
     c.add_host(h, cluster)
     # A disk for snapshots; a shell on the serial console for the Console tab.
     spec = {"name": VM_NAME, "datastore": "ds1", "memory_mib": 128, "vcpus": 1,
@@ -119,7 +122,8 @@ def test_web_client():
     env = dict(os.environ, VIREO_WEB_VM_PATH=path, VIREO_WEB_SHOTS=work.path,
                VIREO_WEB_ALARM="Web host memory", VIREO_WEB_CLONE=f"{VM_NAME}-web-clone",
                VIREO_WEB_VIEWER="viewer:viewer-pw-1", CHROMIUM=CHROMIUM,
-               VIREO_WEB_MIGRATE=f"/DC1/vm/{MIG_NAME}:ds2")
+               VIREO_WEB_MIGRATE=f"/DC1/vm/{MIG_NAME}:ds2",
+               VIREO_WEB_FOREIGN="FarCluster")
     p = subprocess.run([node, os.path.join(BROWSER_DIR, "webclient.mjs"), c.url, "admin",
                         c.password], cwd=BROWSER_DIR, env=env, capture_output=True, text=True,
                        timeout=400)

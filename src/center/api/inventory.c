@@ -64,7 +64,8 @@ static const char *privilege_for(enum inv_kind kind, char action)
 		return action == 'r' ? "Host.Config.Settings"
 		     : action == 'm' ? "Host.Inventory.MoveHost" : NULL;
 	case INV_KIND_DATASTORE:
-		return action == 'r' ? "Datastore.Rename" : action == 'm' ? "Datastore.Move" : NULL;
+		/* Not renamed: its hosts, VMs and placement know it by its name. */
+		return action == 'm' ? "Datastore.Move" : NULL;
 	case INV_KIND_NETWORK:
 		return action == 'm' ? "Network.Move" : NULL;
 	default:
@@ -373,7 +374,10 @@ static void inventory_patch(struct api_request *req, void *opaque)
 	if (name) {
 		const char *priv = privilege_for(o.kind, 'r');
 		if (!priv) {
-			api_respond_error(req, 400, "a %s cannot be renamed", inv_kind_name(o.kind));
+			api_respond_error(req, 400, "a %s cannot be renamed%s", inv_kind_name(o.kind),
+					  o.kind == INV_KIND_DATASTORE || o.kind == INV_KIND_NETWORK
+						  ? ": its hosts name it, and center follows them"
+						  : "");
 			goto out;
 		}
 		if (!creq_allow(&x, &o, priv))

@@ -28,8 +28,13 @@
  * are removed last of all.
  *
  * A clone is made by the source's host (full or linked, on the source's
- * datastore); when it is placed on another host it is then migrated
- * there as above, and powered on there if asked.
+ * datastore).  When it is placed on another host it is then migrated
+ * there as above: registered there if that host shares the datastore,
+ * copied otherwise (a full clone placed where the source's datastore is
+ * not reached goes to the chosen host's roomiest datastore, or the one
+ * asked for).  A clone that cannot move is deleted.  It is powered on
+ * where it ends if asked.  A linked clone stays on its source's
+ * datastore: its disks refer to the source's.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -74,6 +79,23 @@ static void migration_free(struct migration *m)
 	free(m->dst_ds);
 }
 
+/* The networks a VM's bridged NICs join (pointers into live; free the array). */
+static const char **bridged_networks(json_t *live, size_t *n)
+{
+	const char **nets = NULL;
+	size_t i;
+	json_t *nic;
+	*n = 0;
+	json_array_foreach(json_object_get(json_object_get(live, "config"), "nics"), i, nic) {
+		const char *net = json_get_string(nic, "network", NULL);
+		if (net && strcmp(json_get_string(nic, "connection", ""), "bridged") == 0) {
+			nets = xrealloc(nets, (*n + 1) * sizeof(*nets));
+			nets[(*n)++] = net;
+		}
+	}
+	return nets;
+}
+
 /*
  * Validates a migration of VM o to host dst (and pool, 0: the target's
  * root pool): the live VM is read from its host.  Fills m.
@@ -109,16 +131,8 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 		return vr_error_set(err, EINVAL, "VM \"%s\" is already on that host and datastore",
 				    o->name);
 	}
-	const char **nets = NULL;
-	size_t n = 0, i;
-	json_t *nic;
-	json_array_foreach(json_object_get(json_object_get(live, "config"), "nics"), i, nic) {
-		const char *net = json_get_string(nic, "network", NULL);
-		if (net && strcmp(json_get_string(nic, "connection", ""), "bridged") == 0) {
-			nets = xrealloc(nets, (n + 1) * sizeof(*nets));
-			nets[n++] = net;
-		}
-	}
+	size_t n;
+	const char **nets = bridged_networks(live, &n);
 	struct placement_request pr = {
 		.target_id = dst,
 		.datastore = ds,
@@ -436,6 +450,29 @@ static bool find_vm_ref(struct creq *x, struct inv_object *o)
 	return capi_find_vm(x, api_request_param(x->req, "ref"), o);
 }
 
+/*
+ * A datastore argument: a name, or an inventory id or path of one (ids
+ * win).  Given as an object it is checked for Datastore.AllocateSpace
+ * here and *arg becomes its name (valid while ds_obj is); answers and
+ * returns false when it is no datastore or not allowed.
+ */
+static bool datastore_arg(struct creq *x, const char **arg, struct inv_object *ds_obj)
+{
+	if (!*arg || !(moref_like(*arg) || (*arg)[0] == '/'))
+		return true;
+	if (!creq_object(x, *arg, ds_obj))
+		return false;
+	if (ds_obj->kind != INV_KIND_DATASTORE) {
+		api_respond_error(x->req, 400, "\"%s\" is a %s, not a datastore", ds_obj->name,
+				  inv_kind_name(ds_obj->kind));
+		return false;
+	}
+	if (!creq_allow(x, ds_obj, "Datastore.AllocateSpace"))
+		return false;
+	*arg = ds_obj->name;
+	return true;
+}
+
 static void vms_migrate(struct api_request *req, void *opaque)
 {
 	json_t *body = api_request_body_json(req);
@@ -466,20 +503,9 @@ static void vms_migrate(struct api_request *req, void *opaque)
 	}
 	if (!creq_object(&x, host_ref ? host_ref : own_host, &dst))
 		goto out;
-	/* The datastore: a name, or an inventory id or path of one (ids win). */
 	const char *ds_arg = json_get_string(body, "datastore", NULL);
-	if (ds_arg && (moref_like(ds_arg) || ds_arg[0] == '/')) {
-		if (!creq_object(&x, ds_arg, &ds_obj))
-			goto out;
-		if (ds_obj.kind != INV_KIND_DATASTORE) {
-			api_respond_error(req, 400, "\"%s\" is a %s, not a datastore", ds_obj.name,
-					  inv_kind_name(ds_obj.kind));
-			goto out;
-		}
-		if (!creq_allow(&x, &ds_obj, "Datastore.AllocateSpace"))
-			goto out;
-		ds_arg = ds_obj.name;
-	}
+	if (!datastore_arg(&x, &ds_arg, &ds_obj))
+		goto out;
 	if (dst.kind != INV_KIND_HOST) {
 		api_respond_error(req, 400, "\"%s\" is a %s, not a host", dst.name,
 				  inv_kind_name(dst.kind));
@@ -547,6 +573,7 @@ static const struct json_field clone_fields[] = {
 	{"power_on", JSON_TRUE, false, 0, 0},
 	{"target", JSON_STRING, false, 1, 4096},
 	{"folder", JSON_STRING, false, 1, 4096},
+	{"datastore", JSON_STRING, false, 1, 4096},
 };
 
 struct clone_job {
@@ -554,7 +581,9 @@ struct clone_job {
 	char *src_uuid, *name;
 	json_t *body; /* for the source's host */
 	bool power_on;
+	bool placed; /* a target was given: pl says where */
 	struct placement_result pl;
+	char *dst_ds; /* another datastore than the source's: its files are copied there */
 };
 
 static void clone_job_free(void *opaque)
@@ -562,8 +591,68 @@ static void clone_job_free(void *opaque)
 	struct clone_job *j = opaque;
 	free(j->src_uuid);
 	free(j->name);
+	free(j->dst_ds);
 	json_decref(j->body);
 	free(j);
+}
+
+/* A clone that could not reach its place is deleted from the source's host. */
+static int clone_discard(struct taskrun_job *job, int64_t host, const char *uuid,
+			 struct vr_error **err)
+{
+	_cleanup_free_ char *path = vm_path(uuid, NULL);
+	json_t *reply = NULL;
+	int r = chosts_call(job->c->hosts, host, "DELETE", path, NULL, NULL, &reply, err);
+	if (r == 0)
+		r = json_get_string(reply, "task", NULL)
+			    ? capi_follow_host_task(job, host, json_get_string(reply, "task", ""),
+						    NULL, err)
+			    : vr_error_set(err, EPROTO, "the host started no task");
+	json_decref(reply);
+	struct vr_error *e = NULL;
+	chosts_refresh_vm(job->c->hosts, host, uuid, &e);
+	vr_error_free(e);
+	return r;
+}
+
+/*
+ * The clone, made on the source's host and datastore, moves to its place:
+ * registered on a host that shares the datastore, or copied to another
+ * datastore (of that host or another).  If it cannot, it is deleted: a
+ * failed clone leaves nothing behind.
+ */
+static int clone_place(struct taskrun_job *job, struct clone_job *j, const struct inv_object *o,
+		       struct vr_error **err)
+{
+	int64_t dst = j->placed ? j->pl.host_id : j->src_host;
+	struct migration m = {
+		.vm_id = o->id,
+		.src_host = j->src_host,
+		.dst_host = dst,
+		.dst_pool = j->placed && j->pl.pool_id ? j->pl.pool_id : o->pool_id,
+		.uuid = xstrdup(o->uuid),
+		.name = xstrdup(o->name),
+		.dst_name = xstrdup(j->pl.host_name),
+		.dst_ds = j->dst_ds ? xstrdup(j->dst_ds) : NULL,
+		.copy = j->dst_ds != NULL,
+	};
+	chosts_hold_vm(job->c->hosts, m.uuid);
+	int r = migration_run(job, &m, err);
+	chosts_release_vm(job->c->hosts, m.uuid);
+	if (r < 0) {
+		struct vr_error *e = NULL;
+		if (clone_discard(job, j->src_host, m.uuid, &e) < 0) {
+			vr_error_wrap(err, "the clone \"%s\" could not move to host \"%s\"; it is left on "
+					   "the source's host, removing it failed (%s)",
+				      j->name, m.dst_name, vr_error_msg(e));
+			vr_error_free(e);
+		} else {
+			vr_error_wrap(err, "the clone \"%s\" could not move to host \"%s\" and was removed",
+				      j->name, m.dst_name);
+		}
+	}
+	migration_free(&m);
+	return r;
 }
 
 static int clone_run(struct taskrun_job *job, struct vr_error **err)
@@ -598,33 +687,19 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 		r = inventory_move(db, o.id, j->folder_id, err);
 	if (r == 0 && j->folder_id && o.parent_id != j->folder_id)
 		center_access_changed();
-	/* Placed on another host: it moves there (the datastore is shared). */
-	if (r == 0 && j->pl.host_id && j->pl.host_id != j->src_host) {
-		struct migration m = {
-			.vm_id = o.id,
-			.src_host = j->src_host,
-			.dst_host = j->pl.host_id,
-			.dst_pool = j->pl.pool_id,
-			.uuid = xstrdup(uuid),
-			.name = xstrdup(o.name),
-			.dst_name = xstrdup(j->pl.host_name),
-		};
+	if (r == 0 && (j->dst_ds || (j->placed && j->pl.host_id != j->src_host))) {
 		dbpool_put(c->pool, db);
-		r = migration_run(job, &m, err);
-		migration_free(&m);
+		r = clone_place(job, j, &o, err);
 		db = dbpool_get(c->pool, err);
 		if (!db)
 			r = r < 0 ? r : -EIO;
-		if (r < 0)
-			vr_error_wrap(err, "the clone \"%s\" was made on the source's host but could not "
-					   "move to \"%s\"",
-				      j->name, j->pl.host_name);
-	} else if (r == 0 && j->pl.pool_id) {
+	} else if (r == 0 && j->placed && j->pl.pool_id) {
 		r = inventory_set_placement(db, o.id, j->src_host, j->pl.pool_id, err);
 	}
-	int64_t host = j->pl.host_id ? j->pl.host_id : j->src_host;
+	int64_t host = j->placed ? j->pl.host_id : j->src_host;
 	if (r == 0 && j->power_on) {
 		_cleanup_free_ char *on = vm_path(uuid, "/power/on");
+		chosts_pools_push(c->hosts, host); /* it starts in its pool's group */
 		json_t *pr = NULL;
 		r = chosts_call(c->hosts, host, "POST", on, NULL, NULL, &pr, err);
 		if (r == 0 && json_get_string(pr, "task", NULL))
@@ -638,6 +713,8 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 		_cleanup_free_ char *ref = moref_of(o.kind, o.id);
 		_cleanup_free_ char *href = moref_of(INV_KIND_HOST, host);
 		job->result = json_pack("{s:s, s:s, s:s}", "vm", ref, "uuid", uuid, "host", href);
+		if (j->dst_ds)
+			json_object_set_new(job->result, "datastore", json_string(j->dst_ds));
 		center_post_event(c, db, "VmClonedEvent", "info", o.id, j->name, job->principal,
 				  job->task_id, "VM \"%s\" cloned by %s", j->name, job->principal);
 	}
@@ -645,6 +722,80 @@ static int clone_run(struct taskrun_job *job, struct vr_error **err)
 	if (db)
 		dbpool_put(c->pool, db);
 	return r;
+}
+
+/*
+ * Where a clone goes: the target's best host (placement) that reaches
+ * its datastore and networks.  The datastore is the one asked for, else
+ * the source's; a full clone to a target whose hosts do not reach the
+ * source's datastore goes to the chosen host's roomiest one.  A linked
+ * clone's disks refer to its source's, so it stays on that datastore.
+ * Fills j->placed, j->pl and j->dst_ds (set only when not the source's);
+ * answers and returns false when there is no such place.
+ */
+static bool clone_where(struct creq *x, const struct inv_object *o, const char *target_ref,
+			const char *ds, bool linked, struct clone_job *j)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	_cleanup_free_ char *path = vm_path(o->uuid, NULL);
+	json_t *live = NULL;
+	struct inv_object target = {0};
+	const char **nets = NULL;
+	bool ok = false;
+	if (chosts_call(x->c->hosts, o->host_id, "GET", path, NULL, NULL, &live, &err) < 0) {
+		creq_fail(x, err);
+		return false;
+	}
+	const char *src_ds = json_get_string(live, "datastore", "");
+	if (ds && strcmp(ds, src_ds) == 0)
+		ds = NULL;
+	if (ds && linked) {
+		api_respond_error(x->req, 400,
+				  "a linked clone stays on its source's datastore \"%s\" (its disks "
+				  "refer to the source's); clone in full to put it on \"%s\"",
+				  src_ds, ds);
+		goto out;
+	}
+	j->placed = target_ref != NULL;
+	if (target_ref && !creq_object(x, target_ref, &target))
+		goto out;
+	size_t n;
+	nets = bridged_networks(live, &n);
+	struct placement_request pr = {
+		.target_id = target_ref ? target.id : o->host_id,
+		.datastore = ds ? ds : src_ds,
+		.networks = nets,
+		.n_networks = n,
+	};
+	int r = placement_choose(x->db, &pr, &j->pl, &err);
+	if (r == -EBUSY && !ds && !linked && target_ref) {
+		/* No host there reaches the source's datastore: a full clone is copied over. */
+		struct placement_result other;
+		struct vr_error *e = NULL;
+		char room[256];
+		pr.datastore = NULL;
+		if (placement_choose(x->db, &pr, &other, &e) == 0 &&
+		    placement_roomiest_datastore(x->db, other.host_id, room, sizeof(room), &e) == 0) {
+			j->pl = other;
+			j->dst_ds = xstrdup(room);
+			vr_error_free(err);
+			err = NULL;
+			r = 0;
+		}
+		vr_error_free(e);
+	}
+	if (r < 0) {
+		creq_fail(x, err);
+		goto out;
+	}
+	if (ds)
+		j->dst_ds = xstrdup(ds);
+	ok = true;
+out:
+	free(nets);
+	json_decref(live);
+	inv_object_clear(&target);
+	return ok;
 }
 
 static void vms_clone(struct api_request *req, void *opaque)
@@ -659,7 +810,8 @@ static void vms_clone(struct api_request *req, void *opaque)
 	if (!creq_begin(&x, req, opaque))
 		return;
 	_cleanup_free_ char *desc = NULL, *tref = NULL;
-	struct inv_object o = {0}, folder = {0}, target = {0};
+	struct inv_object o = {0}, folder = {0}, ds_obj = {0};
+	struct clone_job *j = xcalloc(1, sizeof(*j));
 	if (!find_vm_ref(&x, &o))
 		goto out;
 	if (!creq_allow(&x, &o,
@@ -684,60 +836,49 @@ static void vms_clone(struct api_request *req, void *opaque)
 	if (json_is_true(json_object_get(body, "power_on")) &&
 	    !creq_allow(&x, &folder, "VirtualMachine.Interact.PowerOn"))
 		goto out;
-	struct placement_result pl = {0};
-	const char *tgt = json_get_string(body, "target", NULL);
-	bool linked = json_is_true(json_object_get(body, "linked"));
-	if (tgt) {
-		if (!creq_object(&x, tgt, &target))
-			goto out;
-		json_error_t jerr;
-		json_t *props = json_loads(o.properties, 0, &jerr);
-		struct placement_request pr = {
-			.target_id = target.id,
-			.datastore = json_get_string(props, "datastore", NULL),
-		};
-		int r = placement_choose(x.db, &pr, &pl, &err);
-		json_decref(props);
-		if (r < 0) {
-			creq_fail(&x, err);
-			goto out;
-		}
-		if (pl.pool_id) {
-			struct inv_object pool = {0};
-			bool ok = inventory_get(x.db, pl.pool_id, &pool, &err) == 0 &&
-				  creq_allow(&x, &pool, "Resource.AssignVMToPool");
-			if (!pool.id)
-				creq_fail(&x, err);
-			inv_object_clear(&pool);
-			if (!ok)
-				goto out;
-		}
-	}
 	if (!o.host_id || !o.uuid) {
 		api_respond_error(req, 409, "\"%s\" is on no host", o.name);
 		goto out;
 	}
-	/* The clone's files go on the source's datastore. */
+	const char *ds = json_get_string(body, "datastore", NULL);
+	bool linked = json_is_true(json_object_get(body, "linked"));
+	if (!datastore_arg(&x, &ds, &ds_obj) ||
+	    !clone_where(&x, &o, json_get_string(body, "target", NULL), ds, linked, j))
+		goto out;
+	if (j->placed && j->pl.pool_id) {
+		struct inv_object pool = {0};
+		bool ok = inventory_get(x.db, j->pl.pool_id, &pool, &err) == 0 &&
+			  creq_allow(&x, &pool, "Resource.AssignVMToPool");
+		if (!pool.id)
+			creq_fail(&x, err);
+		inv_object_clear(&pool);
+		if (!ok)
+			goto out;
+	}
+	/* The clone is made on the source's datastore, and copied on from there. */
 	json_error_t jerr;
 	json_t *props = json_loads(o.properties, 0, &jerr);
 	const char *src_ds = json_get_string(props, "datastore", NULL);
-	bool ds_ok = !src_ds || creq_allow_link(&x, o.host_id, "host_datastore", src_ds,
-						  "Datastore.AllocateSpace");
+	bool ds_ok = (!src_ds || creq_allow_link(&x, o.host_id, "host_datastore", src_ds,
+						   "Datastore.AllocateSpace")) &&
+		     (!j->dst_ds ||
+		      creq_allow_link(&x, j->placed ? j->pl.host_id : o.host_id, "host_datastore",
+				      j->dst_ds, "Datastore.AllocateSpace"));
 	json_decref(props);
 	if (!ds_ok)
 		goto out;
-	struct clone_job *j = xcalloc(1, sizeof(*j));
 	j->src_host = o.host_id;
 	j->src_vm = o.id;
 	j->src_uuid = xstrdup(o.uuid);
 	j->name = xstrdup(json_get_string(body, "name", ""));
 	j->folder_id = folder.id;
 	j->power_on = json_is_true(json_object_get(body, "power_on"));
-	j->pl = pl;
 	j->body = json_pack("{s:s, s:b}", "name", j->name, "linked", linked);
 	if (json_object_get(body, "snapshot"))
 		json_object_set(j->body, "snapshot", json_object_get(body, "snapshot"));
-	desc = xasprintf("Clone %s to %s", o.name, j->name);
+	desc = j->dst_ds ? xasprintf("Clone %s to %s on host %s, datastore %s", o.name, j->name,
+				     j->pl.host_name, j->dst_ds)
+			 : xasprintf("Clone %s to %s", o.name, j->name);
 	struct ctask_spec ts = {
 		.type = "VirtualMachine.clone",
 		.object_id = o.id,
@@ -747,16 +888,20 @@ static void vms_clone(struct api_request *req, void *opaque)
 		.cancellable = true,
 	};
 	int64_t task;
-	if (taskrun_submit(x.c->tasks, x.db, &ts, clone_run, j, clone_job_free, &task, &err) < 0) {
+	int r = taskrun_submit(x.c->tasks, x.db, &ts, clone_run, j, clone_job_free, &task, &err);
+	j = NULL; /* the task's, or freed by taskrun_submit */
+	if (r < 0) {
 		creq_fail(&x, err);
 		goto out;
 	}
 	tref = xasprintf("task-%lld", (long long)task);
 	api_respond_json(req, 202, json_pack("{s:s}", "task", tref));
 out:
+	if (j)
+		clone_job_free(j);
 	inv_object_clear(&o);
 	inv_object_clear(&folder);
-	inv_object_clear(&target);
+	inv_object_clear(&ds_obj);
 	creq_end(&x);
 }
 

@@ -323,6 +323,9 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 		if (a < 0)
 			return vr_error_wrap(err, "cannot power on VM \"%s\"", op->vm_name);
 	}
+	/* It starts in its pool's group: the host gets a pool change not yet sent first. */
+	if (op->admit)
+		chosts_pools_push(job->c->hosts, op->host_id);
 	int r = chosts_call(job->c->hosts, op->host_id, op->method, op->path, op->body, NULL,
 			    &reply, err);
 	if (r < 0) {

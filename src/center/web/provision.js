@@ -4,18 +4,23 @@ import { api, enc } from "./api.js";
 import { KIND_LABELS } from "./dom.js";
 import { openDialog } from "./dialogs.js";
 
-const num = (ref) => String(ref).replace(/^.*-/, "");
-
-// Clusters, resource pools and hosts, as select options ("Resources (pool in Cluster1)").
-async function placementTargets(kinds = ["cluster", "resource_pool", "host"]) {
-  const found = await Promise.all(kinds.map((k) => api("GET", `/api/v1/inventory/search?kind=${k}&limit=500`)));
-  const all = found.flatMap((r) => r.objects || []);
-  const byNum = new Map(all.map((o) => [num(o.id), o]));
-  return all.map((o) => {
-    const parent = o.parent_id !== undefined ? byNum.get(String(o.parent_id)) : null;
-    const where = parent ? ` in ${parent.name}` : "";
-    return { value: o.id, label: `${o.name} (${(KIND_LABELS[o.kind] || o.kind).toLowerCase()}${where})`, kind: o.kind };
-  });
+// The clusters, resource pools and hosts of one datacenter (a VM is placed within its
+// own), as select options ("Gold (resource pool in Cluster1)").
+async function placementTargets(dcPath, kinds = ["cluster", "resource_pool", "host"]) {
+  const out = [];
+  const containers = ["cluster", "host", "resource_pool"];
+  const walk = async (ref, depth) => {
+    const o = await api("GET", `/api/v1/inventory/${enc(ref)}`);
+    for (const c of o.children || []) {
+      if (kinds.includes(c.kind)) {
+        const kind = (KIND_LABELS[c.kind] || c.kind).toLowerCase();
+        out.push({ value: c.id, label: `${c.name} (${kind} in ${o.name})`, kind: c.kind });
+      }
+      if ((c.kind.endsWith("folder") || containers.includes(c.kind)) && depth < 8) await walk(c.id, depth + 1);
+    }
+  };
+  await walk(`${dcPath}/host`, 0);
+  return out;
 }
 
 // The datacenter path of an inventory path: "/DC1/host/Cluster1" -> "/DC1" (datacenters
@@ -79,17 +84,22 @@ export async function newVmDialog(target, submit) {
 }
 
 export async function cloneDialog(vm, submit) {
-  const targets = await placementTargets();
+  const dc = await datacenterPath(vm.path);
+  const [targets, dsNames] = await Promise.all([placementTargets(dc), datastores(dc)]);
   const template = vm.kind === "template";
   openDialog(template ? `New VM from template ${vm.name}` : `Clone ${vm.name}`, [
     { name: "name", label: "Name of the new VM", required: true, value: `${vm.name}-clone` },
     { name: "linked", label: "Linked clone (shares the current snapshot's disks)", type: "checkbox" },
     { name: "target", label: "Place on", type: "select", options: [{ value: "", label: "where the source is" }, ...targets] },
+    { name: "datastore", label: "Datastore", type: "select",
+      options: [{ value: "", label: "the source's, if the host reaches it" }, ...dsNames.map((d) => ({ value: d, label: d }))],
+      hint: "another datastore copies the clone's files there; a linked clone stays on the source's" },
     { name: "power_on", label: "Power on after cloning", type: "checkbox" },
   ], async (v) => {
     const body = { name: v.name.trim() };
     if (v.linked) body.linked = true;
     if (v.target) body.target = v.target;
+    if (v.datastore) body.datastore = v.datastore;
     if (v.power_on) body.power_on = true;
     await submit("POST", `/api/v1/vms/${enc(vm.id)}/clone`, body);
   }, "Clone");
@@ -100,10 +110,8 @@ export async function cloneDialog(vm, submit) {
 export async function migrateDialog(vm, detail, submit) {
   const hereHost = detail.host_name || detail.host || "its host";
   const hereDs = detail.datastore || "its datastore";
-  const [hostTargets, dsNames] = await Promise.all([
-    placementTargets(["host"]),
-    datacenterPath(vm.path).then(datastores),
-  ]);
+  const dc = await datacenterPath(vm.path);
+  const [hostTargets, dsNames] = await Promise.all([placementTargets(dc, ["host"]), datastores(dc)]);
   const hosts = hostTargets.filter((o) => o.value !== detail.host);
   const stores = dsNames.filter((d) => d !== detail.datastore).map((d) => ({ value: d, label: d }));
   if (!hosts.length && !stores.length) {
