@@ -387,6 +387,16 @@ static void test_cgroup_v1_nested(void **state)
 	struct res_cgroup *again = NULL;
 	assert_int_equal(res_cgroup_create(sys, name, &again, &err), 0);
 	res_cgroup_free(again);
+	/* Where the kernel offers it, the memory a process has follows it in. */
+	_cleanup_free_ char *mem_mover = xasprintf("%s/vireo/resgroup-12/mover", mem);
+	assert_int_equal(mkdir_p(mem_mover, 0755), 0);
+	put(mem_mover, "memory.move_charge_at_immigrate", "0");
+	assert_int_equal(res_cgroup_create(sys, "resgroup-12/mover", &again, &err), 0);
+	assert_file(mem_mover, "memory.move_charge_at_immigrate", "3");
+	res_cgroup_free(again);
+	rm_rf(mem_mover);
+	_cleanup_free_ char *cpu_mover = xasprintf("%s/vireo/resgroup-12/mover", cpu);
+	rm_rf(cpu_mover);
 	/* Opened by name; a missing one is -ENOENT. */
 	struct res_cgroup *pool_cg = NULL;
 	assert_int_equal(res_cgroup_open(sys, "resgroup-12/resgroup-13", &pool_cg, &err), 0);

@@ -36,6 +36,24 @@ static int v1_create(struct res_cgroup *cg, struct vr_error **err)
 		int r = mkdir_group(cg->parent_dir[c], err);
 		if (r == 0)
 			r = res_cg_create_levels(cg, c, NULL, err);
+		/*
+		 * Memory a process already uses follows it into this group (anonymous
+		 * and file pages): a VM moved to another pool is counted against that
+		 * pool's limit at once, not only for what it touches afterwards.
+		 * Kernels since 6.x may refuse it (EINVAL; it was deprecated, then
+		 * kept only as 0): the charge then stays behind, as on v2.
+		 */
+		if (r == 0 && c == RES_CTL_MEMORY &&
+		    res_cg_exists(cg->dir[c], "memory.move_charge_at_immigrate")) {
+			struct vr_error *e = NULL;
+			r = res_cg_write(cg->dir[c], "memory.move_charge_at_immigrate", "3", &e);
+			if (r == -EINVAL)
+				r = 0;
+			if (r < 0 && err)
+				*err = e;
+			else
+				vr_error_free(e);
+		}
 		if (r < 0)
 			return r;
 	}
