@@ -7,7 +7,8 @@ Covered: the five hosts join a cluster and their 20 VMs, the shared datastore
 "simds" and the port group "VM Network" appear in center; a VM is powered on
 through center (the host's task succeeds, its event brings the new power state
 into center); the simulated statistics become performance history and trip a metric
-alarm; the simulator's own checks (an index it does not play is 404, a
+alarm; a resource pool reaches the simulated host that holds its VM (kept by the
+simulator, checked by hostd's parser, not enforced); the simulator's own checks (an index it does not play is 404, a
 session of one host is refused by another, bad JSON and unknown fields are 400);
 a host is removed, with its VMs and center's account on it.
 
@@ -181,6 +182,34 @@ def test_power_on_through_center():
     check("already" in json.dumps(err), f"powering on twice: {err}")
 
 
+def test_resource_pools():
+    """Center sends a simulated host its part of the pool tree, as to hostd; the simulator
+    checks it with hostd's parser, keeps it and says it enforces nothing."""
+    pool = center.ok("POST", "/api/v1/inventory", {"kind": "resource_pool",
+                                                   "parent": S["cluster"], "name": "SimGold"})
+    pool = pool["id"]
+    root = center.ok("GET", "/api/v1/vms/sim1-vm0")["resource_pool"]
+    center.ok("PATCH", "/api/v1/vms/sim1-vm0", {"resource_pool": pool})
+    vm = center.ok("GET", "/api/v1/vms/sim1-vm0")
+    t1 = sim.login(1)
+
+    def on_sim():
+        r = sim.raw("GET", "/sim/1/api/v1/host/resource-pools", token=t1)[1]
+        p = [x for x in r["pools"] if x["id"] == pool]
+        return r if p and p[0]["vms"] == [vm["uuid"]] else None
+    r = wait_for("SimGold on sim-1", on_sim, timeout=30)
+    check(r["enforced"] is False and "simulated" in r["reason"], f"{r}")
+    t0 = sim.login(0)
+    check(sim.raw("GET", "/sim/0/api/v1/host/resource-pools", token=t0)[1]["pools"] == [],
+          "SimGold sent to sim-0, which has none of its VMs")
+    st, e = sim.raw("PUT", "/sim/1/api/v1/host/resource-pools",
+                    {"pools": [], "vms": {vm["uuid"]: "resgroup-77"}}, token=t1)
+    check(st == 400 and "not a listed pool" in e["error"]["message"], f"{st} {e}")
+    check(on_sim() is not None, "a refused PUT changed the simulated host's pools")
+    center.ok("PATCH", "/api/v1/vms/sim1-vm0", {"resource_pool": root})
+    center.ok("DELETE", f"/api/v1/inventory/{pool}")
+
+
 def test_statistics_and_metric_alarm():
     host = S["hosts"][0]
     pts = wait_for("a performance sample of sim-0", lambda: center.ok(
@@ -211,6 +240,7 @@ def main():
             ("simulator_alone", test_simulator_alone),
             ("join", test_join),
             ("power_on_through_center", test_power_on_through_center),
+            ("resource_pools", test_resource_pools),
             ("statistics_and_metric_alarm", test_statistics_and_metric_alarm),
             ("remove_host", test_remove_host),
         ])

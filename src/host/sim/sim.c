@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "host/auth.h"
 #include "host/events.h"
+#include "host/resources/pools.h"
 #include "host/sim/sim_priv.h"
 
 #define SESSION_IDLE_MS (30u * 60 * 1000)
@@ -475,6 +476,7 @@ static void host_init(struct sim *s, struct sim_host *h, unsigned index)
 	sim_uuid(s, what, h->id);
 	pthread_mutex_init(&h->lock, NULL);
 	h->events = events_new(EVENTS_KEPT);
+	h->pools = res_pool_tree_new();
 	h->next_task = 1;
 	user_add(h, "admin", s->cfg.admin_password, true);
 	h->n_vms = s->cfg.vms_per_host;
@@ -507,6 +509,7 @@ static void host_fini(struct sim_host *h)
 	}
 	free(h->vms);
 	events_free(h->events);
+	res_pool_tree_free(h->pools);
 	pthread_mutex_destroy(&h->lock);
 }
 

@@ -2,7 +2,8 @@
 /*
  * The simulated hosts' resources (sim.h): host, VMs and their power
  * operations (tasks that finish at once), tasks, the event feed with long
- * polling, statistics, datastores and network.  Shapes follow hostd's API
+ * polling, statistics, datastores, network and resource pools (kept,
+ * not enforced).  Shapes follow hostd's API
  * (docs/api/hostd.yaml) for what vireo-center reads.
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/events.h"
+#include "host/resources/pools.h"
 #include "host/sim/sim_priv.h"
 
 #define SIM_DATASTORE "simds"
@@ -414,6 +416,63 @@ static void network_get(struct api_request *req, void *opaque)
 				   SIM_PORTGROUP, "vlan", 0));
 }
 
+/*
+ * Resource pools as hostd shows them (GET/PUT /api/v1/host/resource-pools),
+ * checked by hostd's own parser; a simulated host has no QEMU to put in a
+ * group, so it says they are not enforced.  Under h->lock.
+ */
+static json_t *pools_json(struct sim_host *h)
+{
+	const struct res_pool_tree *t = h->pools;
+	json_t *doc = res_pool_tree_to_json(t);
+	json_t *pools = json_object_get(doc, "pools");
+	for (size_t i = 0; i < t->n_pools; i++) {
+		json_t *o = json_array_get(pools, i);
+		json_object_set_new(o, "vms", json_array());
+		json_object_set_new(o, "cgroup", json_null());
+	}
+	for (size_t i = 0; i < h->n_vms; i++) {
+		const struct res_pool *p = res_pool_tree_vm_pool(t, h->vms[i].id);
+		if (p)
+			json_array_append_new(
+				json_object_get(json_array_get(pools, (size_t)(p - t->pools)), "vms"),
+				json_string(h->vms[i].id));
+	}
+	json_object_set_new(doc, "enforced", json_false());
+	json_object_set_new(doc, "reason", json_string("a simulated host enforces nothing"));
+	return doc;
+}
+
+static void pools_get(struct api_request *req, void *opaque)
+{
+	struct sim_host *h = sim_request_host(req, opaque);
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	json_t *doc = pools_json(h);
+	pthread_mutex_unlock(&h->lock);
+	api_respond_json(req, 200, doc);
+}
+
+static void pools_put(struct api_request *req, void *opaque)
+{
+	struct sim_host *h = sim_request_host(req, opaque);
+	if (!h)
+		return;
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct res_pool_tree *t = NULL;
+	if (res_pool_tree_from_json(api_request_body_json(req), &t, &err) < 0) {
+		api_respond_vr_error(req, err);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	res_pool_tree_free(h->pools);
+	h->pools = t;
+	json_t *doc = pools_json(h);
+	pthread_mutex_unlock(&h->lock);
+	api_respond_json(req, 200, doc);
+}
+
 void sim_api_register(struct api_server *srv, struct sim *s)
 {
 	api_server_add_route(srv, "GET", "/sim/{h}/api/v1/host", host_get, s, 0);
@@ -429,4 +488,7 @@ void sim_api_register(struct api_server *srv, struct sim *s)
 	api_server_add_route(srv, "GET", "/sim/{h}/api/v1/datastores/{name}", datastores_get, s,
 			     0);
 	api_server_add_route(srv, "GET", "/sim/{h}/api/v1/network", network_get, s, 0);
+	api_server_add_route(srv, "GET", "/sim/{h}/api/v1/host/resource-pools", pools_get, s, 0);
+	api_server_add_route(srv, "PUT", "/sim/{h}/api/v1/host/resource-pools", pools_put, s,
+			     API_ROUTE_ADMIN | API_ROUTE_LARGE_BODY);
 }

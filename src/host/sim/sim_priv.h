@@ -13,6 +13,7 @@
 struct api_request;
 struct api_server;
 struct events;
+struct res_pool_tree;
 
 enum sim_power {
 	SIM_POWER_OFF,
@@ -60,6 +61,8 @@ struct sim_host {
 	struct sim_task tasks[SIM_TASKS_KEPT];
 	uint64_t next_task;
 	struct events *events; /* its own lock */
+	/* The resource pools center sent: kept and shown, not enforced (no QEMU). */
+	struct res_pool_tree *pools;
 };
 
 struct sim_session {
