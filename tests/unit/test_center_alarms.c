@@ -486,14 +486,34 @@ static void test_metric_duration(void **state)
 	assert_null(l.items[0].acknowledged_by);
 	alarm_state_list_clear(&l);
 
+	/*
+	 * Yellow-level, then red-level before yellow is due: each level has its own timer,
+	 * so yellow comes when yellow has held for the duration, red when red has.
+	 */
+	assert_int_equal(metric(db, vm, 10, AT(730)), 1);
+	expect_fire(0, id, vm, ALARM_RED, ALARM_GREEN, "10", NULL);
+	assert_int_equal(metric(db, vm, 80, AT(740)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(770)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(799)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(800)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_YELLOW, "95", NULL);
+	assert_int_equal(metric(db, vm, 95, AT(829)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(830)), 1);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "95", NULL);
+	/* Cleared by hand while red-level: raised again a duration later, both levels. */
+	OK(alarm_clear(db, id, vm, "admin", AT(835), &err));
+	assert_int_equal(metric(db, vm, 95, AT(840)), 0);
+	assert_int_equal(metric(db, vm, 95, AT(900)), 1);
+	expect_fire(0, id, vm, ALARM_GREEN, ALARM_RED, "95", NULL);
+
 	/* Without a duration, at once; other metrics do not count. */
 	s = metric_spec(vm, "fast", 0);
 	s.has_yellow = false;
 	int64_t fast = define(db, &s);
-	assert_int_equal(metric(db, vm, 91, AT(800)), 1);
+	assert_int_equal(metric(db, vm, 91, AT(950)), 1);
 	expect_fire(0, fast, vm, ALARM_GREEN, ALARM_RED, "91", NULL);
 	clear_fires();
-	OK(alarm_eval_metric(db, vm, "mem.usage.average", 99, AT(801), &fires, &err));
+	OK(alarm_eval_metric(db, vm, "mem.usage.average", 99, AT(951), &fires, &err));
 	assert_int_equal(fires.n, 0);
 	clear_fires();
 }
@@ -1048,6 +1068,43 @@ static void test_stored_action_not_run(void **state)
 	center_case_free(cc);
 }
 
+/*
+ * Schema migration 4: a yellow state that was timing red in its one timer
+ * (condition_since_ms) keeps that time as its red timer, so red comes when
+ * it would have.
+ */
+static void test_migration_splits_timers(void **state)
+{
+	(void)state;
+	struct vr_error *err = NULL;
+	struct center_case *cc = center_case_new(false);
+	struct db *db = NULL;
+	OK(db_open(cc->location, &db, &err));
+	OK(schema_migrate_with(db, schema_migrations, 3, NULL, &err));
+	int64_t root = 0;
+	OK(inventory_root(db, &root, &err));
+	int64_t dc = create(db, INV_KIND_DATACENTER, root, "dc1");
+	int64_t vm = create(db, INV_KIND_VM, child(db, dc, "vm"), "web01");
+	struct alarm_spec s = metric_spec(dc, "cpu", 60000);
+	int64_t id = define(db, &s);
+	_cleanup_free_ char *row = xasprintf(
+		"INSERT INTO alarm_state (alarm_id, object_id, status, state, value,"
+		" condition_since_ms, triggered_ms, last_action_ms)"
+		" VALUES (%lld, %lld, 'yellow', 'triggered', '95', %lld, %lld, %lld)",
+		(long long)id, (long long)vm, (long long)AT(30), (long long)AT(0), (long long)AT(0));
+	OK(db_exec(db, "a v3 state timing red", row, &err));
+	int applied = 0;
+	OK(schema_migrate(db, &applied, &err));
+	assert_int_equal(applied, SCHEMA_VERSION_LATEST - 3);
+	assert_int_equal(metric(db, vm, 95, AT(89)), 0);
+	assert_int_equal(status_of(db, id, vm), ALARM_YELLOW);
+	assert_int_equal(metric(db, vm, 95, AT(90)), 1);
+	expect_fire(0, id, vm, ALARM_YELLOW, ALARM_RED, "95", NULL);
+	clear_fires();
+	db_close(db);
+	center_case_free(cc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1065,6 +1122,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caller_transaction, setup, teardown),
 		cmocka_unit_test(test_action_rules),
 		cmocka_unit_test(test_stored_action_not_run),
+		cmocka_unit_test(test_migration_splits_timers),
 	};
 	int failed = FIXTURE_RUN_GROUPS("center_alarms", tests);
 	return failed ? 1 : 0;

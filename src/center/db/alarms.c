@@ -882,8 +882,9 @@ static int do_set_enabled(struct db *db, void *a, struct vr_error **err)
 	_cleanup_stmt_ struct db_stmt *clr = NULL;
 	r = db_prepare(db, "clear the states of a disabled alarm",
 		       "UPDATE alarm_state SET status = 'green', state = 'cleared', cleared_ms = $2,"
-		       " condition_since_ms = NULL WHERE alarm_id = $1"
-		       " AND (status <> 'green' OR condition_since_ms IS NOT NULL)",
+		       " condition_since_ms = NULL, red_since_ms = NULL WHERE alarm_id = $1"
+		       " AND (status <> 'green' OR condition_since_ms IS NOT NULL"
+		       "  OR red_since_ms IS NOT NULL)",
 		       &clr, err);
 	if (r < 0)
 		return r;
@@ -938,7 +939,8 @@ struct eval_row {
 	enum alarm_status status;
 	const char *state; /* STATE_* */
 	char *value, *acknowledged_by;
-	struct opt_ms since, triggered, acknowledged, cleared, last_action;
+	/* since: the condition at yellow or above since; red_since: at red since */
+	struct opt_ms since, red_since, triggered, acknowledged, cleared, last_action;
 };
 
 static void eval_row_clear(struct eval_row *e)
@@ -984,6 +986,7 @@ static void read_eval_row(struct db_stmt *st, struct eval_row *e)
 	e->acknowledged_by = text_dup(st, 16);
 	e->cleared = opt_read(st, 17);
 	e->last_action = opt_read(st, 18);
+	e->red_since = opt_read(st, 19);
 }
 
 /* What is evaluated: a metric's value, a state's value or an event. */
@@ -1028,53 +1031,38 @@ static void set_value(struct eval_row *e, const char *text)
 	e->value = xstrdup(text);
 }
 
+/* Starts or stops a timer as its condition holds or not; true if it changed. */
+static bool time_condition(struct opt_ms *t, bool holds, int64_t now)
+{
+	if (holds == t->set)
+		return false;
+	*t = holds ? opt_at(now) : (struct opt_ms){0};
+	return true;
+}
+
 /*
  * The metric and state rules (alarms.h): returns the new status and sets
- * *dirty when the row must be written.  condition_since_ms times the level
- * above the status; while green, `value` holds the value that started or
- * last moved the pending level, which says which level the timer is for.
+ * *dirty when the row must be written.  Two timers: since times the
+ * condition at yellow or above, red_since the red one; a level is due
+ * once its own has run duration_ms.  A status still held stays (after a
+ * clear, or timers lost), and one no longer held falls at once.
  */
 static enum alarm_status step_condition(struct eval_row *e, const struct eval_input *in,
 					int64_t now, bool *dirty)
 {
 	bool metric = strcmp(in->condition_kind, "metric") == 0;
 	enum alarm_status level = metric ? metric_level(e, in->number) : stored_level(e, in, in->text);
-	enum alarm_status target = e->status;
-	if (level <= e->status) {
-		if (e->since.set) {
-			e->since.set = false;
-			*dirty = true;
-		}
-		return level;
-	}
-	enum alarm_status pending = ALARM_GREEN;
-	if (e->since.set && e->status == ALARM_YELLOW)
-		pending = ALARM_RED;
-	else if (e->since.set && e->value)
-		pending = stored_level(e, in, e->value);
-	if (e->since.set && pending <= e->status)
-		e->since.set = false; /* lost track: start again */
-	if (!e->since.set) {
-		e->since = opt_at(now);
-		if (e->status == ALARM_GREEN)
-			set_value(e, in->text);
+	if (time_condition(&e->since, level >= ALARM_YELLOW, now))
 		*dirty = true;
-	} else if (level > pending) {
-		/* Climbed while pending: the lower level if it is due, and a new timer. */
-		if (now - e->since.ms >= e->duration_ms)
-			target = pending;
-		e->since = opt_at(now);
-		set_value(e, in->text);
+	if (time_condition(&e->red_since, level >= ALARM_RED, now))
 		*dirty = true;
-	} else if (level < pending && e->status == ALARM_GREEN) {
-		set_value(e, in->text); /* the pending level fell; its timer goes on */
-		*dirty = true;
-	}
-	if (now - e->since.ms >= e->duration_ms) {
-		target = level;
-		e->since.set = false;
-	}
-	return target;
+	enum alarm_status due = ALARM_GREEN;
+	if (e->red_since.set && now - e->red_since.ms >= e->duration_ms)
+		due = ALARM_RED;
+	else if (e->since.set && now - e->since.ms >= e->duration_ms)
+		due = ALARM_YELLOW;
+	enum alarm_status held = e->status < level ? e->status : level;
+	return due > held ? due : held;
 }
 
 /* Applies a change of status to the row. */
@@ -1089,7 +1077,6 @@ static void change_status(struct eval_row *e, enum alarm_status to, const char *
 	if (to == ALARM_GREEN) {
 		e->state = STATE_CLEARED;
 		e->cleared = opt_at(now);
-		e->since.set = false;
 	} else {
 		e->state = STATE_TRIGGERED;
 		e->triggered = opt_at(now);
@@ -1104,12 +1091,13 @@ static int write_state(struct db *db, struct db_stmt **st, int64_t object_id,
 		int r = db_prepare(db, "write alarm state",
 				   "INSERT INTO alarm_state (alarm_id, object_id, status, state,"
 				   " value, condition_since_ms, triggered_ms, acknowledged_ms,"
-				   " acknowledged_by, cleared_ms, last_action_ms)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+				   " acknowledged_by, cleared_ms, last_action_ms, red_since_ms)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 				   " ON CONFLICT (alarm_id, object_id) DO UPDATE SET"
 				   " status = excluded.status, state = excluded.state,"
 				   " value = excluded.value,"
 				   " condition_since_ms = excluded.condition_since_ms,"
+				   " red_since_ms = excluded.red_since_ms,"
 				   " triggered_ms = excluded.triggered_ms,"
 				   " acknowledged_ms = excluded.acknowledged_ms,"
 				   " acknowledged_by = excluded.acknowledged_by,"
@@ -1130,6 +1118,7 @@ static int write_state(struct db *db, struct db_stmt **st, int64_t object_id,
 	db_bind_text(*st, 9, e->acknowledged_by);
 	opt_bind(*st, 10, e->cleared);
 	opt_bind(*st, 11, e->last_action);
+	opt_bind(*st, 12, e->red_since);
 	int r = db_step(*st, err);
 	db_reset(*st);
 	return r < 0 ? r : 0;
@@ -1188,7 +1177,7 @@ static int load_eval_rows(struct db *db, int64_t object_id, const struct eval_in
 			   " d.red_threshold, d.yellow_state, d.red_state, d.event_status,"
 			   " d.duration_ms, s.status, s.state, s.value, s.condition_since_ms,"
 			   " s.triggered_ms, s.acknowledged_ms, s.acknowledged_by, s.cleared_ms,"
-			   " s.last_action_ms"
+			   " s.last_action_ms, s.red_since_ms"
 			   " FROM inventory_object me"
 			   " LEFT JOIN alarm_definition d ON d.enabled AND d.target_kind = me.kind"
 			   "  AND d.condition_kind = $2"
@@ -1447,7 +1436,7 @@ static int do_user_change(struct db *db, void *a, struct vr_error **err)
 	if (args->clear)
 		r = db_prepare(db, "clear an alarm",
 			       "UPDATE alarm_state SET status = 'green', state = 'cleared',"
-			       " cleared_ms = $3, condition_since_ms = NULL"
+			       " cleared_ms = $3, condition_since_ms = NULL, red_since_ms = NULL"
 			       " WHERE alarm_id = $1 AND object_id = $2",
 			       &st, err);
 	else

@@ -23,14 +23,13 @@
  * in one row of alarm_state.  A metric or state condition must hold
  * continuously for duration_ms before the status rises; the status falls
  * as soon as the condition no longer holds, to the level that still holds
- * (red -> yellow while the yellow condition holds, else green).  The
- * schema keeps one timer per row (condition_since_ms): it times the
- * condition of the level above the status.  While green, a value that
- * climbs from yellow into red before yellow is due restarts the timer for
- * red, so yellow may come late, but a status never rises before its
- * condition has held for duration_ms (as far as the evaluations seen
- * show).  An event sets its status at once, when that is worse than the
- * current one.
+ * (red -> yellow while the yellow condition holds, else green).  Each
+ * level has its own timer (condition_since_ms for yellow or above,
+ * red_since_ms for red): a value that climbs through yellow into red
+ * raises yellow once yellow has held for duration_ms and red once red
+ * has.  A status that still holds stays (a clear restarts both timers).
+ * An event sets its status at once, when that is worse than the current
+ * one.
  *
  * A change of status makes the row "triggered" (any acknowledgement
  * goes); acknowledging keeps the status and stops repeated actions;

@@ -361,6 +361,21 @@ static const struct schema_statement migration3[] = {
 	 "CREATE INDEX alarm_action_alarm ON alarm_action (alarm_id)"},
 };
 
+/*
+ * Version 4: a metric or state alarm times its yellow and its red
+ * condition separately (condition_since_ms: at yellow or above since;
+ * red_since_ms: at red since), so that a value climbing through yellow to
+ * red raises yellow once yellow has held for the duration.  A yellow row
+ * timed red in condition_since_ms: that time moves over.
+ */
+static const struct schema_statement migration4[] = {
+	{"add the red timer of alarm states",
+	 "ALTER TABLE alarm_state ADD COLUMN red_since_ms BIGINT"},
+	{"move yellow rows' red timers",
+	 "UPDATE alarm_state SET red_since_ms = condition_since_ms, condition_since_ms = NULL"
+	 " WHERE status = 'yellow' AND condition_since_ms IS NOT NULL"},
+};
+
 /* Roll-up levels: sample interval and how long it is kept. */
 static const struct {
 	int level;
@@ -445,6 +460,7 @@ const struct schema_migration schema_migrations[] = {
 	 ARRAY_SIZE(migration1), seed_v1},
 	{2, "host connections, center settings", migration2, ARRAY_SIZE(migration2), NULL},
 	{3, "the alarm action log", migration3, ARRAY_SIZE(migration3), NULL},
+	{4, "alarm states time yellow and red apart", migration4, ARRAY_SIZE(migration4), NULL},
 };
 
 _Static_assert(ARRAY_SIZE(schema_migrations) == SCHEMA_VERSION_LATEST,

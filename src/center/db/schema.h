@@ -15,7 +15,7 @@ struct db;
 struct vr_error;
 
 /* The newest schema this code knows. */
-#define SCHEMA_VERSION_LATEST 3
+#define SCHEMA_VERSION_LATEST 4
 
 /* The database's version: 0 for an empty database. */
 int schema_version_get(struct db *db, int64_t *version, struct vr_error **err);
