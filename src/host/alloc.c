@@ -98,7 +98,6 @@ int alloc_init(struct hostd *h, struct vr_error **err)
 	a->cap.reserve_cpu_mhz = 0;
 	a->cap.reserve_mem_mib = a->cap.mem_mib / 16 < 512 ? a->cap.mem_mib / 16 : 512;
 	settings_load(h);
-	alloc_mem_init(h);
 	struct vr_error *e = NULL;
 	struct res_cgroup_params p = { .parent = h->cfg.cgroup_parent };
 	if (res_cgroup_system_open(&p, &a->sys, &e) < 0) {
@@ -113,6 +112,8 @@ int alloc_init(struct hostd *h, struct vr_error **err)
 	}
 	/* Before running VMs are reattached: they find their pools' groups in place. */
 	alloc_pools_init(h);
+	/* Last: the balloon thread reads the cgroup system and the pools (pools_lock). */
+	alloc_mem_init(h);
 	(void)err;
 	return 0;
 }

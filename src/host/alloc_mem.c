@@ -10,7 +10,9 @@
  * QEMU, the host's free memory; then the targets, set where they
  * changed.  The memory VMs may use is the host's memory less its
  * reserve, or less if the administrator set vm_memory_mib; what the
- * host itself still has free (MemAvailable) bounds it too.
+ * host itself still has free (MemAvailable) bounds it too.  VMs in
+ * resource pools are weighed by their pools' memory shares and kept
+ * above their pools' reservations (alloc_pools_mem_view()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 #include "host/runtime.h"
 #include "host/resources/balloon.h"
 #include "host/resources/ksm.h"
+#include "host/resources/pools.h"
 #include "host/stats/proc.h"
 #include "qemu/balloon.h"
 #include "qemu/qmp.h"
@@ -179,12 +182,29 @@ static void policy_round(struct hostd *h)
 	if (capacity > used && capacity - used > host_free)
 		used = capacity - host_free;
 
+	/* The pools' shares and reservations, for the VMs of this round. */
+	const char **ids = xcalloc(n ? n : 1, sizeof(*ids));
+	uint64_t *own_shares = xcalloc(n ? n : 1, sizeof(*own_shares));
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = now[i].id;
+		own_shares[i] = in[i].shares;
+	}
+	struct res_pool_mem_view pv;
+	alloc_pools_mem_view(h, ids, own_shares, n, &pv);
+	for (size_t i = 0; i < n; i++)
+		in[i].shares = pv.weights[i];
+
 	pthread_mutex_lock(&m->lock);
 	struct res_mem_host host = { .capacity_mib = capacity, .used_mib = used, .state = m->state };
 	pthread_mutex_unlock(&m->lock);
 	uint64_t *targets = xcalloc(n ? n : 1, sizeof(*targets));
 	struct res_mem_plan plan = { 0 };
-	int r = capacity ? res_mem_balloon_targets(NULL, &host, in, n, targets, &plan) : -EINVAL;
+	int r = capacity ? res_mem_balloon_targets_grouped(NULL, &host, in, n, pv.vm_group, pv.groups,
+							   pv.n_groups, targets, &plan)
+			 : -EINVAL;
+	res_pool_mem_view_clear(&pv);
+	free(own_shares);
+	free(ids);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		now[i].target_mib = in[i].target_mib;
 		if (!qs[i] || !targets[i])

@@ -328,6 +328,17 @@ void alloc_pools_sweep(struct hostd *h)
 	pthread_mutex_unlock(&a->pools_lock);
 }
 
+void alloc_pools_mem_view(struct hostd *h, const char *const *vm_ids, const uint64_t *shares, size_t n,
+			  struct res_pool_mem_view *out)
+{
+	struct alloc *a = h->alloc;
+	pthread_mutex_lock(&a->pools_lock);
+	/* Not enforced (no cgroups, or a tree that could not be applied): as without pools. */
+	bool enforced = a->sys && !a->pools_error;
+	res_pool_mem_view(enforced ? a->pools : NULL, vm_ids, shares, n, out);
+	pthread_mutex_unlock(&a->pools_lock);
+}
+
 void alloc_pools_fini(struct hostd *h)
 {
 	struct alloc *a = h->alloc;

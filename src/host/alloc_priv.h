@@ -17,6 +17,7 @@ struct res_cgroup_system;
 struct alloc_mem;
 struct res_cgroup;
 struct res_pool_tree;
+struct res_pool_mem_view;
 struct vm_config;
 
 struct alloc {
@@ -49,6 +50,13 @@ void alloc_pools_init(struct hostd *h);
 void alloc_pools_fini(struct hostd *h);
 /* Makes sure the groups of the VM's pool exist with their settings; *name: the VM's group name. */
 int alloc_pools_vm_cgroup_locked(struct hostd *h, const char *vm_id, char **name, struct vr_error **err);
+/*
+ * For the balloon policy: the pools' memory weights and reservations for
+ * the n VMs of a round (res_pool_mem_view(), computed under pools_lock;
+ * no other lock held).  Pools not enforced: the VMs' own shares.
+ */
+void alloc_pools_mem_view(struct hostd *h, const char *const *vm_ids, const uint64_t *shares, size_t n,
+			  struct res_pool_mem_view *out);
 
 /* alloc_mem.c: the balloon policy and page sharing. */
 void alloc_mem_init(struct hostd *h);

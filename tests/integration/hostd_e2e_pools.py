@@ -13,8 +13,11 @@ id, unknown field, unknown VM pool, bad VM id) are refused with 400 and change
 nothing; a change the kernel refuses (a memory limit below the pool's use) is undone,
 file and groups as before; hostd killed and restarted with the VM running keeps it in
 its pool, and moves it back there when it was put elsewhere meanwhile; a map of
-100000 VMs (a body of about 6 MB) is taken, one more refused; the empty tree
-puts the VM back under PARENT/<uuid> and removes the pools' groups.
+100000 VMs (a body of about 6 MB) is taken, one more refused; memory shares of
+pools reach the balloon policy: with a second VM in a pool of 1 share beside the
+first's of 1000000, a host short of memory balloons the second only (with equal
+VM shares alone both would give); the empty tree puts the VM back under
+PARENT/<uuid> and removes the pools' groups.
 
 hostd's cgroups go under a parent of the test's own, removed at the end.
 
@@ -82,10 +85,11 @@ def procs(ctrl, rel):
         return None
 
 
-def pool(pid, parent, cpu_shares=4000, cpu_limit=-1, mem_limit=-1, mem_res=0, name=None):
+def pool(pid, parent, cpu_shares=4000, cpu_limit=-1, mem_limit=-1, mem_res=0, name=None,
+         mem_shares=163840):
     return {"id": pid, "parent": parent, "name": name or pid.capitalize(),
             "cpu_shares": cpu_shares, "cpu_limit_mhz": cpu_limit, "cpu_reservation_mhz": 0,
-            "mem_shares": 163840, "mem_limit_mib": mem_limit, "mem_reservation_mib": mem_res}
+            "mem_shares": mem_shares, "mem_limit_mib": mem_limit, "mem_reservation_mib": mem_res}
 
 
 def quota(limit_mhz):
@@ -110,22 +114,23 @@ def qemu_pid():
 
 
 def power_off_left_over():
-    """The VM must not outlive the test (hostd leaves VMs running when it stops)."""
-    try:
-        if "vm" in state and host().vm(state["vm"])["power_state"] == "poweredOn":
-            host().task_ok("POST", f"/api/v1/vms/{state['vm']}/power/off", timeout=60)
-    except Exception:  # noqa: BLE001 - best effort, then the last resort below
-        pass
-    pid = state.get("pid")
-    if pid:
+    """The VMs must not outlive the test (hostd leaves VMs running when it stops)."""
+    for key, pid_key in (("vm", "pid"), ("vm2", "pid2")):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                ours = state["vm"].encode() in f.read()
-            if ours:
-                os.kill(pid, 9)
-                time.sleep(0.5)
-        except OSError:
+            if key in state and host().vm(state[key])["power_state"] == "poweredOn":
+                host().task_ok("POST", f"/api/v1/vms/{state[key]}/power/off", timeout=60)
+        except Exception:  # noqa: BLE001 - best effort, then the last resort below
             pass
+        pid = state.get(pid_key)
+        if pid:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    ours = state[key].encode() in f.read()
+                if ours:
+                    os.kill(pid, 9)
+                    time.sleep(0.5)
+            except OSError:
+                pass
 
 
 def check_cpu_quota(rel, want):
@@ -375,6 +380,63 @@ def test_largest_map():
     print(f"  PUT with 100000 VM entries: {took:.2f} s", flush=True)
 
 
+def memory_state():
+    return host().ok("GET", "/api/v1/host/resources")["memory_state"]
+
+
+def test_memory_shares():
+    heavy = state["vm"]
+    spec = {"name": "pooled2", "datastore": "ds1", "memory_mib": 128, "vcpus": 1,
+            "guest_os": "debian12-64",
+            "boot": {"kernel": KERNEL, "initrd": INITRD, "cmdline": f"{CMDLINE} vireo.hostname=pooled2"},
+            "disks": []}
+    light = host().task_ok("POST", "/api/v1/vms", spec)["result"]["id"]
+    state["vm2"] = light
+    host().task_ok("POST", f"/api/v1/vms/{light}/power/on")
+    state["pid2"] = host().vm(light)["runtime"]["pid"]
+    host().wait_console(light, "VIREO-GUEST-READY", timeout=180)
+    body = json.loads(json.dumps(state["body"]))
+    body["pools"] += [pool("resgroup-30", None, mem_shares=1000000),
+                      pool("resgroup-31", None, mem_shares=1)]
+    body["vms"] = {heavy: "resgroup-30", light: "resgroup-31"}
+    put(body)
+    check_vm_in(f"{PARENT}/resgroup-31/{light}", state["pid2"])
+    deadline = time.monotonic() + 60
+    while True:
+        ms = memory_state()
+        seen = {v["vm_id"]: v for v in ms["vms"]}
+        if heavy in seen and light in seen and ms["state"] == "high" and len(seen) == 2:
+            break
+        check(time.monotonic() < deadline, f"both VMs in the balloon policy: {ms}")
+        time.sleep(1)
+    # Memory for VMs as much as their QEMUs hold now (the policy's "used" while the host
+    # has more free): short by 6% of that, less than the light VM can give (128 MiB down
+    # to 35%), so the heavy VM gives nothing.
+    resident = sum(v["resident_mib"] for v in seen.values())
+    host().ok("PATCH", "/api/v1/host/resources", {"vm_memory_mib": resident})
+    try:
+        lowest = {heavy: 128, light: 128}
+        deadline, after = time.monotonic() + 90, None
+        while after is None or time.monotonic() < after:
+            ms = memory_state()
+            for v in ms["vms"]:
+                if v["vm_id"] in lowest and v["balloon_target_mib"] > 0:
+                    lowest[v["vm_id"]] = min(lowest[v["vm_id"]], v["balloon_target_mib"])
+            if after is None and lowest[light] < 128:
+                after = time.monotonic() + 5  # a few more rounds
+            check(after is not None or time.monotonic() < deadline,
+                  f"the light pool's VM was never ballooned: {ms}")
+            time.sleep(0.5)
+        print(f"  short of memory ({ms['state']}, used {ms['used_mib']} of {ms['capacity_mib']} MiB): "
+              f"lowest targets heavy {lowest[heavy]} MiB, light {lowest[light]} MiB", flush=True)
+        check(lowest[heavy] == 128, f"the VM in the heavy pool was ballooned: {lowest}, {ms}")
+        check(lowest[light] >= 45, f"the light VM stays above 35%: {lowest}")
+    finally:
+        host().ok("PATCH", "/api/v1/host/resources", {"vm_memory_mib": 0})
+    host().task_ok("POST", f"/api/v1/vms/{light}/power/off")
+    put(state["body"])
+
+
 def test_empty_tree():
     vm = state["vm"]
     reply = put({"pools": [], "vms": {}})
@@ -404,7 +466,8 @@ def cleanup_cgroups():
 
 
 def main():
-    h = Hostd(HOSTD, work.path, "pools-a", DS, extra=["--cgroup-parent", PARENT])
+    h = Hostd(HOSTD, work.path, "pools-a", DS,
+              extra=["--cgroup-parent", PARENT, "--balloon-period-ms", "1000"])
     hosts.append(h)
     try:
         h.start()
@@ -416,6 +479,7 @@ def main():
             ("a change the kernel refuses is undone", test_kernel_refusal_undone),
             ("hostd restart with the VM running", test_hostd_restart),
             ("100000 VM entries", test_largest_map),
+            ("memory shares of pools in the balloon policy", test_memory_shares),
             ("empty tree", test_empty_tree),
         ])
     finally:

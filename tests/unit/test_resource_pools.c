@@ -2,9 +2,11 @@
 /*
  * Resource pools (host/resources/pools.h) and nested cgroups: the pool
  * tree's checks (each refusal of PUT /api/v1/host/resource-pools), the
- * conversion of a pool to cgroup settings, and groups several levels deep
+ * conversion of a pool to cgroup settings, groups several levels deep
  * on fake v1 and v2 trees (laid out in a temporary directory, found
- * through a fake mountinfo as test_resources.c does).
+ * through a fake mountinfo as test_resources.c does), and pools' memory
+ * shares and reservations made per-VM weights and floors for the balloon
+ * policy (host/resources/balloon.h), run through it under contention.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "host/resources/balloon.h"
 #include "host/resources/cgroup.h"
 #include "host/resources/cgroup_priv.h"
 #include "host/resources/pools.h"
@@ -555,6 +559,447 @@ static void test_cgroup_v2_nested(void **state)
 	rm_rf(tmpl);
 }
 
+/* ------------------------------------------------------------------ */
+/* memory shares: the tree made flat for the balloon policy            */
+
+/* A round of the balloon policy: the tree sent, and the VMs running now. */
+struct round {
+	json_t *body;
+	size_t n, cap;
+	unsigned next_id;
+	char (*ids)[37];
+	const char **idp;
+	uint64_t *shares;   /* each VM's own memory shares */
+	uint64_t *size_mib; /* and size */
+};
+
+static void round_init(struct round *r, size_t cap)
+{
+	*r = (struct round){ .body = parse("{\"pools\": [], \"vms\": {}}"), .cap = cap };
+	r->ids = xcalloc(cap, sizeof(*r->ids));
+	r->idp = xcalloc(cap, sizeof(*r->idp));
+	r->shares = xcalloc(cap, sizeof(*r->shares));
+	r->size_mib = xcalloc(cap, sizeof(*r->size_mib));
+}
+
+static void round_free(struct round *r)
+{
+	json_decref(r->body);
+	free(r->ids);
+	free(r->idp);
+	free(r->shares);
+	free(r->size_mib);
+}
+
+static void add_pool(struct round *r, const char *id, const char *parent, uint64_t mem_shares, uint64_t res_mib)
+{
+	json_t *p = json_pack("{s:s, s:s?, s:s, s:i, s:i, s:i, s:I, s:i, s:I}", "id", id, "parent", parent, "name", id,
+			      "cpu_shares", 1000, "cpu_limit_mhz", -1, "cpu_reservation_mhz", 0, "mem_shares",
+			      (json_int_t)mem_shares, "mem_limit_mib", -1, "mem_reservation_mib", (json_int_t)res_mib);
+	assert_non_null(p);
+	json_array_append_new(json_object_get(r->body, "pools"), p);
+}
+
+static void next_id(struct round *r, char out[37])
+{
+	snprintf(out, 37, "%08x-0000-4000-8000-000000000000", r->next_id++);
+}
+
+/* A VM mapped to a pool that is not running (not in the round). */
+static void add_stopped_vm(struct round *r, const char *pool)
+{
+	char id[37];
+	next_id(r, id);
+	json_object_set_new(json_object_get(r->body, "vms"), id, json_string(pool));
+}
+
+/* A running VM in pool (NULL: in none); its index in the round. */
+static size_t add_vm(struct round *r, const char *pool, uint64_t shares, uint64_t size_mib)
+{
+	assert_true(r->n < r->cap);
+	size_t i = r->n++;
+	next_id(r, r->ids[i]);
+	r->idp[i] = r->ids[i];
+	r->shares[i] = shares;
+	r->size_mib[i] = size_mib;
+	if (pool)
+		json_object_set_new(json_object_get(r->body, "vms"), r->ids[i], json_string(pool));
+	return i;
+}
+
+static struct res_pool_tree *round_tree(const struct round *r)
+{
+	struct res_pool_tree *t = NULL;
+	struct vr_error *err = NULL;
+	if (res_pool_tree_from_json(r->body, &t, &err) < 0)
+		fail_msg("tree refused: %s", err->msg);
+	return t;
+}
+
+/*
+ * The balloon policy on the round with the tree's weights and floors (t
+ * NULL: no pools): used = capacity, so it reclaims 6% of the capacity.
+ * Every VM is active (no statistics), so that without floors in the way
+ * memory ends proportional to the weights.
+ */
+static void round_balloon(const struct round *r, const struct res_pool_tree *t, unsigned max_balloon_pct,
+			  uint64_t capacity, uint64_t *targets, struct res_mem_plan *plan)
+{
+	struct res_pool_mem_view v;
+	res_pool_mem_view(t, r->idp, r->shares, r->n, &v);
+	struct res_mem_vm *vms = xcalloc(r->n, sizeof(*vms));
+	for (size_t i = 0; i < r->n; i++)
+		vms[i] = (struct res_mem_vm){ .configured_mib = r->size_mib[i], .shares = v.weights[i] };
+	struct res_mem_policy p = res_mem_policy_default;
+	p.max_balloon_pct = max_balloon_pct;
+	struct res_mem_host host = { .capacity_mib = capacity, .used_mib = capacity };
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, r->n, v.vm_group, v.groups, v.n_groups,
+							 targets, plan),
+			 0);
+	free(vms);
+	res_pool_mem_view_clear(&v);
+}
+
+static uint64_t sum_of(const uint64_t *v, size_t from, size_t to)
+{
+	uint64_t s = 0;
+	for (size_t i = from; i < to; i++)
+		s += v[i];
+	return s;
+}
+
+static void test_mem_weights_nested(void **state)
+{
+	(void)state;
+	struct round r;
+	round_init(&r, 8);
+	/*
+	 * top: P 1000, Q 1000, E 1000000 (no VM running), VM R 2000
+	 * P:   C1 3000, C2 1000, D 1000000 (no VM running), VM p1 4000
+	 * C1:  VMs a 1000, b 3000;  C2: VM c 1000, pool F 500000 (empty);  Q: VM q 500
+	 */
+	add_pool(&r, "resgroup-2", "resgroup-1", 3000, 1234); /* C1, before its parent */
+	add_pool(&r, "resgroup-1", NULL, 1000, 0);            /* P */
+	add_pool(&r, "resgroup-3", "resgroup-1", 1000, 0);    /* C2 */
+	add_pool(&r, "resgroup-4", NULL, 1000, 0);            /* Q */
+	add_pool(&r, "resgroup-5", NULL, 1000000, 0);         /* E */
+	add_pool(&r, "resgroup-6", "resgroup-1", 1000000, 0); /* D */
+	add_pool(&r, "resgroup-7", "resgroup-3", 500000, 0);  /* F */
+	size_t R = add_vm(&r, NULL, 2000, 1024);
+	size_t p1 = add_vm(&r, "resgroup-1", 4000, 1024);
+	size_t a = add_vm(&r, "resgroup-2", 1000, 1024);
+	size_t b = add_vm(&r, "resgroup-2", 3000, 1024);
+	size_t c = add_vm(&r, "resgroup-3", 1000, 1024);
+	size_t q = add_vm(&r, "resgroup-4", 500, 1024);
+	add_stopped_vm(&r, "resgroup-5");
+	add_stopped_vm(&r, "resgroup-6");
+	struct res_pool_tree *t = round_tree(&r);
+	struct res_pool_mem_view v;
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	/* Parts of the host: R 1/2, q 1/4, p1 1/8, a 3/128, b 9/128, c 1/32; R's is the top. */
+	const uint64_t top = RES_POOL_MEM_WEIGHT_TOP;
+	assert_int_equal(v.weights[R], top);
+	assert_int_equal(v.weights[q], top / 2);
+	assert_int_equal(v.weights[p1], top / 4);
+	assert_int_equal(v.weights[a], 3 * (top / 64));
+	assert_int_equal(v.weights[b], 9 * (top / 64));
+	assert_int_equal(v.weights[c], top / 16);
+	assert_int_equal(v.n_pooled, 5);
+	/* Groups: one per pool, the tree's parents, reservations as floors. */
+	assert_int_equal(v.n_groups, 7);
+	assert_int_equal(v.vm_group[R], -1);
+	assert_int_equal(v.vm_group[a], 0);
+	assert_int_equal(v.vm_group[p1], 1);
+	assert_int_equal(v.groups[0].parent, 1);
+	assert_int_equal(v.groups[0].floor_mib, 1234);
+	assert_int_equal(v.groups[1].parent, -1);
+	assert_int_equal(v.groups[6].parent, 2);
+	res_pool_mem_view_clear(&v);
+
+	/* Pools without a VM running take nothing: the same without E, D and F. */
+	json_t *body = r.body;
+	r.body = json_deep_copy(body);
+	json_t *pools = json_object_get(r.body, "pools");
+	json_t *vms = json_object_get(r.body, "vms");
+	json_array_remove(pools, 6);
+	json_array_remove(pools, 5);
+	json_array_remove(pools, 4);
+	json_object_del(vms, "00000006-0000-4000-8000-000000000000");
+	json_object_del(vms, "00000007-0000-4000-8000-000000000000");
+	struct res_pool_tree *t2 = round_tree(&r);
+	json_decref(r.body);
+	r.body = body;
+	assert_int_equal(t2->n_pools, 4);
+	struct res_pool_mem_view v2;
+	res_pool_mem_view(t2, r.idp, r.shares, r.n, &v2);
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	for (size_t i = 0; i < r.n; i++)
+		assert_int_equal(v.weights[i], v2.weights[i]);
+	res_pool_mem_view_clear(&v);
+	res_pool_mem_view_clear(&v2);
+	res_pool_tree_free(t2);
+
+	/* Once E has a VM running, even of 1 share, E takes its part: 500 times R's. */
+	size_t e = add_vm(&r, "resgroup-5", 1, 1024);
+	res_pool_tree_free(t);
+	t = round_tree(&r);
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	assert_int_equal(v.weights[e], top);
+	assert_int_equal(v.weights[R], (top + 250) / 500);
+	assert_int_equal(v.weights[q], (top + 500) / 1000);
+	res_pool_mem_view_clear(&v);
+	res_pool_tree_free(t);
+	round_free(&r);
+}
+
+static void test_mem_sibling_pools(void **state)
+{
+	(void)state;
+	/* A (shares 2000): one VM of 64 GiB; B (1000): three of 8 GiB.  Own shares: 10 per MiB. */
+	struct round r;
+	round_init(&r, 4);
+	add_pool(&r, "resgroup-1", NULL, 2000, 0);
+	add_pool(&r, "resgroup-2", NULL, 1000, 0);
+	add_vm(&r, "resgroup-1", 655360, 65536);
+	for (int i = 0; i < 3; i++)
+		add_vm(&r, "resgroup-2", 81920, 8192);
+	struct res_pool_tree *t = round_tree(&r);
+	uint64_t tg[4];
+	struct res_mem_plan plan;
+	/* 6% of 300000 MiB to reclaim: 18000 of the 90112 MiB. */
+	round_balloon(&r, t, 100, 300000, tg, &plan);
+	assert_int_equal(plan.reclaim_mib, 18000);
+	assert_int_equal(plan.shortfall_mib, 0);
+	uint64_t in_a = tg[0], in_b = sum_of(tg, 1, 4);
+	assert_int_equal(in_a + in_b, 90112 - 18000);
+	double ratio = (double)in_a / (double)in_b;
+	print_message("pools 2:1 (1 VM : 3 VMs) -> %llu / %llu MiB (ratio %.4f)\n", (unsigned long long)in_a,
+		      (unsigned long long)in_b, ratio);
+	assert_true(ratio > 1.99 && ratio < 2.01);
+	/* Within B, equal shares: equal memory. */
+	assert_true(tg[1] + 20 >= tg[2] && tg[2] + 20 >= tg[1] && tg[1] + 20 >= tg[3] && tg[3] + 20 >= tg[1]);
+	/* Without pools the VMs' own shares rule: 655360 : 3 x 81920, 2.67:1. */
+	round_balloon(&r, NULL, 100, 300000, tg, &plan);
+	ratio = (double)tg[0] / (double)sum_of(tg, 1, 4);
+	assert_true(ratio > 2.64 && ratio < 2.70);
+	res_pool_tree_free(t);
+	round_free(&r);
+}
+
+static void test_mem_outside_pools(void **state)
+{
+	(void)state;
+	struct round r;
+	round_init(&r, 3);
+	add_pool(&r, "resgroup-1", NULL, 1000, 512);
+	add_stopped_vm(&r, "resgroup-1");
+	add_vm(&r, NULL, 40960, 4096);
+	add_vm(&r, NULL, 81920, 8192);
+	add_vm(&r, NULL, 7, 2048);
+	struct res_pool_tree *t = round_tree(&r);
+	/* No VM of the round in a pool: the own shares unchanged, no groups, with or without a tree. */
+	const struct res_pool_tree *trees[] = { NULL, t };
+	for (size_t k = 0; k < 2; k++) {
+		struct res_pool_mem_view v;
+		res_pool_mem_view(trees[k], r.idp, r.shares, r.n, &v);
+		assert_int_equal(v.n_pooled, 0);
+		assert_int_equal(v.n_groups, 0);
+		assert_null(v.groups);
+		for (size_t i = 0; i < r.n; i++) {
+			assert_int_equal(v.weights[i], r.shares[i]);
+			assert_int_equal(v.vm_group[i], -1);
+		}
+		res_pool_mem_view_clear(&v);
+	}
+	/* And the targets are those of the flat policy. */
+	uint64_t tg[3], flat[3];
+	struct res_mem_plan plan, flat_plan;
+	round_balloon(&r, t, 65, 100000, tg, &plan);
+	struct res_mem_vm vms[3];
+	for (size_t i = 0; i < 3; i++)
+		vms[i] = (struct res_mem_vm){ .configured_mib = r.size_mib[i], .shares = r.shares[i] };
+	struct res_mem_policy p = res_mem_policy_default;
+	struct res_mem_host host = { .capacity_mib = 100000, .used_mib = 100000 };
+	assert_int_equal(res_mem_balloon_targets(&p, &host, vms, 3, flat, &flat_plan), 0);
+	assert_memory_equal(tg, flat, sizeof(tg));
+	assert_memory_equal(&plan, &flat_plan, sizeof(plan));
+	assert_int_equal(plan.reclaim_mib, 6000);
+	res_pool_tree_free(t);
+	round_free(&r);
+}
+
+static void test_mem_extreme_shares(void **state)
+{
+	(void)state;
+	const uint64_t top = RES_POOL_MEM_WEIGHT_TOP, mega = 1000000;
+	/* X (1): VM x of 1000000 shares; Y (1000000): VMs y1 of 1 and y2 of 1000000. */
+	struct round r;
+	round_init(&r, 3);
+	add_pool(&r, "pool-x1", NULL, 1, 0);
+	add_pool(&r, "pool-y1", NULL, mega, 0);
+	size_t x = add_vm(&r, "pool-x1", mega, 4096);
+	size_t y1 = add_vm(&r, "pool-y1", 1, 4096);
+	size_t y2 = add_vm(&r, "pool-y1", mega, 4096);
+	struct res_pool_tree *t = round_tree(&r);
+	struct res_pool_mem_view v;
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	/* y2: 10^6/(10^6+1) squared (the top); y1: 10^-6 of it; x: (10^6+1)/10^12 of it. */
+	assert_int_equal(v.weights[y2], top);
+	assert_true(v.weights[y1] >= top / mega - 1 && v.weights[y1] <= top / mega + 1);
+	uint64_t want_x = (uint64_t)((double)top * 1000001.0 / 1e12 + 0.5);
+	assert_true(v.weights[x] >= want_x - 1 && v.weights[x] <= want_x + 1);
+	res_pool_mem_view_clear(&v);
+	/* Under contention x and y1 give down to their floors (35%) before y2 gives anything. */
+	uint64_t tg[3];
+	struct res_mem_plan plan;
+	round_balloon(&r, t, 65, 100000, tg, &plan);
+	assert_int_equal(tg[x], 1434);
+	assert_int_equal(tg[y1], 1434);
+	assert_int_equal(tg[y2], 4096 - (6000 - 2 * (4096 - 1434)));
+	res_pool_tree_free(t);
+	round_free(&r);
+
+	/*
+	 * The deepest tree the API takes, each level 1 : 1000000 against the
+	 * way down: chain-k (1 share) holds side-(k+1) (1000000) with a VM of
+	 * 1000000 shares, and chain-(k+1); chain-16 holds a VM of 1 share.
+	 * Parts shrink 10^6 per level, far below a double's 2^-52: no weight
+	 * is 0 or over the top, and the balloon still runs.
+	 */
+	round_init(&r, RES_POOL_MAX_DEPTH + 1);
+	char id[32], parent[32];
+	add_pool(&r, "side-1", NULL, mega, 0);
+	add_vm(&r, "side-1", mega, 4096);
+	for (unsigned k = 1; k <= RES_POOL_MAX_DEPTH; k++) {
+		snprintf(id, sizeof(id), "chain-%u", k);
+		snprintf(parent, sizeof(parent), "chain-%u", k - 1);
+		add_pool(&r, id, k > 1 ? parent : NULL, 1, 0);
+		if (k < RES_POOL_MAX_DEPTH) {
+			char side[32];
+			snprintf(side, sizeof(side), "side-%u", k + 1);
+			add_pool(&r, side, id, mega, 0);
+			add_vm(&r, side, mega, 4096);
+		} else {
+			add_vm(&r, id, 1, 4096);
+		}
+	}
+	t = round_tree(&r);
+	assert_int_equal(t->n_pools, 2 * RES_POOL_MAX_DEPTH);
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	assert_int_equal(v.n_pooled, RES_POOL_MAX_DEPTH + 1);
+	assert_int_equal(v.weights[0], top);
+	uint64_t want1 = (uint64_t)((double)top / 1000001.0 + 0.5);
+	assert_true(v.weights[1] >= want1 - 1 && v.weights[1] <= want1 + 1);
+	assert_true(v.weights[2] >= 4503 && v.weights[2] <= 4505);
+	for (size_t i = 3; i < r.n; i++)
+		assert_int_equal(v.weights[i], 1);
+	res_pool_mem_view_clear(&v);
+	uint64_t deep[RES_POOL_MAX_DEPTH + 1];
+	round_balloon(&r, t, 65, 100000, deep, &plan);
+	/* 6000 to reclaim: the lightest give first, each down to 1434. */
+	assert_int_equal(deep[0], 4096);
+	assert_int_equal(sum_of(deep, 0, r.n), 4096 * r.n - 6000);
+	assert_int_equal(plan.shortfall_mib, 0);
+	res_pool_tree_free(t);
+	round_free(&r);
+}
+
+static void test_mem_10000_vms(void **state)
+{
+	(void)state;
+	/*
+	 * 10 top pools of (k+1) x 100000 shares, each with 10 children of 1 to
+	 * 1000000 shares, each with 100 VMs of 10 to 70 shares.
+	 */
+	enum { TOPS = 10, KIDS = 10, PER = 100, N = TOPS * KIDS * PER };
+	struct round r;
+	round_init(&r, N);
+	char id[32], parent[32];
+	double top_shares[TOPS], kid_shares[TOPS][KIDS], own_sum[TOPS][KIDS] = { { 0 } }, tops_sum = 0;
+	for (unsigned k = 0; k < TOPS; k++) {
+		snprintf(id, sizeof(id), "resgroup-%u", k);
+		top_shares[k] = 100000.0 * (k + 1);
+		tops_sum += top_shares[k];
+		add_pool(&r, id, NULL, (uint64_t)top_shares[k], 0);
+		snprintf(parent, sizeof(parent), "%s", id);
+		for (unsigned j = 0; j < KIDS; j++) {
+			snprintf(id, sizeof(id), "resgroup-%u", 100 + k * KIDS + j);
+			kid_shares[k][j] = 1.0 + 111111.0 * j;
+			add_pool(&r, id, parent, (uint64_t)kid_shares[k][j], 0);
+			for (unsigned i = 0; i < PER; i++) {
+				uint64_t own = 10 * (i % 7 + 1);
+				add_vm(&r, id, own, 1024);
+				own_sum[k][j] += (double)own;
+			}
+		}
+	}
+	struct res_pool_tree *t = round_tree(&r);
+	struct res_pool_mem_view v;
+	res_pool_mem_view(t, r.idp, r.shares, r.n, &v);
+	assert_int_equal(v.n_pooled, N);
+	/* Each VM's weight as the tree says, scaled so that the heaviest is the top, to within rounding. */
+	double *want = xcalloc(N, sizeof(*want)), heaviest = 0;
+	for (unsigned k = 0; k < TOPS; k++) {
+		double kids_sum = 0;
+		for (unsigned j = 0; j < KIDS; j++)
+			kids_sum += kid_shares[k][j];
+		for (unsigned j = 0; j < KIDS; j++)
+			for (unsigned i = 0; i < PER; i++) {
+				size_t n = ((size_t)k * KIDS + j) * PER + i;
+				want[n] = top_shares[k] / tops_sum * kid_shares[k][j] / kids_sum * (double)r.shares[n] /
+					  own_sum[k][j];
+				if (want[n] > heaviest)
+					heaviest = want[n];
+			}
+	}
+	double worst = 0;
+	for (size_t n = 0; n < N; n++) {
+		assert_true(v.weights[n] >= 1 && v.weights[n] <= RES_POOL_MEM_WEIGHT_TOP);
+		double off = fabs((double)v.weights[n] - want[n] / heaviest * (double)RES_POOL_MEM_WEIGHT_TOP);
+		if (off > worst)
+			worst = off;
+	}
+	free(want);
+	print_message("10000 VMs: weights within %.3f of the exact ones (top %llu)\n", worst,
+		      (unsigned long long)RES_POOL_MEM_WEIGHT_TOP);
+	assert_true(worst <= 2.0);
+	res_pool_mem_view_clear(&v);
+	res_pool_tree_free(t);
+	round_free(&r);
+
+	/*
+	 * The balloon with 10000 VMs of 1 GiB: A (2 shares) 1000 VMs, B (1)
+	 * 9000.  B's VMs weigh less and give first; with a reservation B
+	 * gives only down to it and A gives the rest.
+	 */
+	round_init(&r, N);
+	add_pool(&r, "pool-a1", NULL, 2, 0);
+	add_pool(&r, "pool-b1", NULL, 1, 0);
+	for (size_t i = 0; i < N; i++)
+		add_vm(&r, i < 1000 ? "pool-a1" : "pool-b1", 10240, 1024);
+	t = round_tree(&r);
+	uint64_t *tg = xcalloc(N, sizeof(*tg));
+	struct res_mem_plan plan;
+	round_balloon(&r, t, 65, 5000000, tg, &plan);
+	assert_int_equal(plan.reclaim_mib, 300000);
+	assert_int_equal(plan.shortfall_mib, 0);
+	assert_int_equal(sum_of(tg, 0, 1000), 1000 * 1024);
+	assert_int_equal(sum_of(tg, 1000, N), 9000 * 1024 - 300000);
+	res_pool_tree_free(t);
+	json_object_set_new(json_array_get(json_object_get(r.body, "pools"), 1), "mem_reservation_mib",
+			    json_integer(9000 * 1024 - 100000));
+	t = round_tree(&r);
+	round_balloon(&r, t, 65, 5000000, tg, &plan);
+	assert_int_equal(plan.shortfall_mib, 0);
+	assert_int_equal(sum_of(tg, 1000, N), 9000 * 1024 - 100000);
+	assert_int_equal(sum_of(tg, 0, 1000), 1000 * 1024 - 200000);
+	for (size_t i = 0; i < N; i++)
+		assert_true(tg[i] >= 359 && tg[i] <= 1024);
+	free(tg);
+	res_pool_tree_free(t);
+	round_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +1009,11 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_cgroup_v1_nested),
 		cmocka_unit_test(test_cgroup_v2_nested),
+		cmocka_unit_test(test_mem_weights_nested),
+		cmocka_unit_test(test_mem_sibling_pools),
+		cmocka_unit_test(test_mem_outside_pools),
+		cmocka_unit_test(test_mem_extreme_shares),
+		cmocka_unit_test(test_mem_10000_vms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -487,6 +487,62 @@ static void test_balloon_limit(void **state)
 	assert_int_equal(res_mem_balloon_targets(NULL, &host, vms, 2, t, &plan), -EINVAL);
 }
 
+static void test_balloon_groups(void **state)
+{
+	/* a and b in group 1 (floor 6000), itself in group 0 (floor 7000); c in none. */
+	struct res_mem_vm vms[3] = {vm4g("a", 40960), vm4g("b", 40960), vm4g("c", 409600)};
+	const long in_group[3] = {1, 1, -1};
+	struct res_mem_group groups[2] = {{.parent = -1, .floor_mib = 7000}, {.parent = 0, .floor_mib = 6000}};
+	struct res_mem_policy p = res_mem_policy_default;
+	p.max_balloon_pct = 100;
+	uint64_t t[3];
+	struct res_mem_plan plan;
+	/* Reclaim 3000: a and b have the lowest shares but may give only 8192 - 7000 together. */
+	struct res_mem_host host = {.capacity_mib = 50000, .used_mib = 50000};
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), 0);
+	assert_int_equal(plan.reclaim_mib, 3000);
+	assert_int_equal(t[0] + t[1], 7000);
+	assert_int_equal(t[2], 4096 - (3000 - 1192));
+	assert_int_equal(plan.shortfall_mib, 0);
+	/* Without the groups, c (ten times the shares) would give nothing. */
+	assert_int_equal(res_mem_balloon_targets(&p, &host, vms, 3, t, &plan), 0);
+	assert_int_equal(t[2], 4096);
+	assert_int_equal(t[0] + t[1], 8192 - 3000);
+	/* The inner floor holds when it is the higher one. */
+	groups[1].floor_mib = 7500;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), 0);
+	assert_int_equal(t[0] + t[1], 7500);
+	assert_int_equal(t[2], 4096 - (3000 - 692));
+	/* A group already below its floor (raised while under pressure) gives nothing more. */
+	vms[0].target_mib = 3000;
+	vms[1].target_mib = 3000;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), 0);
+	assert_int_equal(t[0], 3000);
+	assert_int_equal(t[1], 3000);
+	assert_int_equal(t[2], 4096 - 3000);
+	/* Everyone held or at the floor: the rest is a shortfall. */
+	vms[2].target_mib = 1000;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), 0);
+	assert_int_equal(t[2], 0);
+	assert_int_equal(plan.shortfall_mib, 2000);
+	/* Groups do not hold back giving memory back. */
+	host.used_mib = 10000;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), 0);
+	assert_int_equal(t[0], 4096);
+	assert_int_equal(t[1], 4096);
+	assert_int_equal(t[2], 4096);
+	/* Bad groups: an index out of range, parents in a cycle. */
+	const long bad_vm[3] = {2, 1, -1};
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, bad_vm, groups, 2, t, &plan), -EINVAL);
+	groups[1].parent = 5;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), -EINVAL);
+	groups[1].parent = 0;
+	groups[0].parent = 1;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), -EINVAL);
+	groups[0].parent = 0;
+	assert_int_equal(res_mem_balloon_targets_grouped(&p, &host, vms, 3, in_group, groups, 2, t, &plan), -EINVAL);
+}
+
 /* ------------------------------------------------------------------ */
 /* KSM                                                                 */
 
@@ -802,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_balloon_shares),
 		cmocka_unit_test(test_balloon_hysteresis),
 		cmocka_unit_test(test_balloon_limit),
+		cmocka_unit_test(test_balloon_groups),
 		cmocka_unit_test(test_ksm_parse),
 		cmocka_unit_test(test_ksm_fixture_dir),
 		cmocka_unit_test(test_scheduler_parse),

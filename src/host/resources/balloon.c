@@ -65,6 +65,7 @@ double res_mem_rho(uint64_t shares, uint64_t alloc_mib, uint64_t active_mib, dou
 
 struct vm_state {
 	uint64_t floor, ceiling, cur, active;
+	bool held; /* a group above it is at its floor: nothing more is taken this round */
 };
 
 static bool policy_valid(const struct res_mem_policy *p)
@@ -84,7 +85,7 @@ static ssize_t pick(const struct res_mem_vm *vms, const struct vm_state *st, siz
 	ssize_t best = -1;
 	double best_rho = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (reclaim ? st[i].cur <= st[i].floor : st[i].cur >= st[i].ceiling)
+		if (reclaim ? st[i].cur <= st[i].floor || st[i].held : st[i].cur >= st[i].ceiling)
 			continue;
 		double rho = res_mem_rho(vms[i].shares, st[i].cur, st[i].active, tax);
 		if (best < 0 || (reclaim ? rho < best_rho : rho > best_rho)) {
@@ -95,13 +96,66 @@ static ssize_t pick(const struct res_mem_vm *vms, const struct vm_state *st, siz
 	return best;
 }
 
+/* Every index in range and no cycle among the parents. */
+static bool groups_valid(const long *vm_group, size_t n, const struct res_mem_group *groups, size_t n_groups)
+{
+	for (size_t g = 0; g < n_groups; g++) {
+		size_t steps = 0;
+		for (long k = groups[g].parent; k >= 0; k = groups[k].parent)
+			if ((size_t)k >= n_groups || ++steps > n_groups)
+				return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (vm_group[i] >= 0 && (size_t)vm_group[i] >= n_groups)
+			return false;
+	return true;
+}
+
+/*
+ * What the groups from g up allow to be taken still (UINT64_MAX: no
+ * group); *full: the lowest group with nothing left, or -1.
+ */
+static uint64_t groups_room(const struct res_mem_group *groups, const uint64_t *total, long g, long *full)
+{
+	uint64_t room = UINT64_MAX;
+	*full = -1;
+	for (; g >= 0; g = groups[g].parent) {
+		uint64_t r = total[g] > groups[g].floor_mib ? total[g] - groups[g].floor_mib : 0;
+		if (r == 0 && *full < 0)
+			*full = g;
+		if (r < room)
+			room = r;
+	}
+	return room;
+}
+
+static bool in_group(const struct res_mem_group *groups, long g, long which)
+{
+	for (; g >= 0; g = groups[g].parent)
+		if (g == which)
+			return true;
+	return false;
+}
+
 int res_mem_balloon_targets(const struct res_mem_policy *p, const struct res_mem_host *host,
 			    const struct res_mem_vm *vms, size_t n, uint64_t *targets,
 			    struct res_mem_plan *plan)
 {
+	return res_mem_balloon_targets_grouped(p, host, vms, n, NULL, NULL, 0, targets, plan);
+}
+
+int res_mem_balloon_targets_grouped(const struct res_mem_policy *p, const struct res_mem_host *host,
+				    const struct res_mem_vm *vms, size_t n, const long *vm_group,
+				    const struct res_mem_group *groups, size_t n_groups,
+				    uint64_t *targets, struct res_mem_plan *plan)
+{
 	if (!p)
 		p = &res_mem_policy_default;
 	if (!policy_valid(p) || host->capacity_mib == 0 || host->state > RES_MEM_STATE_LOW)
+		return -EINVAL;
+	if (!vm_group || !groups)
+		n_groups = 0;
+	if (n_groups && !groups_valid(vm_group, n, groups, n_groups))
 		return -EINVAL;
 	memset(plan, 0, sizeof(*plan));
 	struct vm_state *st = xcalloc(n ? n : 1, sizeof(*st));
@@ -129,6 +183,11 @@ int res_mem_balloon_targets(const struct res_mem_policy *p, const struct res_mem
 		if (v->actual_mib > cur)
 			pending += v->actual_mib - cur;
 	}
+	/* Each group's VMs' targets together, kept up to date as memory is taken. */
+	uint64_t *total = n_groups ? xcalloc(n_groups, sizeof(*total)) : NULL;
+	for (size_t i = 0; total && i < n; i++)
+		for (long g = vm_group[i]; g >= 0; g = groups[g].parent)
+			total[g] = st[i].cur > UINT64_MAX - total[g] ? UINT64_MAX : total[g] + st[i].cur;
 	plan->free_mib = host->used_mib >= host->capacity_mib ? 0 : host->capacity_mib - host->used_mib;
 	plan->state = res_mem_state_next(p, host->state, host->capacity_mib, plan->free_mib);
 	uint64_t high = threshold_mib(p, RES_MEM_STATE_HIGH, host->capacity_mib);
@@ -148,11 +207,26 @@ int res_mem_balloon_targets(const struct res_mem_policy *p, const struct res_mem
 		if (i < 0)
 			break;
 		uint64_t room = reclaim ? st[i].cur - st[i].floor : st[i].ceiling - st[i].cur;
+		if (reclaim && total) {
+			long full;
+			uint64_t g_room = groups_room(groups, total, vm_group[i], &full);
+			if (g_room == 0) {
+				/* Totals only fall while reclaiming: the group's VMs are held for the round. */
+				for (size_t j = 0; j < n; j++)
+					if (in_group(groups, vm_group[j], full))
+						st[j].held = true;
+				continue;
+			}
+			if (g_room < room)
+				room = g_room;
+		}
 		uint64_t take = step < left ? step : left;
 		if (take > room)
 			take = room;
 		st[i].cur = reclaim ? st[i].cur - take : st[i].cur + take;
 		left -= take;
+		for (long g = total && reclaim ? vm_group[i] : -1; g >= 0; g = groups[g].parent)
+			total[g] -= take;
 	}
 	if (reclaim)
 		plan->shortfall_mib = left;
@@ -160,6 +234,7 @@ int res_mem_balloon_targets(const struct res_mem_policy *p, const struct res_mem
 		plan->returned_mib = amount - left;
 	for (size_t i = 0; i < n; i++)
 		targets[i] = st[i].cur;
+	free(total);
 	free(st);
 	return 0;
 }

@@ -46,6 +46,13 @@
  * -- and never below max(reservation, configured * (1 - max_balloon)),
  * where max_balloon is 65% as ESX's sched.mem.maxmemctl default.
  *
+ * Resource pools: the policy itself is flat.  Pools' memory shares reach
+ * it as each VM's S, the VM's share of the host made from the pool tree
+ * (res_pool_mem_view(), pools.h); pools' reservations as groups: the
+ * targets of the VMs below a group, together, are not taken below the
+ * group's floor (a group already below it gives nothing more; it gets
+ * memory back as every VM does when the pressure goes).
+ *
  * How much: under pressure, enough to bring free memory back to the high
  * threshold (6%), minus what earlier targets have not yet reclaimed
  * (actual size above target).  In the high state, memory is handed back
@@ -109,5 +116,21 @@ double res_mem_rho(uint64_t shares, uint64_t alloc_mib, uint64_t active_mib, dou
 int res_mem_balloon_targets(const struct res_mem_policy *p, const struct res_mem_host *host,
 			    const struct res_mem_vm *vms, size_t n, uint64_t *targets,
 			    struct res_mem_plan *plan);
+
+/* VMs whose targets together are not ballooned below a floor: a resource pool's reservation. */
+struct res_mem_group {
+	long parent;        /* index in the groups, -1: none */
+	uint64_t floor_mib; /* 0: none */
+};
+
+/*
+ * The same with groups: vm_group[i] is the innermost group of vms[i]
+ * (-1: none), and a group holds its descendants' VMs too.  -EINVAL also
+ * for an index out of range or parents going round in a cycle.
+ */
+int res_mem_balloon_targets_grouped(const struct res_mem_policy *p, const struct res_mem_host *host,
+				    const struct res_mem_vm *vms, size_t n, const long *vm_group,
+				    const struct res_mem_group *groups, size_t n_groups,
+				    uint64_t *targets, struct res_mem_plan *plan);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
+#include "host/resources/balloon.h"
 #include "host/resources/cgroup.h"
 
 struct res_pool_tree *res_pool_tree_new(void)
@@ -306,4 +307,110 @@ json_t *res_pool_tree_to_json(const struct res_pool_tree *t)
 	for (size_t i = 0; i < t->n_vms; i++)
 		json_object_set_new(vms, t->vms[i].id, json_string(t->pools[t->vms[i].pool].id));
 	return json_pack("{s:o, s:o}", "pools", pools, "vms", vms);
+}
+
+/* Shares as a divisor's term: the parser allows 1 and up, 0 would still count as 1. */
+static double shares_term(uint64_t s)
+{
+	return s ? (double)s : 1.0;
+}
+
+/* Where pool k's shares are summed with its siblings': its parent, or np for the top. */
+static size_t parent_slot(const struct res_pool_tree *t, size_t k)
+{
+	long up = t->pools[k].parent;
+	return up >= 0 && (size_t)up < t->n_pools ? (size_t)up : t->n_pools;
+}
+
+/*
+ * The part of the contended memory pool k's subtree gets: its parent's
+ * part times its shares over its active siblings'.  k is active, so the
+ * sum holds its own shares and is not 0; a chain deeper than the parser
+ * allows (a cycle) is cut at the top.
+ */
+static double pool_part(const struct res_pool_tree *t, const double *sum, double *part, bool *done, size_t k,
+			unsigned depth)
+{
+	if (done[k])
+		return part[k];
+	size_t up = parent_slot(t, k);
+	double above = up < t->n_pools && depth < RES_POOL_MAX_DEPTH ? pool_part(t, sum, part, done, up, depth + 1)
+								     : 1.0;
+	part[k] = above * shares_term(t->pools[k].mem_shares) / sum[up];
+	done[k] = true;
+	return part[k];
+}
+
+void res_pool_mem_view(const struct res_pool_tree *t, const char *const *vm_ids, const uint64_t *shares,
+		       size_t n, struct res_pool_mem_view *out)
+{
+	*out = (struct res_pool_mem_view){
+		.weights = xcalloc(n ? n : 1, sizeof(*out->weights)),
+		.vm_group = xcalloc(n ? n : 1, sizeof(*out->vm_group)),
+	};
+	for (size_t i = 0; i < n; i++) {
+		const struct res_pool *p = res_pool_tree_vm_pool(t, vm_ids[i]);
+		out->vm_group[i] = p ? (long)(p - t->pools) : -1;
+		out->weights[i] = shares[i];
+		if (p)
+			out->n_pooled++;
+	}
+	if (!out->n_pooled)
+		return;
+
+	size_t np = t->n_pools;
+	out->groups = xcalloc(np, sizeof(*out->groups));
+	out->n_groups = np;
+	for (size_t k = 0; k < np; k++) {
+		size_t up = parent_slot(t, k);
+		out->groups[k] = (struct res_mem_group){
+			.parent = up < np ? (long)up : -1,
+			.floor_mib = t->pools[k].mem_reservation_mib,
+		};
+	}
+
+	/*
+	 * sum[k]: the shares of pool k's active children and VMs, sum[np] the
+	 * top's.  Doubles: 100000 VMs of at most 2^32 shares each sum exactly.
+	 */
+	double *sum = xcalloc(np + 1, sizeof(*sum));
+	double *part = xcalloc(np, sizeof(*part));
+	bool *active = xcalloc(np, sizeof(*active)), *done = xcalloc(np, sizeof(*done));
+	for (size_t i = 0; i < n; i++) {
+		long g = out->vm_group[i];
+		sum[g >= 0 ? (size_t)g : np] += shares_term(shares[i]);
+		/* Up the chain until a pool already known active: each is marked once. */
+		for (size_t k = (size_t)g; g >= 0 && k < np && !active[k]; k = parent_slot(t, k))
+			active[k] = true;
+	}
+	for (size_t k = 0; k < np; k++)
+		if (active[k])
+			sum[parent_slot(t, k)] += shares_term(t->pools[k].mem_shares);
+
+	double *w = xcalloc(n, sizeof(*w)), top = 0;
+	for (size_t i = 0; i < n; i++) {
+		long g = out->vm_group[i];
+		size_t slot = g >= 0 ? (size_t)g : np;
+		double above = g >= 0 ? pool_part(t, sum, part, done, slot, 1) : 1.0;
+		w[i] = above * shares_term(shares[i]) / sum[slot];
+		if (w[i] > top)
+			top = w[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		double x = top > 0 ? w[i] / top * (double)RES_POOL_MEM_WEIGHT_TOP + 0.5 : 1.0;
+		out->weights[i] = x >= 1.0 ? (uint64_t)x : 1;
+	}
+	free(w);
+	free(done);
+	free(active);
+	free(part);
+	free(sum);
+}
+
+void res_pool_mem_view_clear(struct res_pool_mem_view *v)
+{
+	free(v->weights);
+	free(v->vm_group);
+	free(v->groups);
+	*v = (struct res_pool_mem_view){ 0 };
 }

@@ -22,6 +22,7 @@
 
 struct vr_error;
 struct res_cgroup_settings;
+struct res_mem_group;
 
 #define RES_POOL_ID_MAX 40
 #define RES_POOL_NAME_MAX 80
@@ -96,10 +97,48 @@ uint64_t res_pool_cpu_limit_effective(const struct res_pool_tree *t, const struc
  * A pool's cgroup settings, converted as a VM's are (cgroup.h): shares ->
  * cpu.shares/cpu.weight, the effective CPU limit -> CFS quota, memory
  * limit -> memory.limit_in_bytes/memory.max, memory reservation ->
- * memory.min (v2) or the soft limit (v1, a hint).  CPU reservations and
- * memory shares have no cgroup file: they are recorded only.
+ * memory.min (v2) or the soft limit (v1, a hint).  CPU reservations have
+ * no cgroup file (recorded only); memory shares have none either: the
+ * balloon policy enforces them (res_pool_mem_view()).
  */
 void res_pool_cgroup_settings(const struct res_pool_tree *t, const struct res_pool *p,
 			      uint64_t host_core_mhz, struct res_cgroup_settings *out);
+
+/*
+ * Memory shares of pools, enforced by the balloon policy (balloon.h) as
+ * ESX does: under contention memory is divided between sibling pools, and
+ * the VMs that sit beside them in their parent, by their shares, then
+ * within each pool among its children, down to the VMs.  The policy is
+ * flat, so the tree is made flat for it: a VM's weight is the product,
+ * from the top down, of each ancestor's memory shares over the sum of its
+ * active siblings' (pools with a VM of this round below them, and VMs of
+ * this round), times the VM's own shares over the sum of its active
+ * siblings' in its pool.  VMs in no pool sit at the top, beside the
+ * top-level pools.  A pool with no VM of the round takes nothing.
+ *
+ * The weights are scaled so that the largest is RES_POOL_MEM_WEIGHT_TOP
+ * (exact in a double), rounded, and never below 1: weights over 2^-52 of
+ * the largest keep their ratios to within 2^-52 of the largest, smaller
+ * ones count as 1.
+ */
+#define RES_POOL_MEM_WEIGHT_TOP (1ull << 52)
+
+struct res_pool_mem_view {
+	uint64_t *weights;            /* per VM: the shares the balloon policy weighs it by */
+	long *vm_group;               /* per VM: its pool's index in groups, -1: in no pool */
+	struct res_mem_group *groups; /* one per pool, in the tree's order: parent, reservation as floor */
+	size_t n_groups;
+	size_t n_pooled;              /* VMs of the round that are in a pool */
+};
+
+/*
+ * The view for one balloon round of n VMs, vm_ids[i] with their own memory
+ * shares[i] (t NULL: no pools).  When no VM of the round is in a pool the
+ * weights are the shares unchanged and there are no groups: the policy
+ * runs exactly as without pools.
+ */
+void res_pool_mem_view(const struct res_pool_tree *t, const char *const *vm_ids, const uint64_t *shares,
+		       size_t n, struct res_pool_mem_view *out);
+void res_pool_mem_view_clear(struct res_pool_mem_view *v);
 
 #endif
