@@ -534,6 +534,8 @@ int main(int argc, char **argv)
 		pthread_sigmask(SIG_BLOCK, &block, NULL);
 		simulate.listen = h.cfg.listen;
 		simulate.port = (uint16_t)h.cfg.port;
+		simulate.tls_cert = h.cfg.tls_cert;
+		simulate.tls_key = h.cfg.tls_key;
 		if (!simulate.admin_password)
 			simulate.admin_password = getenv("VIREO_INITIAL_ADMIN_PASSWORD");
 		struct vr_error *serr = NULL;

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """vireo-center against the simulated-host mode of vireo-hostd (`--simulate 5:4`):
-one process plays five hosts with four fake VMs each, host i under /sim/<i>.
+one process plays five hosts with four fake VMs each, host i under /sim/<i>, over
+HTTPS with a self-signed certificate.
 
-Covered: the five hosts join a cluster and their 20 VMs, the shared datastore
+Covered: a host whose certificate center cannot verify is refused; the five hosts
+join a cluster (four with the CA file, one with tls_insecure) and their 20 VMs, the shared datastore
 "simds" and the port group "VM Network" appear in center; a VM is powered on
 through center (the host's task succeeds, its event brings the new power state
 into center); the simulated statistics become performance history and trip a metric
@@ -17,6 +19,7 @@ usage: center_sim.py HOSTD CENTER
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -24,8 +27,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vireo_harness import (Center, TestFailure, Workdir, check, free_port, run_tests,  # noqa: E402
-                           wait_for)
+from vireo_harness import (Center, TestFailure, Workdir, check, free_port,  # noqa: E402
+                           make_self_signed_cert, run_tests, wait_for)
 
 HOSTD, CENTER = sys.argv[1:3]
 HOSTS, VMS = 5, 4
@@ -42,30 +45,34 @@ class Sim:
         self.port = free_port()
         self.logfile = os.path.join(work.path, "sim.log")
         self.proc = None
+        # HTTPS, as hosts are reached in production: center must check the certificate.
+        self.cert, self.key = make_self_signed_cert(work.path, "vireo-sim")
+        self.ssl = ssl.create_default_context(cafile=self.cert)
 
     def start(self):
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(
                 [HOSTD, "--simulate", f"{HOSTS}:{VMS}", "--simulate-password", PASSWORD,
-                 "--port", str(self.port)], stdout=log, stderr=log, start_new_session=True)
+                 "--port", str(self.port), "--tls-cert", self.cert, "--tls-key", self.key],
+                stdout=log, stderr=log, start_new_session=True)
         wait_for("the simulator to answer", lambda: self.raw("GET", "/api/v1/health")[0] == 200,
                  timeout=30)
 
     def url(self, i):
-        return f"http://127.0.0.1:{self.port}/sim/{i}"
+        return f"https://127.0.0.1:{self.port}/sim/{i}"
 
     def raw(self, method, path, body=None, token=None, data=None):
         """(status, parsed reply or None); data sends raw bytes as the JSON body."""
         if body is not None:
             data = json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+        req = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}", data=data,
                                      method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl) as r:
                 text = r.read()
                 return r.status, json.loads(text) if text else None
         except urllib.error.HTTPError as e:
@@ -88,16 +95,6 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-
-
-class SimHost:
-    """What Center.add_host() needs of a host."""
-
-    def __init__(self, url):
-        self.url = url
-
-    def admin_password(self):
-        return PASSWORD
 
 
 sim = Sim()
@@ -150,7 +147,18 @@ def test_join():
         "object": "/DC1", "name": "Host memory", "target_kind": "host",
         "condition": {"kind": "metric", "metric": "mem.usage.average", "comparison": ">",
                       "yellow": 0.01}})
-    S["hosts"] = [center.add_host(SimHost(sim.url(i)), S["cluster"]) for i in range(HOSTS)]
+    # A host whose certificate center cannot check is refused, naming why; with the CA
+    # given it joins; tls_insecure is the administrator's explicit choice.
+    spec = {"url": sim.url(0), "username": "admin", "password": PASSWORD,
+            "parent": S["cluster"]}
+    err = center.task_error("POST", "/api/v1/hosts", spec)
+    check("certificate" in err.lower(), f"an unverifiable certificate: {err}")
+    print(f"    refused: {err}")
+    check(center.ok("GET", "/api/v1/hosts")["hosts"] == [], "a refused host joined")
+    S["hosts"] = [center.task_ok("POST", "/api/v1/hosts", dict(
+        spec, url=sim.url(i), **({"tls_insecure": True} if i == HOSTS - 1
+                                 else {"ca_file": sim.cert})))["result"]["host"]
+        for i in range(HOSTS)]
 
     def all_connected():
         hosts = center.ok("GET", "/api/v1/hosts")["hosts"]

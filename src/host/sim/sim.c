@@ -536,6 +536,8 @@ int sim_run(const struct sim_config *cfg, struct vr_error **err)
 		.bind_address = cfg->listen,
 		.port = cfg->port,
 		.thread_pool_size = SIM_WORKERS,
+		.tls_cert_file = cfg->tls_cert,
+		.tls_key_file = cfg->tls_key,
 	};
 	int r = 0;
 	s->api = api_server_new(&api_cfg, &sim_auth, s, err);
@@ -546,10 +548,10 @@ int sim_run(const struct sim_config *cfg, struct vr_error **err)
 	register_routes(s->api, s);
 	if ((r = api_server_start(s->api, err)) < 0)
 		goto out;
-	log_info("vireo-hostd %s: simulating %u hosts with %u VMs each on %s:%u, host i under "
+	log_info("vireo-hostd %s: simulating %u hosts with %u VMs each on %s://%s:%u, host i under "
 		 "/sim/<i>/api/v1 (i = 0..%u)",
-		 VIREO_VERSION, cfg->hosts, cfg->vms_per_host, cfg->listen ? cfg->listen : "127.0.0.1",
-		 api_server_port(s->api), cfg->hosts - 1);
+		 VIREO_VERSION, cfg->hosts, cfg->vms_per_host, cfg->tls_cert ? "https" : "http",
+		 cfg->listen ? cfg->listen : "127.0.0.1", api_server_port(s->api), cfg->hosts - 1);
 
 	sigset_t stop;
 	sigemptyset(&stop);
