@@ -32,7 +32,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
 from vireo_multihost import Lab  # noqa: E402
 from vireo_harness import (Center, PgServer, TestFailure, check, copy_guest_to_datastore,  # noqa: E402
-                           run_tests, wait_for)
+                           make_self_signed_cert, run_tests, wait_for)
 
 HOSTD, CENTER, CLI, GUEST_DIR, BACKEND = sys.argv[1:6]
 CMDLINE = "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off"
@@ -91,7 +91,12 @@ def cli(*args, token=None, expect=0):
 
 def test_setup_and_join():
     S["kernel"], S["initrd"] = copy_guest_to_datastore(GUEST_DIR, lab.datastore_dir)
-    a, b = lab.add_host("hostA"), lab.add_host("hostB")
+    # hostB serves HTTPS (its certificate for its lab address): center checks it with the
+    # CA file, for calls, event polls, file copies and the console.
+    cert, key = make_self_signed_cert(WORK, "hostB", ip="10.77.0.2")
+    a, b = lab.add_host("hostA"), lab.add_host("hostB", tls_cert=cert, tls_key=key)
+    check(b.addr == "10.77.0.2", f"hostB's address {b.addr}")
+    S["b_ca"] = cert
     lab.start_all()
     S["a"], S["b"] = a, b
     S["vm_a"] = create_vm_on(a, "web01")
@@ -103,7 +108,7 @@ def test_setup_and_join():
     S["cluster"] = c.create("cluster", "/DC1/host", "Prod")
     c.create("folder", "/", "Europe")
     S["host_a"] = c.add_host(a, S["cluster"])
-    S["host_b"] = c.add_host(b, "/DC1")  # a datacenter means its host folder
+    S["host_b"] = c.add_host(b, "/DC1", ca_file=cert)  # a datacenter: its host folder
     hosts = {h["name"]: h for h in c.ok("GET", "/api/v1/hosts")["hosts"]}
     check(hosts["hostA"]["connection_state"] == "connected", f"hostA: {hosts['hostA']}")
     check(hosts["hostB"]["connection_state"] == "connected", f"hostB: {hosts['hostB']}")

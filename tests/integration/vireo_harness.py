@@ -248,11 +248,14 @@ class Center(Hostd):
         check(t["state"] == "failed", f"{method} {path}: task should have failed: {t}")
         return t["error"]
 
-    def add_host(self, hostd, parent, user="admin", password=None):
-        """Joins a hostd; returns the host's inventory id (host-N)."""
-        t = self.task_ok("POST", "/api/v1/hosts",
-                         {"url": hostd.url, "username": user,
-                          "password": password or hostd.admin_password(), "parent": parent})
+    def add_host(self, hostd, parent, user="admin", password=None, ca_file=None):
+        """Joins a hostd (ca_file: the CA of its HTTPS certificate); returns the host's
+        inventory id (host-N)."""
+        spec = {"url": hostd.url, "username": user,
+                "password": password or hostd.admin_password(), "parent": parent}
+        if ca_file:
+            spec["ca_file"] = ca_file
+        t = self.task_ok("POST", "/api/v1/hosts", spec)
         return t["result"]["host"]
 
     def create(self, kind, parent, name):
