@@ -9,10 +9,12 @@ default API threads:
   - the throughput of 100 concurrent clients (wrk, 30 s) reading random objects:
     GET /api/v1/vms/{ref}, /api/v1/inventory/{ref}, /api/v1/hosts/{ref};
   - center's resident memory and threads at that scale, and how long the joins took.
+The simulated hosts serve HTTPS (a self-signed certificate that center checks with its
+CA file), as hosts are reached in production; --plain-http for plain HTTP.
 
 usage: center_scale.py --hostd HOSTD --center CENTER --work DIR --out FILE.json
        [--hosts 1000] [--vms 20] [--clusters 10] [--requests 200] [--clients 100]
-       [--seconds 30]
+       [--seconds 30] [--plain-http]
 """
 import argparse
 import http.client
@@ -21,6 +23,7 @@ import os
 import random
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -153,6 +156,8 @@ def main():
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--plain-http", action="store_true",
+                    help="the simulated hosts serve plain HTTP, not HTTPS")
     ap.add_argument("--kind-seconds", type=int, default=10,
                     help="then each kind of read alone for this long")
     a = ap.parse_args()
@@ -165,15 +170,24 @@ def main():
                       f"{a.requests} --clients {a.clients} --seconds {a.seconds} --kind-seconds "
                       f"{a.kind_seconds} --out center_scale.json",
            "hosts": a.hosts, "vms_per_host": a.vms, "clusters": a.clusters,
-           "database": "sqlite", "clients": a.clients, "seconds": a.seconds}
+           "database": "sqlite", "clients": a.clients, "seconds": a.seconds,
+           "transport": "http" if a.plain_http else "https"}
+    if a.plain_http:
+        res["command"] += " --plain-http"
     sim_port = vh.free_port()
     sim_log = open(os.path.join(a.work, "sim.log"), "ab")
+    tls, ca, sim_ctx = [], None, None
+    if not a.plain_http:
+        ca, key = vh.make_self_signed_cert(a.work, "vireo-sim")
+        tls = ["--tls-cert", ca, "--tls-key", key]
+        sim_ctx = ssl.create_default_context(cafile=ca)
+    scheme = "http" if a.plain_http else "https"
     sim = subprocess.Popen([a.hostd, "--simulate", f"{a.hosts}:{a.vms}", "--simulate-password",
-                            SIM_PASSWORD, "--port", str(sim_port), "--log-level", "warn"],
+                            SIM_PASSWORD, "--port", str(sim_port), "--log-level", "warn"] + tls,
                            stdout=sim_log, stderr=sim_log, start_new_session=True)
     center = BenchCenter(a.center, a.work)
     try:
-        vh.wait_for("the simulator", lambda: _health(sim_port), timeout=60)
+        vh.wait_for("the simulator", lambda: _health(sim_port, sim_ctx), timeout=60)
         center.start()
         res["center_api_threads"] = "default (8)"
         c = center
@@ -183,9 +197,11 @@ def main():
         t0 = time.monotonic()
         tasks = []
         for i in range(a.hosts):
-            r = c.ok("POST", "/api/v1/hosts",
-                     {"url": f"http://127.0.0.1:{sim_port}/sim/{i}", "username": "admin",
-                      "password": SIM_PASSWORD, "parent": clusters[i % a.clusters]})
+            spec = {"url": f"{scheme}://127.0.0.1:{sim_port}/sim/{i}", "username": "admin",
+                    "password": SIM_PASSWORD, "parent": clusters[i % a.clusters]}
+            if ca:
+                spec["ca_file"] = ca
+            r = c.ok("POST", "/api/v1/hosts", spec)
             tasks.append(r["task"])
         failed = []
         for t in tasks:
@@ -297,9 +313,10 @@ def main():
     return 0
 
 
-def _health(port):
+def _health(port, ctx=None):
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c = (http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx) if ctx
+             else http.client.HTTPConnection("127.0.0.1", port, timeout=5))
         c.request("GET", "/api/v1/health")
         return c.getresponse().status == 200
     except OSError:

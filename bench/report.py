@@ -354,7 +354,11 @@ def main():
         L.append(f"`bench/center_scale.py`: one `vireo-hostd --simulate {cs['hosts']}:"
                  f"{cs['vms_per_host']}` process plays {cs['hosts']:,} hosts with "
                  f"{cs['vms_per_host']} fake VMs each (no QEMU; host i under `/sim/<i>`, see "
-                 "docs/design.md); one vireo-center (SQLite, default options: 8 API threads, "
+                 "docs/design.md)"
+                 + (", over HTTPS (a self-signed certificate center checks with its CA file, "
+                    "as hosts are reached in production)" if cs.get("transport") == "https"
+                    else ", over plain HTTP")
+                 + "; one vireo-center (SQLite, default options: 8 API threads, "
                  "3 s heartbeat, statistics every 20 s, full resync every 60 s) joins them all "
                  f"to a datacenter with {cs['clusters']} clusters. Both run on this machine, so "
                  "the simulator's work (about 1,000 long polls every 3 s, the statistics and "
