@@ -42,6 +42,18 @@ char *moref_of(enum inv_kind kind, int64_t id)
 	return xasprintf("%s%lld", p, (long long)id);
 }
 
+bool creq_allow_pool(struct creq *x, int64_t pool_id)
+{
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct inv_object pool = {0};
+	bool ok = inventory_get(x->db, pool_id, &pool, &err) == 0 &&
+		  creq_allow(x, &pool, "Resource.AssignVMToPool");
+	if (!pool.id)
+		creq_fail(x, err);
+	inv_object_clear(&pool);
+	return ok;
+}
+
 bool creq_allow_link(struct creq *x, int64_t host_id, const char *relation, const char *name,
 		     const char *privilege)
 {

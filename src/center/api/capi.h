@@ -78,6 +78,8 @@ char *moref_of(enum inv_kind kind, int64_t id);
  */
 bool creq_allow_link(struct creq *x, int64_t host_id, const char *relation, const char *name,
 		     const char *privilege);
+/* Whether the user may put VMs in the resource pool (answers and returns false if not). */
+bool creq_allow_pool(struct creq *x, int64_t pool_id);
 /* Whether @ref has the shape of an object id ("vm-12", "domain-c7"). */
 bool moref_like(const char *ref);
 /* The object as JSON: id (moref), kind, name, parent, and the kind's fields. */

@@ -845,16 +845,8 @@ static void vms_clone(struct api_request *req, void *opaque)
 	if (!datastore_arg(&x, &ds, &ds_obj) ||
 	    !clone_where(&x, &o, json_get_string(body, "target", NULL), ds, linked, j))
 		goto out;
-	if (j->placed && j->pl.pool_id) {
-		struct inv_object pool = {0};
-		bool ok = inventory_get(x.db, j->pl.pool_id, &pool, &err) == 0 &&
-			  creq_allow(&x, &pool, "Resource.AssignVMToPool");
-		if (!pool.id)
-			creq_fail(&x, err);
-		inv_object_clear(&pool);
-		if (!ok)
-			goto out;
-	}
+	if (j->placed && j->pl.pool_id && !creq_allow_pool(&x, j->pl.pool_id))
+		goto out;
 	/* The clone is made on the source's datastore, and copied on from there. */
 	json_error_t jerr;
 	json_t *props = json_loads(o.properties, 0, &jerr);
