@@ -539,6 +539,38 @@ bool db_column_bool(struct db_stmt *st, int col)
 	return col_ok(st, col) ? st->db->ops->column_bool(st, col) : false;
 }
 
+int db_claim(struct db *db, const char *holder, struct vr_error **err)
+{
+	struct vr_error *e = NULL;
+	int r = db->ops->claim(db, &e);
+	if (r == -EBUSY) {
+		_cleanup_stmt_ struct db_stmt *st = NULL;
+		_cleanup_free_ char *who = NULL;
+		if (db_prepare(db, "who holds the database",
+			       "SELECT value FROM center_setting WHERE name = 'holder'", &st, NULL) == 0 &&
+		    db_step(st, NULL) > 0 && db_column_text(st, 0))
+			who = xstrdup(db_column_text(st, 0));
+		return vr_error_set(err, EBUSY,
+				    "another vireo-center uses this database (%s): one center "
+				    "manages one inventory; stop it first",
+				    who ? who : "who is not recorded");
+	}
+	if (r < 0) {
+		*err = e;
+		return r;
+	}
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	r = db_prepare(db, "record who holds the database",
+		       "INSERT INTO center_setting (name, value) VALUES ('holder', $1)"
+		       " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+		       &st, err);
+	if (r == 0) {
+		db_bind_text(st, 1, holder);
+		r = db_step(st, err);
+	}
+	return r < 0 ? r : 0;
+}
+
 int db_exec(struct db *db, const char *purpose, const char *sql, struct vr_error **err)
 {
 	_cleanup_stmt_ struct db_stmt *st = NULL;

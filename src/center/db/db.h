@@ -65,6 +65,14 @@ enum db_backend {
 
 /* Opens a connection; an SQLite file is created (mode 0600) if missing. */
 int db_open(const char *location, struct db **out, struct vr_error **err);
+/*
+ * Claims the database for one vireo-center while this connection stays
+ * open (SQLite: an flock on "<file>-claim"; PostgreSQL: a session advisory
+ * lock), and records holder (who and since when) in center_setting.  A
+ * second center on the same database gets -EBUSY naming the holder: two
+ * centers would both manage the hosts.  Needs the schema (center_setting).
+ */
+int db_claim(struct db *db, const char *holder, struct vr_error **err);
 /* Rolls back an open transaction, closes; accepts NULL. */
 void db_close(struct db *db);
 void db_closep(struct db **db);

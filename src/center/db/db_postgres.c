@@ -306,6 +306,19 @@ static bool pg_column_bool(struct db_stmt *st, int col)
 	return strtoll(v, NULL, 10) != 0;
 }
 
+/* A session advisory lock, held while the connection is open. */
+static int pg_claim(struct db *db, struct vr_error **err)
+{
+	_cleanup_stmt_ struct db_stmt *st = NULL;
+	int r = db_prepare(db, "claim the database for this center",
+			   "SELECT pg_try_advisory_lock(7438287166)", &st, err);
+	if (r == 0)
+		r = db_step(st, err);
+	if (r < 0)
+		return r;
+	return r > 0 && db_column_bool(st, 0) ? 0 : -EBUSY;
+}
+
 const struct db_ops db_postgres_ops = {
 	.name = "PostgreSQL",
 	.placeholder = '$',
@@ -326,4 +339,5 @@ const struct db_ops db_postgres_ops = {
 	.column_double = pg_column_double,
 	.column_bool = pg_column_bool,
 	.column_is_null = pg_column_is_null,
+	.claim = pg_claim,
 };

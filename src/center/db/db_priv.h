@@ -55,6 +55,8 @@ struct db_ops {
 	double (*column_double)(struct db_stmt *st, int col);
 	bool (*column_bool)(struct db_stmt *st, int col);
 	bool (*column_is_null)(struct db_stmt *st, int col);
+	/* Claims the database for this connection's life: 0, or -EBUSY if taken (db_claim()). */
+	int (*claim)(struct db *db, struct vr_error **err);
 };
 
 struct db {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -30,6 +31,7 @@
 
 struct sqlite_conn {
 	sqlite3 *conn;
+	int claim_fd; /* the claim's lock file (db_claim()), or -1 */
 	sqlite3_stmt *idle[SQLITE_STMT_CACHE];
 	size_t n_idle;
 };
@@ -116,6 +118,7 @@ static int sqlite_open(struct db *db, struct vr_error **err)
 	}
 	struct sqlite_conn *sc = xcalloc(1, sizeof(*sc));
 	sc->conn = conn;
+	sc->claim_fd = -1;
 	db->conn = sc;
 	sqlite3_extended_result_codes(conn, 1);
 	sqlite3_busy_timeout(conn, SQLITE_BUSY_TIMEOUT_MS);
@@ -140,8 +143,30 @@ static void sqlite_close(struct db *db)
 	for (size_t i = 0; i < sc->n_idle; i++)
 		sqlite3_finalize(sc->idle[i]);
 	sqlite3_close(sc->conn);
+	if (sc->claim_fd >= 0)
+		close(sc->claim_fd);
 	free(sc);
 	db->conn = NULL;
+}
+
+/* An exclusive flock on "<database>-claim", held while the connection is open. */
+static int sqlite_claim(struct db *db, struct vr_error **err)
+{
+	struct sqlite_conn *sc = db->conn;
+	if (sc->claim_fd >= 0)
+		return 0;
+	_cleanup_free_ char *path = xasprintf("%s-claim", db->location);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return vr_error_set_errno(err, errno, "cannot open \"%s\"", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? -EBUSY
+					: vr_error_set_errno(err, e, "cannot lock \"%s\"", path);
+	}
+	sc->claim_fd = fd;
+	return 0;
 }
 
 static int sqlite_prepare(struct db_stmt *st, struct vr_error **err)
@@ -291,4 +316,5 @@ const struct db_ops db_sqlite_ops = {
 	.column_double = sqlite_column_double,
 	.column_bool = sqlite_column_bool,
 	.column_is_null = sqlite_column_is_null,
+	.claim = sqlite_claim,
 };
