@@ -101,6 +101,14 @@ int chosts_call(struct chosts *hs, int64_t host_id, const char *method, const ch
 int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 			const char *path, json_t *body, long timeout_s, long *status,
 			json_t **reply, struct vr_error **err);
+/*
+ * The same, failing within about a second (ECANCELED) once *abort (may
+ * be NULL) turns true: for task bodies while center stops.
+ */
+int chosts_call_abortable(struct chosts *hs, int64_t host_id, const char *method,
+			  const char *path, json_t *body, long timeout_s,
+			  const volatile bool *abort, long *status, json_t **reply,
+			  struct vr_error **err);
 /* Re-reads one VM (by the host's VM id) into the inventory. */
 /*
  * Copies size bytes from GET src_path on one host to PUT dst_path on
