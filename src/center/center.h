@@ -35,7 +35,7 @@ struct center_config {
 	unsigned heartbeat_ms;	      /* host liveness probe period (default 3000) */
 	unsigned not_responding_ms;   /* no answer for this long: "not responding" (10000) */
 	unsigned resync_ms;	      /* periodic full resync of each host (60000) */
-	unsigned task_workers;	      /* concurrent center tasks (default 4) */
+	unsigned task_workers;	      /* concurrent center tasks per lane (default 4) */
 };
 
 struct center {
@@ -74,8 +74,9 @@ void center_post_event(struct center *c, struct db *db, const char *type, const 
 struct alarm_fire_list;
 /*
  * Turns an alarm evaluation's result into events and runs the actions due:
- * log lines, webhooks (on threads of their own) and VM operations
- * (notify.c).
+ * log lines, webhooks (on threads of their own) and VM operations (center
+ * tasks on the alarms' lane of the task runner), notify.c.  Never waits
+ * for a host or a webhook's receiver.
  */
 void center_run_alarm_fires(struct center *c, struct db *db, const struct alarm_fire_list *l);
 /* Waits for the webhooks still running; before the database pool is freed. */

@@ -335,6 +335,15 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 			const char *path, json_t *body, long timeout_s, long *status,
 			json_t **reply, struct vr_error **err)
 {
+	return chosts_call_abortable(hs, host_id, method, path, body, timeout_s, NULL, status,
+				     reply, err);
+}
+
+int chosts_call_abortable(struct chosts *hs, int64_t host_id, const char *method,
+			  const char *path, json_t *body, long timeout_s,
+			  const volatile bool *abort, long *status, json_t **reply,
+			  struct vr_error **err)
+{
 	if (status)
 		*status = 0;
 	_cleanup_(chost_unrefp) struct chost *h = chost_find(hs, host_id);
@@ -351,7 +360,9 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 		return -ENOMEM;
 	if (timeout_s > 0)
 		api_client_set_timeouts(cl, timeout_s, CONNECT_TIMEOUT_S);
+	api_client_set_abort_flag(cl, abort);
 	int r = host_request(hs, h, cl, method, path, body, status, reply, err);
+	api_client_set_abort_flag(cl, NULL);
 	client_give(h, cl);
 	if (r < 0)
 		vr_error_wrap(err, "host \"%s\"", h->name);

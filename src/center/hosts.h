@@ -102,13 +102,20 @@ int chosts_call_timeout(struct chosts *hs, int64_t host_id, const char *method,
 			const char *path, json_t *body, long timeout_s, long *status,
 			json_t **reply, struct vr_error **err);
 /*
+ * The same, failing within about a second (ECANCELED) once *abort (may
+ * be NULL) turns true: for task bodies while center stops.
+ */
+int chosts_call_abortable(struct chosts *hs, int64_t host_id, const char *method,
+			  const char *path, json_t *body, long timeout_s,
+			  const volatile bool *abort, long *status, json_t **reply,
+			  struct vr_error **err);
+/*
  * Sends the host its part of the resource-pool tree now if the tree
  * changed since it was last sent (else its monitor does within a
  * heartbeat): before a power-on, so that the VM starts in its pool's
  * group.  Failures are the monitor's to report.
  */
 void chosts_pools_push(struct chosts *hs, int64_t host_id);
-/* Re-reads one VM (by the host's VM id) into the inventory. */
 /*
  * Copies size bytes from GET src_path on one host to PUT dst_path on
  * another (or the same) host, streaming through center, and checks the
@@ -119,6 +126,7 @@ int chosts_relay(struct chosts *hs, int64_t src_host, const char *src_path, int6
 		 const char *dst_path, uint64_t size,
 		 void (*progress)(void *opaque, uint64_t done, volatile bool *abort), void *opaque,
 		 struct vr_error **err);
+/* Re-reads one VM (by the host's VM id) into the inventory. */
 int chosts_refresh_vm(struct chosts *hs, int64_t host_id, const char *vm_uuid,
 		      struct vr_error **err);
 

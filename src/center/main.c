@@ -92,7 +92,7 @@ static void usage(FILE *f)
 		"  --heartbeat-ms MS        how often each host is heard from (3000)\n"
 		"  --not-responding-ms MS   silence before a host is \"not responding\" (10000)\n"
 		"  --resync-ms MS           full resync of each host (60000)\n"
-		"  --task-workers N         tasks run at once (4)\n"
+		"  --task-workers N         tasks run at once (4), and as many alarm actions\n"
 		"  --login-failure-delay-ms MS  pause after a failed login (250)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-file FILE\n"
@@ -429,7 +429,9 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 	if (r < 0)
 		return r;
 
-	c->pool = dbpool_new(c->cfg.db_location, c->cfg.api_threads + c->cfg.task_workers + 8, err);
+	/* Task workers: the users' lane and the alarms' lane. */
+	c->pool = dbpool_new(c->cfg.db_location,
+			     c->cfg.api_threads + 2 * c->cfg.task_workers + 8, err);
 	if (!c->pool)
 		return -EIO;
 	if (!(c->secrets = secrets_open(c->cfg.state_dir, err)))
@@ -490,11 +492,17 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 
 static void center_stop(struct center *c)
 {
-	/* The API first (no new work), then the monitors and the workers. */
+	/*
+	 * The API first (no new work).  Then the task workers, while the
+	 * hosts they talk to still exist (a body following a host's task
+	 * gives up when it sees center stopping); alarm actions the monitors
+	 * fire meanwhile are refused.  Then the monitors.
+	 */
 	if (c->api)
 		api_server_stop_and_free(c->api);
+	taskrun_stop(c->tasks);
 	chosts_stop_and_free(c->hosts);
-	taskrun_stop_and_free(c->tasks);
+	taskrun_free(c->tasks);
 	center_notify_drain(); /* webhooks post their outcome through the pool */
 	csessions_free(c->sessions);
 	secrets_free(c->secrets);

@@ -8,6 +8,21 @@
  * object (a warning when it failed); an action center does not run,
  * left in a definition stored before it was refused, posts that it was
  * not run.
+ *
+ * The caller is usually a host's monitor thread, which must not wait on
+ * a slow host or receiver, so only the log line runs here.  A webhook
+ * runs on a short thread of its own (center_notify_drain() waits for
+ * them).  A VM operation is a center task, started by "alarm:NAME", on
+ * the task runner's alarms' lane (center/taskrun.h: a few workers and a
+ * queue, apart from users' tasks); its body asks the VM's host, follows
+ * the host's task to its end within a time limit per operation (2 min;
+ * 5 min to suspend, or for a guest to shut down or restart) and posts
+ * the outcome referring to the task: info when the host's task
+ * succeeded, warning with the reason when it failed (the host's own
+ * message, such as the VM being powered off already), timed out, the
+ * host could not be reached, or center stopped meanwhile.  One queued
+ * when center stops is not run: its task fails saying so, and no event
+ * is posted for it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,9 +33,13 @@
 #include "center/api/capi.h"
 #include "center/center.h"
 #include "center/db/alarms.h"
+#include "center/db/db.h"
 #include "center/db/events.h"
 #include "center/db/inventory.h"
+#include "center/db/tasks.h"
 #include "center/hosts.h"
+#include "center/notify_priv.h"
+#include "center/taskrun.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/log.h"
@@ -62,12 +81,13 @@ void center_post_event(struct center *c, struct db *db, const char *type, const 
  */
 static void action_outcome(struct center *c, struct db *db, int64_t alarm_id,
 			   const char *alarm_name, const char *action, int64_t object_id,
-			   const char *object_name, bool failed, const char *fmt, ...)
-	__attribute__((format(printf, 9, 10)));
+			   const char *object_name, int64_t task_id, bool failed, const char *fmt,
+			   ...) __attribute__((format(printf, 10, 11)));
 
 static void action_outcome(struct center *c, struct db *db, int64_t alarm_id,
 			   const char *alarm_name, const char *action, int64_t object_id,
-			   const char *object_name, bool failed, const char *fmt, ...)
+			   const char *object_name, int64_t task_id, bool failed, const char *fmt,
+			   ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -76,7 +96,8 @@ static void action_outcome(struct center *c, struct db *db, int64_t alarm_id,
 		abort();
 	va_end(ap);
 	center_post_event(c, db, "AlarmActionTriggeredEvent", failed ? "warning" : "info",
-			  object_id, object_name, "", 0, "alarm \"%s\" (alarm-%lld), action %s: %s",
+			  object_id, object_name, "", task_id,
+			  "alarm \"%s\" (alarm-%lld), action %s: %s",
 			  alarm_name, (long long)alarm_id, action, outcome);
 	free(outcome);
 }
@@ -146,10 +167,10 @@ static void *webhook_main(void *opaque)
 			 w->alarm_name, w->shown, r < 0 ? "failed" : "delivered", status,
 			 vr_error_msg(dberr));
 	else if (r < 0)
-		action_outcome(w->c, db, w->alarm_id, w->alarm_name, "webhook", w->object_id, NULL,
+		action_outcome(w->c, db, w->alarm_id, w->alarm_name, "webhook", w->object_id, NULL, 0,
 			       true, "not delivered to %s: %s", w->shown, vr_error_msg(err));
 	else
-		action_outcome(w->c, db, w->alarm_id, w->alarm_name, "webhook", w->object_id, NULL,
+		action_outcome(w->c, db, w->alarm_id, w->alarm_name, "webhook", w->object_id, NULL, 0,
 			       false, "delivered to %s (HTTP %ld)", w->shown, status);
 	if (db)
 		dbpool_put(w->c->pool, db);
@@ -169,7 +190,7 @@ static void webhook_send(struct center *c, struct db *db, const struct alarm_fir
 	const char *url = json_get_string(params, "url", NULL);
 	if (!url) {
 		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o->name,
-			       true, "not run: its params have no \"url\"");
+			       0, true, "not run: its params have no \"url\"");
 		json_decref(params);
 		return;
 	}
@@ -200,7 +221,7 @@ static void webhook_send(struct center *c, struct db *db, const struct alarm_fir
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
 		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o->name,
-			       true, "not delivered to %s: cannot start a thread (%s)", w->shown,
+			       0, true, "not delivered to %s: cannot start a thread (%s)", w->shown,
 			       strerror(r));
 		webhook_free(w);
 	}
@@ -229,45 +250,163 @@ static void log_line(struct center *c, struct db *db, const struct alarm_fire *f
 		(long long)f->alarm_id, o->name ? inv_kind_name(o->kind) : "deleted object",
 		o->name ? o->name : "", ref, alarm_status_name(f->from), alarm_status_name(f->to),
 		f->value ? f->value : "(none)");
-	action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o->name, false,
-		       "wrote a line at level %s to center's log", level);
+	action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o->name, 0,
+		       false, "wrote a line at level %s to center's log", level);
 }
 
-/* ---- VM operations, through the VM's host ---- */
+/* ---- VM operations: center tasks on the alarms' lane, through the VM's host ---- */
 
-static const struct {
-	const char *action, *op, *what; /* hostd's POST /api/v1/vms/{id}/power/{op} */
+static const struct vm_op {
+	const char *action;
+	const char *op;		     /* hostd's POST /api/v1/vms/{id}/power/{op} */
+	const char *type, *label;    /* the center task's, as the API's (api/vms.c) */
+	const char *what, *done;     /* "cannot %s VM ...", "%s VM ..." */
+	int timeout_s;		     /* for the whole operation, host's task included */
 } vm_ops[] = {
-	{"vm_power_off", "off", "power off"},
-	{"vm_suspend", "suspend", "suspend"},
-	{"vm_reset", "reset", "reset"},
-	{"vm_shutdown_guest", "shutdown", "shut down the guest of"},
-	{"vm_reboot_guest", "reboot", "restart the guest of"},
+	{"vm_power_off", "off", "VirtualMachine.powerOff", "Power off", "power off", "powered off",
+	 120},
+	{"vm_suspend", "suspend", "VirtualMachine.suspend", "Suspend", "suspend", "suspended", 300},
+	{"vm_reset", "reset", "VirtualMachine.reset", "Reset", "reset", "reset", 120},
+	/* hostd gives the guest 60 s, then fails its task: well within these. */
+	{"vm_shutdown_guest", "shutdown", "VirtualMachine.shutdownGuest", "Shut down guest of",
+	 "shut down the guest of", "shut down the guest of", 300},
+	{"vm_reboot_guest", "reboot", "VirtualMachine.rebootGuest", "Restart guest of",
+	 "restart the guest of", "restarted the guest of", 300},
 };
 
+static _Atomic int64_t vm_action_timeout_ms; /* tests: instead of vm_ops[].timeout_s */
+
+void notify_set_vm_action_timeout_ms(int64_t ms)
+{
+	vm_action_timeout_ms = ms;
+}
+
+struct vm_action {
+	const struct vm_op *op;
+	int64_t alarm_id, vm_id, host_id;
+	char *alarm_name, *vm_name, *vm_uuid;
+};
+
+static void vm_action_free(void *opaque)
+{
+	struct vm_action *a = opaque;
+	free(a->alarm_name);
+	free(a->vm_name);
+	free(a->vm_uuid);
+	free(a);
+}
+
+/* Milliseconds left until deadline (at least 1: "now" is not "no limit"). */
+static int64_t ms_left(uint64_t deadline)
+{
+	uint64_t now = time_mono_ms();
+	return now < deadline ? (int64_t)(deadline - now) : 1;
+}
+
+/*
+ * The body of the task: asks the VM's host, follows the host's task to
+ * its end (or to the operation's time limit, or until center stops), and
+ * posts what came of it.
+ */
+static int vm_action_run(struct taskrun_job *job, struct vr_error **err)
+{
+	struct vm_action *a = job->opaque;
+	const struct vm_op *op = a->op;
+	int64_t limit_ms = vm_action_timeout_ms ? vm_action_timeout_ms : op->timeout_s * 1000LL;
+	uint64_t deadline = time_mono_ms() + (uint64_t)limit_ms;
+	_cleanup_free_ char *esc = api_client_escape(a->vm_uuid);
+	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s/power/%s", esc, op->op);
+	json_t *reply = NULL;
+	long timeout_s = ms_left(deadline) / 1000 + 1;
+	int r = chosts_call_abortable(job->c->hosts, a->host_id, "POST", path, NULL,
+				      timeout_s < 30 ? timeout_s : 30, taskrun_stop_flag(job), NULL,
+				      &reply, err);
+	if (r < 0 && taskrun_stopping(job)) {
+		vr_error_free(*err);
+		*err = NULL;
+		r = vr_error_set(err, ESHUTDOWN,
+				 "vireo-center stopped before the host answered (the host may "
+				 "still do it)");
+	}
+	if (r == 0) {
+		/* hostd answers with its task; an older one might not. */
+		const char *host_task = json_get_string(reply, "task", NULL);
+		if (host_task)
+			r = capi_follow_host_task_for(job, a->host_id, host_task, ms_left(deadline),
+						      NULL, err);
+		/* Read the VM back now rather than wait for the host's event. */
+		struct vr_error *e = NULL;
+		if (!taskrun_stopping(job) &&
+		    chosts_refresh_vm(job->c->hosts, a->host_id, a->vm_uuid, &e) < 0)
+			log_info("VM \"%s\": not refreshed after the alarm's task: %s", a->vm_name,
+				 vr_error_msg(e));
+		vr_error_free(e);
+	}
+	json_decref(reply);
+	if (r < 0)
+		vr_error_wrap(err, "cannot %s VM \"%s\"", op->what, a->vm_name);
+
+	_cleanup_error_ struct vr_error *dberr = NULL;
+	struct db *db = dbpool_get(job->c->pool, &dberr);
+	if (!db) {
+		log_warn("alarm \"%s\", action %s: %s (task-%lld); cannot record it: %s",
+			 a->alarm_name, op->action, r < 0 ? vr_error_msg(*err) : op->done,
+			 (long long)job->task_id, vr_error_msg(dberr));
+	} else if (r < 0) {
+		action_outcome(job->c, db, a->alarm_id, a->alarm_name, op->action, a->vm_id,
+			       a->vm_name, job->task_id, true, "%s (task-%lld)", vr_error_msg(*err),
+			       (long long)job->task_id);
+	} else {
+		action_outcome(job->c, db, a->alarm_id, a->alarm_name, op->action, a->vm_id,
+			       a->vm_name, job->task_id, false, "%s VM \"%s\" (task-%lld)", op->done,
+			       a->vm_name, (long long)job->task_id);
+	}
+	if (db)
+		dbpool_put(job->c->pool, db);
+	if (r < 0)
+		return r;
+	job->result = json_object();
+	return 0;
+}
+
+/*
+ * Queues the operation as a center task on the alarms' lane, started by
+ * "alarm:NAME": the caller (a host's monitor) does not wait for the host.
+ */
 static void vm_operation(struct center *c, struct db *db, const struct alarm_fire *f,
-			 const struct inv_object *o, size_t k)
+			 const struct inv_object *o, const struct vm_op *op)
 {
 	if (!o->name || o->kind != INV_KIND_VM || !o->uuid || !o->host_id) {
 		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o->name,
-			       true, "not run: it needs a VM on a host, and %s %lld is not one",
+			       0, true, "not run: it needs a VM on a host, and %s %lld is not one",
 			       o->name ? inv_kind_name(o->kind) : "object",
 			       (long long)f->object_id);
 		return;
 	}
+	struct vm_action *a = xcalloc(1, sizeof(*a));
+	a->op = op;
+	a->alarm_id = f->alarm_id;
+	a->vm_id = o->id;
+	a->host_id = o->host_id;
+	a->alarm_name = xstrdup(f->alarm_name);
+	a->vm_name = xstrdup(o->name);
+	a->vm_uuid = xstrdup(o->uuid);
+	_cleanup_free_ char *principal = xasprintf("alarm:%s", f->alarm_name);
+	_cleanup_free_ char *desc = xasprintf("%s VM %s", op->label, o->name);
+	struct ctask_spec ts = {
+		.type = op->type,
+		.object_id = o->id,
+		.object_name = o->name,
+		.principal = principal,
+		.description = desc,
+	};
 	_cleanup_error_ struct vr_error *err = NULL;
-	_cleanup_free_ char *esc = api_client_escape(o->uuid);
-	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s/power/%s", esc, vm_ops[k].op);
-	json_t *reply = NULL;
-	if (chosts_call(c->hosts, o->host_id, "POST", path, NULL, NULL, &reply, &err) < 0)
-		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, o->id, o->name, true,
-			       "cannot %s VM \"%s\": %s", vm_ops[k].what, o->name,
+	int64_t task;
+	if (taskrun_submit_lane(c->tasks, TASKRUN_LANE_ALARMS, db, &ts, vm_action_run, a,
+				vm_action_free, &task, &err) < 0)
+		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, o->id, o->name, 0,
+			       true, "not run: cannot %s VM \"%s\": %s", op->what, o->name,
 			       vr_error_msg(err));
-	else
-		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, o->id, o->name, false,
-			       "asked the host to %s VM \"%s\" (host task %s)", vm_ops[k].what,
-			       o->name, json_get_string(reply, "task", "?"));
-	json_decref(reply);
 }
 
 static void run_action(struct center *c, struct db *db, const struct alarm_fire *f)
@@ -275,18 +414,19 @@ static void run_action(struct center *c, struct db *db, const struct alarm_fire 
 	struct inv_object o = {0};
 	if (inventory_get(db, f->object_id, &o, NULL) < 0)
 		inv_object_clear(&o); /* deleted meanwhile: o.name stays NULL */
-	size_t k = 0;
-	while (k < ARRAY_SIZE(vm_ops) && strcmp(f->action, vm_ops[k].action) != 0)
-		k++;
+	const struct vm_op *op = NULL;
+	for (size_t k = 0; k < ARRAY_SIZE(vm_ops) && !op; k++)
+		if (strcmp(f->action, vm_ops[k].action) == 0)
+			op = &vm_ops[k];
 	if (strcmp(f->action, "log") == 0)
 		log_line(c, db, f, &o);
 	else if (strcmp(f->action, "webhook") == 0)
 		webhook_send(c, db, f, &o);
-	else if (k < ARRAY_SIZE(vm_ops))
-		vm_operation(c, db, f, &o, k);
+	else if (op)
+		vm_operation(c, db, f, &o, op);
 	else
 		action_outcome(c, db, f->alarm_id, f->alarm_name, f->action, f->object_id, o.name,
-			       true, "not run: vireo-center does not run %s actions (define the "
+			       0, true, "not run: vireo-center does not run %s actions (define the "
 			       "alarm again without it)", f->action);
 	inv_object_clear(&o);
 }

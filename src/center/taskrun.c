@@ -23,15 +23,25 @@ struct job_item {
 	struct job_item *next;
 };
 
-struct taskrun {
-	struct center *c;
-	pthread_mutex_t lock;
-	pthread_cond_t queued;	 /* workers wait here */
-	struct api_waitq *waitq; /* long polls of tasks, notified on every change */
+/*
+ * A queue and the workers that take from it.  Each lane has workers of
+ * its own, so that a burst in one (alarms powering off a hundred VMs)
+ * neither waits behind nor holds up the other.
+ */
+struct lane {
+	struct taskrun *tr;
+	pthread_cond_t queued; /* its workers wait here */
 	struct job_item *head, *tail;
-	bool stopping;
 	pthread_t *threads;
 	unsigned n_threads;
+};
+
+struct taskrun {
+	struct center *c;
+	pthread_mutex_t lock;	 /* the lanes' queues and stopping */
+	struct api_waitq *waitq; /* long polls of tasks, notified on every change */
+	struct lane lanes[TASKRUN_LANE__COUNT];
+	volatile bool stopping;	 /* set under lock; bodies and their requests read it without */
 };
 
 static void item_free(struct job_item *it)
@@ -113,17 +123,18 @@ static void run_one(struct taskrun *tr, struct job_item *it)
 
 static void *worker_main(void *opaque)
 {
-	struct taskrun *tr = opaque;
+	struct lane *l = opaque;
+	struct taskrun *tr = l->tr;
 	pthread_mutex_lock(&tr->lock);
 	for (;;) {
-		while (!tr->stopping && !tr->head)
-			pthread_cond_wait(&tr->queued, &tr->lock);
+		while (!tr->stopping && !l->head)
+			pthread_cond_wait(&l->queued, &tr->lock);
 		if (tr->stopping)
 			break;
-		struct job_item *it = tr->head;
-		tr->head = it->next;
-		if (!tr->head)
-			tr->tail = NULL;
+		struct job_item *it = l->head;
+		l->head = it->next;
+		if (!l->head)
+			l->tail = NULL;
 		pthread_mutex_unlock(&tr->lock);
 		run_one(tr, it);
 		item_free(it);
@@ -138,58 +149,87 @@ struct taskrun *taskrun_new(struct center *c, unsigned workers, struct vr_error 
 	struct taskrun *tr = xcalloc(1, sizeof(*tr));
 	tr->c = c;
 	pthread_mutex_init(&tr->lock, NULL);
-	pthread_cond_init(&tr->queued, NULL);
 	tr->waitq = api_waitq_new();
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++) {
+		tr->lanes[i].tr = tr;
+		pthread_cond_init(&tr->lanes[i].queued, NULL);
+	}
 
 	/* What a previous run left unfinished did not finish. */
 	struct db *db = dbpool_get(c->pool, err);
 	if (!db) {
-		taskrun_stop_and_free(tr);
+		taskrun_free(tr);
 		return NULL;
 	}
 	int64_t n = 0;
 	int r = ctask_fail_orphans(db, center_now_ms(), &n, err);
 	dbpool_put(c->pool, db);
 	if (r < 0) {
-		taskrun_stop_and_free(tr);
+		taskrun_free(tr);
 		return NULL;
 	}
 	if (n > 0)
 		log_warn("%lld task%s left running by the previous run marked failed", (long long)n,
 			 n == 1 ? "" : "s");
 
-	tr->threads = xcalloc(workers ? workers : 4, sizeof(*tr->threads));
-	for (unsigned i = 0; i < (workers ? workers : 4); i++) {
-		if ((r = pthread_create(&tr->threads[i], NULL, worker_main, tr)) != 0) {
-			vr_error_set_errno(err, r, "cannot start a task worker");
-			taskrun_stop_and_free(tr);
-			return NULL;
+	if (!workers)
+		workers = 4;
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++) {
+		struct lane *l = &tr->lanes[i];
+		l->threads = xcalloc(workers, sizeof(*l->threads));
+		for (unsigned k = 0; k < workers; k++) {
+			if ((r = pthread_create(&l->threads[k], NULL, worker_main, l)) != 0) {
+				vr_error_set_errno(err, r, "cannot start a task worker");
+				taskrun_free(tr);
+				return NULL;
+			}
+			l->n_threads++;
 		}
-		tr->n_threads++;
 	}
 	return tr;
 }
 
-void taskrun_stop_and_free(struct taskrun *tr)
+void taskrun_stop(struct taskrun *tr)
 {
 	if (!tr)
 		return;
 	pthread_mutex_lock(&tr->lock);
-	tr->stopping = true;
-	pthread_cond_broadcast(&tr->queued);
-	struct job_item *pending = tr->head;
-	tr->head = tr->tail = NULL;
-	pthread_mutex_unlock(&tr->lock);
-	for (unsigned i = 0; i < tr->n_threads; i++)
-		pthread_join(tr->threads[i], NULL);
-	for (struct job_item *it = pending, *n; it; it = n) {
-		n = it->next;
-		finish(tr, it->task_id, false, NULL, "vireo-center stopped before the task ran");
-		item_free(it);
+	if (tr->stopping) {
+		pthread_mutex_unlock(&tr->lock);
+		return;
 	}
-	free(tr->threads);
+	tr->stopping = true;
+	struct job_item *pending[TASKRUN_LANE__COUNT];
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++) {
+		pthread_cond_broadcast(&tr->lanes[i].queued);
+		pending[i] = tr->lanes[i].head;
+		tr->lanes[i].head = tr->lanes[i].tail = NULL;
+	}
+	pthread_mutex_unlock(&tr->lock);
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++) {
+		struct lane *l = &tr->lanes[i];
+		for (unsigned k = 0; k < l->n_threads; k++)
+			pthread_join(l->threads[k], NULL);
+		l->n_threads = 0;
+	}
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++)
+		for (struct job_item *it = pending[i], *n; it; it = n) {
+			n = it->next;
+			finish(tr, it->task_id, false, NULL, "vireo-center stopped before the task ran");
+			item_free(it);
+		}
+}
+
+void taskrun_free(struct taskrun *tr)
+{
+	if (!tr)
+		return;
+	taskrun_stop(tr);
+	for (size_t i = 0; i < TASKRUN_LANE__COUNT; i++) {
+		free(tr->lanes[i].threads);
+		pthread_cond_destroy(&tr->lanes[i].queued);
+	}
 	api_waitq_free(tr->waitq);
-	pthread_cond_destroy(&tr->queued);
 	pthread_mutex_destroy(&tr->lock);
 	free(tr);
 }
@@ -198,8 +238,18 @@ int taskrun_submit(struct taskrun *tr, struct db *db, const struct ctask_spec *s
 		   taskrun_fn fn, void *opaque, void (*free_opaque)(void *opaque),
 		   int64_t *task_id, struct vr_error **err)
 {
+	return taskrun_submit_lane(tr, TASKRUN_LANE_REQUESTS, db, spec, fn, opaque, free_opaque,
+				   task_id, err);
+}
+
+int taskrun_submit_lane(struct taskrun *tr, enum taskrun_lane lane, struct db *db,
+			const struct ctask_spec *spec, taskrun_fn fn, void *opaque,
+			void (*free_opaque)(void *opaque), int64_t *task_id, struct vr_error **err)
+{
 	int64_t id;
-	int r = ctask_create(db, spec, center_now_ms(), &id, err);
+	int r = tr->stopping
+			? vr_error_set(err, ESHUTDOWN, "vireo-center is stopping: no new tasks")
+			: ctask_create(db, spec, center_now_ms(), &id, err);
 	if (r < 0) {
 		if (free_opaque)
 			free_opaque(opaque);
@@ -211,13 +261,27 @@ int taskrun_submit(struct taskrun *tr, struct db *db, const struct ctask_spec *s
 	it->free_opaque = free_opaque;
 	it->task_id = id;
 	it->principal = xstrdup(spec->principal ? spec->principal : "");
+	struct lane *l = &tr->lanes[lane];
 	pthread_mutex_lock(&tr->lock);
-	if (tr->tail)
-		tr->tail->next = it;
+	if (tr->stopping) {
+		/* Stopping since the check above: the row was made, the body will not run. */
+		pthread_mutex_unlock(&tr->lock);
+		struct vr_error *e = NULL;
+		if (ctask_fail(db, id, "vireo-center stopped before the task ran", center_now_ms(),
+			       &e) < 0)
+			log_warn("task %lld: cannot record its outcome: %s", (long long)id,
+				 vr_error_msg(e));
+		vr_error_free(e);
+		taskrun_notify(tr);
+		item_free(it);
+		return vr_error_set(err, ESHUTDOWN, "vireo-center is stopping: no new tasks");
+	}
+	if (l->tail)
+		l->tail->next = it;
 	else
-		tr->head = it;
-	tr->tail = it;
-	pthread_cond_signal(&tr->queued);
+		l->head = it;
+	l->tail = it;
+	pthread_cond_signal(&l->queued);
 	pthread_mutex_unlock(&tr->lock);
 	taskrun_notify(tr);
 	*task_id = id;
@@ -235,6 +299,16 @@ void taskrun_progress(struct taskrun_job *job, int percent)
 			  vr_error_msg(err));
 	dbpool_put(job->c->pool, db);
 	taskrun_notify(job->tr);
+}
+
+bool taskrun_stopping(const struct taskrun_job *job)
+{
+	return job->tr->stopping;
+}
+
+const volatile bool *taskrun_stop_flag(const struct taskrun_job *job)
+{
+	return &job->tr->stopping;
 }
 
 bool taskrun_cancel_requested(struct taskrun_job *job)

@@ -469,7 +469,9 @@ def test_alarms_and_performance():
                         {"action": "log", "from": "green", "to": "red",
                          "params": {"level": "error"}},
                         {"action": "webhook", "from": "green", "to": "red",
-                         "params": {"url": f"http://127.0.0.1:{closed.getsockname()[1]}/x"}}]})
+                         "params": {"url": f"http://127.0.0.1:{closed.getsockname()[1]}/x"}},
+                        # The VM has failed (QEMU is gone): the host refuses, and says why.
+                        {"action": "vm_suspend", "from": "green", "to": "red"}]})
         # A webhook URL may hold a token: whole only for who may define alarms there.
         c.ok("POST", "/api/v1/users", {"name": "rita", "password": "rita-password-1"})
         c.ok("PUT", f"/api/v1/inventory/{S['dc']}/permissions/rita", {"role": "ReadOnly"})
@@ -523,8 +525,8 @@ def test_alarms_and_performance():
                  timeout=10)
         # Each action's outcome is an event on the VM; the failed webhook is a warning.
         evs = wait_for("the alarm actions' events", lambda: (
-            lambda evs: evs if len(evs) >= 3 else None)(alarm_action_events("VM failed")),
-            timeout=20)
+            lambda evs: evs if len(evs) >= 4 else None)(alarm_action_events("VM failed")),
+            timeout=30)
         check(all(e.get("object") == web for _, e in evs), f"events on web01: {evs}")
         check(any(a == "log" and e["category"] == "info"
                   and "wrote a line at level error" in e["message"] for a, e in evs), f"{evs}")
@@ -533,6 +535,16 @@ def test_alarms_and_performance():
                   and "/hook" not in e["message"] for a, e in evs), f"{evs}")
         check(any(a == "webhook" and e["category"] == "warning" and "not delivered" in e["message"]
                   for a, e in evs), f"a webhook refused: {evs}")
+        # The VM action ran as a center task started by the alarm and followed the host's task:
+        # its event tells the host's reason.
+        sus = [e for a, e in evs if a == "vm_suspend"]
+        check(len(sus) == 1 and sus[0]["category"] == "warning"
+              and re.search(r': cannot suspend VM "web01": .*is not powered on \(task-\d+\)$',
+                            sus[0]["message"]), f"the suspend of a failed VM: {sus}")
+        t = c.ok("GET", f"/api/v1/tasks/{sus[0]['task']}")
+        check(t["state"] == "failed" and t["user"] == "alarm:VM failed"
+              and t["type"] == "VirtualMachine.suspend" and "is not powered on" in t["error"],
+              f"the alarm's task: {t}")
         line = (f'alarm "VM failed" ({failed["id"]}) on vm "web01" ({web}): green -> red, '
                 f'value VmFailed')
         check(line in open(c.logfile, errors="replace").read(), f"center's log has: {line}")
@@ -611,6 +623,23 @@ def test_alarms_and_performance():
         wait_for("the host memory alarm", lambda: any(
             t["alarm_name"] == "Host memory" and t["status"] == "yellow"
             for t in c.ok("GET", "/api/v1/alarms/triggered")["triggered"]), timeout=30)
+        # A VM action the host carries out: web01 is reset, and an alarm on that powers it off.
+        reset = c.ok("POST", "/api/v1/alarms", {
+            "object": S["dc"], "name": "Off after a reset", "target_kind": "vm",
+            "condition": {"kind": "event", "event_type": "VmReset", "event_status": "red"},
+            "actions": [{"action": "vm_power_off", "from": "green", "to": "red"}]})
+        c.task_ok("POST", "/api/v1/vms/web01/power/reset")
+        evs = wait_for("the power-off action's event", lambda: alarm_action_events(
+            "Off after a reset"), timeout=60)
+        check(len(evs) == 1 and evs[0][1]["category"] == "info" and re.search(
+            r'action vm_power_off: powered off VM "web01" \(task-\d+\)$', evs[0][1]["message"])
+              and evs[0][1].get("object") == web, f"the power-off's outcome: {evs}")
+        t = c.ok("GET", f"/api/v1/tasks/{evs[0][1]['task']}")
+        check(t["state"] == "succeeded" and t["user"] == "alarm:Off after a reset"
+              and t["type"] == "VirtualMachine.powerOff", f"the alarm's task: {t}")
+        check(S["a"].vm(S["vm_a"])["power_state"] == "poweredOff", "hostA powered web01 off")
+        c.ok("DELETE", f"/api/v1/alarms/{reset['id']}")
+        c.task_ok("POST", "/api/v1/vms/web01/power/on")
     finally:
         hooks.close()
         closed.close()

@@ -95,10 +95,15 @@ struct taskrun_job;
 /*
  * From a task body: follows a host's task to its end, mirroring its
  * progress; *result (may be NULL) gets the host task's result.  A host
- * briefly unreachable is retried; its task's failure is this one's.
+ * briefly unreachable is retried (10 tries a second apart); its task's
+ * failure is this one's.  Gives up (ESHUTDOWN) when center stops: the
+ * host's task goes on without it.
  */
 int capi_follow_host_task(struct taskrun_job *job, int64_t host_id, const char *host_task,
 			  json_t **result, struct vr_error **err);
+/* The same within timeout_ms (> 0; 0: no limit), else ETIMEDOUT. */
+int capi_follow_host_task_for(struct taskrun_job *job, int64_t host_id, const char *host_task,
+			      int64_t timeout_ms, json_t **result, struct vr_error **err);
 
 /* Answers with the error's status and message. */
 void creq_fail(struct creq *x, const struct vr_error *err);

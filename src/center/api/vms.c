@@ -269,14 +269,45 @@ static void host_op_free(void *opaque)
 int capi_follow_host_task(struct taskrun_job *job, int64_t host_id, const char *host_task,
 			  json_t **result, struct vr_error **err)
 {
+	return capi_follow_host_task_for(job, host_id, host_task, 0, result, err);
+}
+
+int capi_follow_host_task_for(struct taskrun_job *job, int64_t host_id, const char *host_task,
+			      int64_t timeout_ms, json_t **result, struct vr_error **err)
+{
 	_cleanup_free_ char *esc = api_client_escape(host_task);
-	_cleanup_free_ char *path = xasprintf("/api/v1/tasks/%s?wait_ms=%d", esc, HOST_TASK_WAIT_MS);
+	uint64_t deadline = timeout_ms > 0 ? time_mono_ms() + (uint64_t)timeout_ms : 0;
 	int last_progress = -1, failures = 0;
 	for (;;) {
+		if (taskrun_stopping(job))
+			return vr_error_set(err, ESHUTDOWN,
+					    "vireo-center stopped while following the host's task "
+					    "%s (it goes on there)",
+					    host_task);
+		/* A long poll, shortened to what is left of the time allowed. */
+		long wait_ms = HOST_TASK_WAIT_MS, timeout_s = 30;
+		if (deadline) {
+			uint64_t now = time_mono_ms();
+			if (now >= deadline)
+				return vr_error_set(err, ETIMEDOUT,
+						    "the host's task %s did not end within %lld s "
+						    "(it may still end there)",
+						    host_task, (long long)(timeout_ms + 999) / 1000);
+			uint64_t left = deadline - now;
+			if ((uint64_t)wait_ms > left)
+				wait_ms = (long)left;
+			if ((uint64_t)timeout_s > left / 1000 + 2)
+				timeout_s = (long)(left / 1000 + 2);
+		}
+		_cleanup_free_ char *path = xasprintf("/api/v1/tasks/%s?wait_ms=%ld", esc, wait_ms);
 		json_t *t = NULL;
 		struct vr_error *e = NULL;
-		int r = chosts_call_timeout(job->c->hosts, host_id, "GET", path, NULL, 30, NULL, &t,
-					    &e);
+		int r = chosts_call_abortable(job->c->hosts, host_id, "GET", path, NULL, timeout_s,
+					      taskrun_stop_flag(job), NULL, &t, &e);
+		if (r < 0 && taskrun_stopping(job)) {
+			vr_error_free(e);
+			continue; /* said at the top */
+		}
 		if (r < 0) {
 			/* The host may be busy or briefly unreachable: a few tries before giving up. */
 			if (++failures >= 10) {
@@ -338,9 +369,10 @@ static int host_op_run(struct taskrun_job *job, struct vr_error **err)
 	if (host_task)
 		r = capi_follow_host_task(job, op->host_id, host_task, &result, err);
 	json_decref(reply);
-	/* Read the VM back now rather than wait for the event. */
+	/* Read the VM back now rather than wait for the event (not while center stops). */
 	struct vr_error *e = NULL;
-	if (chosts_refresh_vm(job->c->hosts, op->host_id, op->vm_uuid, &e) < 0)
+	if (!taskrun_stopping(job) &&
+	    chosts_refresh_vm(job->c->hosts, op->host_id, op->vm_uuid, &e) < 0)
 		log_info("VM \"%s\": not refreshed after the task: %s", op->vm_name, vr_error_msg(e));
 	vr_error_free(e);
 	if (op->admit)
