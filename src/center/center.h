@@ -42,6 +42,7 @@ struct center {
 	struct center_config cfg;
 	char uuid[37]; /* this center's identity (center_setting "uuid") */
 	struct dbpool *pool;
+	struct db *claim; /* holds the database for this center (db_claim()) */
 	struct secrets *secrets;
 	struct csessions *sessions;
 	struct chosts *hosts;

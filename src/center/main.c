@@ -419,13 +419,23 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 		c->cfg.db_location = xasprintf("%s/center.db", c->cfg.state_dir);
 	_cleanup_free_ char *shown = db_location_redact(c->cfg.db_location);
 
+	/* This center's claim on the database, held until it stops; before any migration. */
 	struct db *db = NULL;
-	if ((r = schema_open(c->cfg.db_location, &db, err)) < 0)
+	if ((r = db_open(c->cfg.db_location, &db, err)) < 0)
+		return vr_error_wrap(err, "database %s", shown);
+	c->claim = db;
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	char since[32];
+	time_format_iso(time_real_ms(), since);
+	_cleanup_free_ char *holder =
+		xasprintf("vireo-center pid %d on %s since %s", (int)getpid(), host, since);
+	if ((r = db_claim(db, err)) < 0 || (r = schema_migrate(db, NULL, err)) < 0 ||
+	    (r = db_claim_record(db, holder, err)) < 0)
 		return vr_error_wrap(err, "database %s", shown);
 	r = load_uuid(db, c->uuid, err);
 	if (r == 0)
 		r = inventory_root(db, &c->root_id, err);
-	db_close(db);
 	if (r < 0)
 		return r;
 
@@ -507,6 +517,7 @@ static void center_stop(struct center *c)
 	csessions_free(c->sessions);
 	secrets_free(c->secrets);
 	dbpool_free(c->pool);
+	db_close(c->claim); /* another center may take the database now */
 	config_free(&c->cfg);
 }
 

@@ -12,7 +12,8 @@ into center); the simulated statistics become performance history and trip a met
 alarm; a resource pool reaches the simulated host that holds its VM (kept by the
 simulator, checked by hostd's parser, not enforced); the simulator's own checks (an index it does not play is 404, a
 session of one host is refused by another, bad JSON and unknown fields are 400);
-a host is removed, with its VMs and center's account on it.
+a second center on the same database is refused; a host is removed, with its VMs
+and center's account on it.
 
 usage: center_sim.py HOSTD CENTER
 """
@@ -176,6 +177,23 @@ def test_join():
     check(ds["kind"] == "datastore", f"datastore: {ds}")
 
 
+def test_second_center_refused():
+    """A second vireo-center on the same database stops at once, naming the first: two would
+    both manage the hosts."""
+    other = Center(CENTER, work.path)  # the same state folder, so the same SQLite file
+    proc = other.spawn(other.command())
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise TestFailure("a second center on the same database kept running")
+    log = open(other.logfile).read()
+    check(rc != 0 and "another vireo-center uses this database" in log
+          and f"pid {center.proc.pid}" in log, f"exit {rc}: {log[-500:]}")
+    check(len(center.ok("GET", "/api/v1/hosts")["hosts"]) == HOSTS, "the first center goes on")
+
+
 def test_power_on_through_center():
     vm = center.ok("GET", "/api/v1/vms/sim2-vm1")
     check(vm["power_state"] == "poweredOff", f"sim2-vm1 starts off: {vm.get('power_state')}")
@@ -247,6 +265,7 @@ def main():
         return run_tests([
             ("simulator_alone", test_simulator_alone),
             ("join", test_join),
+            ("second_center_refused", test_second_center_refused),
             ("power_on_through_center", test_power_on_through_center),
             ("resource_pools", test_resource_pools),
             ("statistics_and_metric_alarm", test_statistics_and_metric_alarm),

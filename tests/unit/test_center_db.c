@@ -114,6 +114,25 @@ static void test_reopen_is_noop(void **state)
 	db_close(db);
 }
 
+/* One center per database: a second claim is refused naming the holder, until the first closes. */
+static void test_one_center_per_database(void **state)
+{
+	struct center_case *f = *state;
+	struct vr_error *err = NULL;
+	struct db *first = fixture_open_migrated(f), *second = NULL;
+	OK(db_claim(first, &err));
+	OK(db_claim(first, &err)); /* again on the same connection: still its own */
+	OK(db_claim_record(first, "vireo-center pid 1 on test since then", &err));
+	OK(db_open(f->location, &second, &err));
+	expect_err(db_claim(second, &err), EBUSY, &err,
+		   "another vireo-center uses this database (vireo-center pid 1 on test since then)");
+	/* Other connections work on: the claim keeps out centers, not readers. */
+	assert_int_equal(count(second, "SELECT COUNT(*) FROM role"), 5);
+	db_close(first);
+	OK(db_claim(second, &err));
+	db_close(second);
+}
+
 static void test_newer_version_refused(void **state)
 {
 	struct center_case *f = *state;
@@ -809,6 +828,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_from_empty, fixture_setup_empty,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_is_noop, fixture_setup_empty,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_one_center_per_database, fixture_setup_empty,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, fixture_setup_empty,
 						fixture_teardown),

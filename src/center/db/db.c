@@ -539,7 +539,7 @@ bool db_column_bool(struct db_stmt *st, int col)
 	return col_ok(st, col) ? st->db->ops->column_bool(st, col) : false;
 }
 
-int db_claim(struct db *db, const char *holder, struct vr_error **err)
+int db_claim(struct db *db, struct vr_error **err)
 {
 	struct vr_error *e = NULL;
 	int r = db->ops->claim(db, &e);
@@ -559,8 +559,13 @@ int db_claim(struct db *db, const char *holder, struct vr_error **err)
 		*err = e;
 		return r;
 	}
+	return 0;
+}
+
+int db_claim_record(struct db *db, const char *holder, struct vr_error **err)
+{
 	_cleanup_stmt_ struct db_stmt *st = NULL;
-	r = db_prepare(db, "record who holds the database",
+	int r = db_prepare(db, "record who holds the database",
 		       "INSERT INTO center_setting (name, value) VALUES ('holder', $1)"
 		       " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 		       &st, err);

@@ -68,11 +68,13 @@ int db_open(const char *location, struct db **out, struct vr_error **err);
 /*
  * Claims the database for one vireo-center while this connection stays
  * open (SQLite: an flock on "<file>-claim"; PostgreSQL: a session advisory
- * lock), and records holder (who and since when) in center_setting.  A
- * second center on the same database gets -EBUSY naming the holder: two
- * centers would both manage the hosts.  Needs the schema (center_setting).
+ * lock).  A second center on the same database gets -EBUSY naming the
+ * holder (as db_claim_record() wrote it): two centers would both manage
+ * the hosts.
  */
-int db_claim(struct db *db, const char *holder, struct vr_error **err);
+int db_claim(struct db *db, struct vr_error **err);
+/* Records who holds the claim (center_setting "holder"; needs the schema). */
+int db_claim_record(struct db *db, const char *holder, struct vr_error **err);
 /* Rolls back an open transaction, closes; accepts NULL. */
 void db_close(struct db *db);
 void db_closep(struct db **db);
