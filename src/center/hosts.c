@@ -80,6 +80,8 @@ static void chost_unref(struct chost *h)
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->pools_lock);
+	pthread_mutex_destroy(&h->apply_lock);
+	json_decref(h->vm_seq);
 	free(h);
 }
 
@@ -146,6 +148,8 @@ static struct chost *chost_new(int64_t id, const char *name, const char *url,
 	struct chost *h = xcalloc(1, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->pools_lock, NULL);
+	pthread_mutex_init(&h->apply_lock, NULL);
+	h->vm_seq = json_object();
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -50,6 +50,19 @@ struct chost {
 	int64_t cursor; /* last event seen */
 
 	/*
+	 * Reads of the host's state are numbered (read_seq, atomic) and
+	 * applied one at a time (apply_lock, sync.c): a full sync (monitor)
+	 * and a VM refresh (a task) may overlap, and the older read must not
+	 * overwrite, or delete, what a newer one wrote.  full_seq: the read
+	 * of the last full sync applied; vm_seq: VM uuid -> the read of its
+	 * last refresh applied (pruned by full syncs); both under apply_lock.
+	 */
+	uint64_t read_seq;
+	pthread_mutex_t apply_lock;
+	uint64_t full_seq;
+	json_t *vm_seq;
+
+	/*
 	 * Resource pools sent to the host (poolsync.c), by its monitor and
 	 * before a power-on (chosts_pools_push()), under pools_lock.
 	 */
@@ -80,6 +93,8 @@ int chost_request(struct chosts *hs, struct chost *h, struct api_client *cl, con
 
 /* sync.c */
 int sync_full(struct chosts *hs, struct chost *h, struct api_client *cl, struct vr_error **err);
+/* Tests only: runs in sync_full() between reading the host and applying (NULL: nothing). */
+extern void (*sync_full_test_hook)(struct chost *h);
 int sync_refresh_vm(struct chosts *hs, struct chost *h, struct api_client *cl,
 		    const char *vm_uuid, struct vr_error **err);
 void sync_mirror_event(struct chosts *hs, struct chost *h, json_t *event);

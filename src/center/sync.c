@@ -43,7 +43,21 @@ struct sync_ctx {
 	json_t *power_changes;
 	/* Datastore fill levels (percent), fed to the metric alarms after the commit. */
 	json_t *ds_usage;
+	uint64_t seq; /* this read's number (chost.read_seq) */
 };
+
+/* Numbers a read of the host's state, before it is sent. */
+static uint64_t read_begin(struct chost *h)
+{
+	return __atomic_add_fetch(&h->read_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Under apply_lock: whether a refresh read after this one has written the VM. */
+static bool vm_newer(const struct sync_ctx *s, const char *uuid)
+{
+	json_t *seq = uuid ? json_object_get(s->h->vm_seq, uuid) : NULL;
+	return seq && (uint64_t)json_integer_value(seq) > s->seq;
+}
 
 int sync_delete_subtree(struct db *db, int64_t id, struct vr_error **err)
 {
@@ -433,6 +447,8 @@ static int apply_full(struct db *db, void *opaque, struct vr_error **err)
 	size_t i;
 	json_t *vm;
 	json_array_foreach(list, i, vm) {
+		if (vm_newer(s, json_get_string(vm, "id", NULL)))
+			continue; /* refreshed since this list was read */
 		if ((r = upsert_vm(db, s, vm, err)) < 0)
 			return r;
 	}
@@ -448,7 +464,8 @@ static int apply_full(struct db *db, void *opaque, struct vr_error **err)
 				break;
 			}
 		}
-		if (!still && !(known.items[k].uuid && chosts_vm_held(s->hs, known.items[k].uuid)))
+		if (!still && !(known.items[k].uuid && chosts_vm_held(s->hs, known.items[k].uuid)) &&
+		    !vm_newer(s, known.items[k].uuid))
 			r = inventory_delete(db, known.items[k].id, err);
 	}
 	inv_list_clear(&known);
@@ -504,8 +521,32 @@ static int apply_in_db(struct chosts *hs, struct sync_ctx *s,
 		return -EIO;
 	s->power_changes = json_object();
 	s->ds_usage = json_object();
-	int r = db_transact(db, fn, s, err);
-	if (r == 0) {
+	struct chost *h = s->h;
+	pthread_mutex_lock(&h->apply_lock);
+	int r = 0;
+	/*
+	 * A read older than the last full sync applied (or, for a refresh, than
+	 * its VM's last refresh): what it says is already out of date.
+	 */
+	bool stale = h->full_seq > s->seq || (s->vm_uuid && vm_newer(s, s->vm_uuid));
+	if (!stale)
+		r = db_transact(db, fn, s, err);
+	if (r == 0 && !stale && s->vm_uuid) {
+		json_object_set_new(h->vm_seq, s->vm_uuid, json_integer((json_int_t)s->seq));
+	} else if (r == 0 && !stale) {
+		h->full_seq = s->seq;
+		const char *uuid;
+		json_t *seq, *tmp;
+		json_object_foreach_safe(h->vm_seq, tmp, uuid, seq)
+			if ((uint64_t)json_integer_value(seq) <= s->seq)
+				json_object_del(h->vm_seq, uuid);
+	}
+	pthread_mutex_unlock(&h->apply_lock);
+	if (stale)
+		log_debug("host \"%s\": %s%s read before a newer read was applied; not written",
+			  h->name, s->vm_uuid ? "VM " : "a full sync",
+			  s->vm_uuid ? s->vm_uuid : "");
+	if (r == 0 && !stale) {
 		feed_power_alarms(hs->c, db, s->power_changes);
 		feed_datastore_alarms(hs->c, db, s->ds_usage);
 	}
@@ -515,9 +556,11 @@ static int apply_in_db(struct chosts *hs, struct sync_ctx *s,
 	return r;
 }
 
+void (*sync_full_test_hook)(struct chost *h);
+
 int sync_full(struct chosts *hs, struct chost *h, struct api_client *cl, struct vr_error **err)
 {
-	struct sync_ctx s = {.hs = hs, .h = h};
+	struct sync_ctx s = {.hs = hs, .h = h, .seq = read_begin(h)};
 	int r = chost_request(hs, h, cl, "GET", "/api/v1/host", NULL, NULL, &s.host_info, err);
 	if (r == 0)
 		r = chost_request(hs, h, cl, "GET", "/api/v1/vms", NULL, NULL, &s.vms, err);
@@ -545,6 +588,8 @@ int sync_full(struct chosts *hs, struct chost *h, struct api_client *cl, struct 
 	}
 	vr_error_free(re);
 	json_decref(res);
+	if (r == 0 && sync_full_test_hook)
+		sync_full_test_hook(h);
 	if (r == 0)
 		r = apply_in_db(hs, &s, apply_full, err);
 	json_decref(s.host_info);
@@ -582,7 +627,7 @@ int sync_refresh_vm(struct chosts *hs, struct chost *h, struct api_client *cl,
 {
 	_cleanup_free_ char *esc = api_client_escape(vm_uuid);
 	_cleanup_free_ char *path = xasprintf("/api/v1/vms/%s", esc);
-	struct sync_ctx s = {.hs = hs, .h = h, .vm_uuid = vm_uuid};
+	struct sync_ctx s = {.hs = hs, .h = h, .vm_uuid = vm_uuid, .seq = read_begin(h)};
 	long st = 0;
 	struct vr_error *e = NULL;
 	int r = chost_request(hs, h, cl, "GET", path, NULL, &st, &s.one_vm, &e);

@@ -5,7 +5,8 @@
  * host connections) joins a simulated host (`vireo-hostd --simulate`,
  * started per case), alarms fire, and the outcome is read back as the
  * AlarmActionTriggeredEvent, the center task and the host's VM.  On
- * SQLite and on PostgreSQL.
+ * SQLite and on PostgreSQL.  The same world also checks that a full sync
+ * does not write back a VM state older than a refresh made meanwhile.
  *
  * usage: test_center_alarms_actions VIREO_HOSTD
  */
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,13 +314,23 @@ static struct cevent wait_action_event(struct world *w, const char *vm)
 	return (struct cevent){0};
 }
 
+/*
+ * The event's task, once it has ended (10 s at most): the body posts the
+ * event, and the runner records the task's end just after.
+ */
 static struct ctask task_of(struct world *w, const struct cevent *e)
 {
 	_cleanup_error_ struct vr_error *err = NULL;
 	if (e->task_id == 0)
 		fail_msg("the event refers to no task: %s", e->message);
 	struct ctask t = {0};
-	OK(ctask_get(w->cc->db, e->task_id, &t, &err));
+	for (int i = 0; i < 200; i++) {
+		OK(ctask_get(w->cc->db, e->task_id, &t, &err));
+		if (t.state != CTASK_QUEUED && t.state != CTASK_RUNNING)
+			break;
+		ctask_clear(&t);
+		sleep_ms(50);
+	}
 	return t;
 }
 
@@ -510,6 +522,76 @@ static void test_stop_while_pending(void **state)
 	sim_freeze(w, false);
 }
 
+/*
+ * A full sync reads the host, then, before it writes, the VM is powered off
+ * and refreshed (as a task does after a power operation) and the monitor
+ * has seen the host's event: the sync's older read must not power it back
+ * on in the inventory.
+ */
+static struct world *hook_world;
+static bool hook_ran;
+static pthread_t hook_thread; /* the test's own sync, not the monitor's */
+
+static void power_off_meanwhile(struct chost *h)
+{
+	if (hook_ran || !pthread_equal(pthread_self(), hook_thread))
+		return;
+	hook_ran = true;
+	struct world *w = hook_world;
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct inv_object o = vm_named(w, "sim0-vm2");
+	_cleanup_free_ char *off = xasprintf("/api/v1/vms/%s/power/off", o.uuid);
+	OK(chosts_call(w->c.hosts, w->host, "POST", off, NULL, NULL, NULL, &err));
+	OK(chosts_refresh_vm(w->c.hosts, w->host, o.uuid, &err));
+	/* The monitor has processed the host's events up to now (its own refresh included). */
+	json_t *ev = NULL;
+	OK(chosts_call(w->c.hosts, w->host, "GET", "/api/v1/events", NULL, NULL, &ev, &err));
+	int64_t last = json_integer_value(json_object_get(ev, "last"));
+	json_decref(ev);
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&h->lock);
+		int64_t seen = h->cursor;
+		pthread_mutex_unlock(&h->lock);
+		if (seen >= last)
+			break;
+		sleep_ms(50);
+	}
+	inv_object_clear(&o);
+}
+
+static const char *inventory_power(struct world *w, const char *vm)
+{
+	struct inv_object o = vm_named(w, vm);
+	json_error_t jerr;
+	json_t *p = json_loads(o.properties, 0, &jerr);
+	static char state[32];
+	snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(p, "power_state")));
+	json_decref(p);
+	inv_object_clear(&o);
+	return state;
+}
+
+static void test_sync_keeps_newer_refresh(void **state)
+{
+	struct world *w = *state;
+	_cleanup_error_ struct vr_error *err = NULL;
+	assert_string_equal(inventory_power(w, "sim0-vm2"), "poweredOn");
+	hook_world = w;
+	hook_ran = false;
+	hook_thread = pthread_self();
+	sync_full_test_hook = power_off_meanwhile;
+	int r = chosts_sync(w->c.hosts, w->host, &err);
+	sync_full_test_hook = NULL;
+	OK(r);
+	assert_true(hook_ran);
+	_cleanup_free_ char *on_host = host_power_state(w, "sim0-vm2");
+	assert_string_equal(on_host, "poweredOff");
+	assert_string_equal(inventory_power(w, "sim0-vm2"), "poweredOff");
+	/* The next full sync, read after the change, agrees. */
+	OK(chosts_sync(w->c.hosts, w->host, &err));
+	assert_string_equal(inventory_power(w, "sim0-vm2"), "poweredOff");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -523,6 +605,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_host_refuses, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(test_from_host_event, world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(test_frozen_host, world_setup, world_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_keeps_newer_refresh, world_setup,
+						world_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_while_pending, world_setup,
 						world_teardown),
 	};
