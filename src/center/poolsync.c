@@ -204,6 +204,8 @@ static void poolsync_locked(struct chosts *hs, struct chost *h, struct api_clien
 		log_info("host \"%s\" cannot enforce resource pools (its hostd has no "
 			 "/api/v1/host/resource-pools); center's admission still applies",
 			 h->name);
+	} else if (r == -ECANCELED) {
+		free(text); /* center is stopping: sent again after the next start */
 	} else {
 		free(text);
 		/* Sent again at the next change or resync; told once per distinct reason. */
