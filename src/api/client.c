@@ -169,6 +169,7 @@ static int errno_from_status(long status)
 		return EEXIST;
 	case 413:
 		return EFBIG;
+	case 429: /* e.g. a user name locked by failed logins: try again later */
 	case 503:
 		return EAGAIN;
 	case 504:

@@ -500,6 +500,25 @@ const char *api_request_token(const struct api_request *req)
 	return req->token;
 }
 
+const char *api_request_peer(struct api_request *req)
+{
+	if (req->peer[0])
+		return req->peer;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	const void *addr = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!addr || !inet_ntop(sa->sa_family, addr, req->peer, sizeof(req->peer))) {
+		req->peer[0] = '\0';
+		return NULL;
+	}
+	return req->peer;
+}
+
 /* For an upgrade whose function will never run. */
 void upgrade_discard(struct upgrade *u)
 {
@@ -614,6 +633,18 @@ void api_respond_error(struct api_request *req, int status, const char *fmt, ...
 	va_end(ap);
 	respond_error_with(req, status, status == 401 ? MHD_HTTP_HEADER_WWW_AUTHENTICATE : NULL,
 			   "Bearer", msg);
+}
+
+void api_respond_error_header(struct api_request *req, int status, const char *header,
+			      const char *value, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	respond_error_with(req, status, header, value, msg);
 }
 
 void api_respond_vr_error(struct api_request *req, const struct vr_error *err)

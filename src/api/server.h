@@ -116,6 +116,11 @@ const char *api_request_user(const struct api_request *req);
 bool api_request_is_admin(const struct api_request *req);
 /* The session token the request authenticated with, or NULL. */
 const char *api_request_token(const struct api_request *req);
+/*
+ * The client's IP address as text ("192.0.2.7", "2001:db8::7"), or NULL
+ * when it is not known: the TCP peer, never a header the client wrote.
+ */
+const char *api_request_peer(struct api_request *req);
 
 /* ---- long polls, without holding a worker thread ---- */
 /*
@@ -149,6 +154,10 @@ void api_respond_json(struct api_request *req, int status, json_t *body /* stole
 void api_respond_error(struct api_request *req, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void api_respond_vr_error(struct api_request *req, const struct vr_error *err);
+/* An error answer with one more header, e.g. Retry-After on a 429 or 503. */
+void api_respond_error_header(struct api_request *req, int status, const char *header,
+			      const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 void api_respond_no_content(struct api_request *req);
 /* A non-JSON body (copied), e.g. the Prometheus text format; content_type names it. */
 /*

@@ -95,6 +95,7 @@ struct api_request {
 	char *user;
 	bool admin;
 	char *token;
+	char peer[INET6_ADDRSTRLEN]; /* api_request_peer(), filled on first use */
 	bool responded;
 	int status;
 	uint64_t start_ms;

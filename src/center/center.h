@@ -36,6 +36,9 @@ struct center_config {
 	unsigned not_responding_ms;   /* no answer for this long: "not responding" (10000) */
 	unsigned resync_ms;	      /* periodic full resync of each host (60000) */
 	unsigned task_workers;	      /* concurrent center tasks per lane (default 4) */
+	unsigned login_lockout_failures; /* failed logins that lock a user name (5; 0: off) */
+	unsigned login_lockout_window_s; /* ... when they fall within this many seconds (180) */
+	unsigned login_lockout_unlock_s; /* how long the name stays locked (300) */
 };
 
 struct center {

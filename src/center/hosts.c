@@ -470,8 +470,12 @@ static void process_events(struct chosts *hs, struct chost *h, struct api_client
 					 vr_error_msg(e));
 				vr_error_free(e);
 			}
-		} else {
-			/* Host-wide events (switches, datastores): the next full sync picks them up. */
+		} else if (strcmp(json_get_string(ev, "type", ""), "AccountLockedEvent") != 0) {
+			/*
+			 * Host-wide events (switches, datastores): the next full sync picks
+			 * them up.  A user name locked by failed logins changes nothing
+			 * center mirrors, and anyone can cause one: no sync for that.
+			 */
 			pthread_mutex_lock(&h->lock);
 			h->sync_wanted = true;
 			pthread_mutex_unlock(&h->lock);

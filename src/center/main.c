@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "api/lockout.h"
 #include "api/server.h"
 #include "center/api/capi.h"
 #include "center/center.h"
@@ -52,6 +53,9 @@ enum {
 	OPT_RESYNC,
 	OPT_TASK_WORKERS,
 	OPT_LOGIN_DELAY,
+	OPT_LOCKOUT_FAILURES,
+	OPT_LOCKOUT_WINDOW,
+	OPT_LOCKOUT_UNLOCK,
 	OPT_LOG_LEVEL,
 	OPT_LOG_FILE,
 	OPT_HELP,
@@ -71,6 +75,9 @@ static const struct option long_opts[] = {
 	{"resync-ms", required_argument, NULL, OPT_RESYNC},
 	{"task-workers", required_argument, NULL, OPT_TASK_WORKERS},
 	{"login-failure-delay-ms", required_argument, NULL, OPT_LOGIN_DELAY},
+	{"login-lockout-failures", required_argument, NULL, OPT_LOCKOUT_FAILURES},
+	{"login-lockout-window", required_argument, NULL, OPT_LOCKOUT_WINDOW},
+	{"login-lockout-unlock", required_argument, NULL, OPT_LOCKOUT_UNLOCK},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -94,6 +101,10 @@ static void usage(FILE *f)
 		"  --resync-ms MS           full resync of each host (60000)\n"
 		"  --task-workers N         tasks run at once (4), and as many alarm actions\n"
 		"  --login-failure-delay-ms MS  pause after a failed login (250)\n"
+		"  --login-lockout-failures N   failed logins that lock a user name (5; 0: no\n"
+		"                           lockout) ...\n"
+		"  --login-lockout-window S     ... within S seconds (180) ...\n"
+		"  --login-lockout-unlock S     ... for S seconds (300)\n"
 		"  --log-level LEVEL        error, warn, info or debug\n"
 		"  --log-file FILE\n"
 		"The first start creates the user admin; its password comes from $%s or is\n"
@@ -160,6 +171,18 @@ static int parse_args(int argc, char **argv, struct center_config *c, unsigned *
 			break;
 		case OPT_LOGIN_DELAY:
 			r = number_opt("--login-failure-delay-ms", optarg, 0, 10000, login_delay);
+			break;
+		case OPT_LOCKOUT_FAILURES:
+			r = number_opt("--login-lockout-failures", optarg, 0,
+				       LOGIN_LOCKOUT_FAILURES_MAX, &c->login_lockout_failures);
+			break;
+		case OPT_LOCKOUT_WINDOW:
+			r = number_opt("--login-lockout-window", optarg, 1,
+				       LOGIN_LOCKOUT_SECONDS_MAX, &c->login_lockout_window_s);
+			break;
+		case OPT_LOCKOUT_UNLOCK:
+			r = number_opt("--login-lockout-unlock", optarg, 1,
+				       LOGIN_LOCKOUT_SECONDS_MAX, &c->login_lockout_unlock_s);
 			break;
 		case OPT_LOG_LEVEL: {
 			enum log_level l;
@@ -456,6 +479,21 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 
 	c->sessions = csessions_new(0, 0);
 	csessions_set_failure_delay(c->sessions, login_delay);
+	struct login_lockout_config lockout = {
+		.max_failures = c->cfg.login_lockout_failures,
+		.window_ms = c->cfg.login_lockout_window_s * 1000ULL,
+		.unlock_ms = c->cfg.login_lockout_unlock_s * 1000ULL,
+		.capacity = LOGIN_LOCKOUT_DEFAULT_CAPACITY,
+	};
+	if ((r = csessions_set_lockout(c->sessions, &lockout, err)) < 0)
+		return r;
+	if (lockout.max_failures)
+		log_info("login lockout: %u failed logins within %u s lock a user name for %u s",
+			 lockout.max_failures, c->cfg.login_lockout_window_s,
+			 c->cfg.login_lockout_unlock_s);
+	else
+		log_warn("login lockout is off (--login-lockout-failures 0): passwords can be "
+			 "guessed as fast as center answers");
 	if (!(c->tasks = taskrun_new(c, c->cfg.task_workers, err)))
 		return -EIO;
 	c->hosts = chosts_new(c);
@@ -533,6 +571,9 @@ int main(int argc, char **argv)
 			.not_responding_ms = 10000,
 			.resync_ms = 60000,
 			.task_workers = 4,
+			.login_lockout_failures = LOGIN_LOCKOUT_DEFAULT_FAILURES,
+			.login_lockout_window_s = LOGIN_LOCKOUT_DEFAULT_WINDOW_S,
+			.login_lockout_unlock_s = LOGIN_LOCKOUT_DEFAULT_UNLOCK_S,
 		},
 	};
 	unsigned login_delay = 250;

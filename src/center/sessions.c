@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/lockout.h"
 #include "api/server.h"
 #include "center/db/principals.h"
 #include "common/error.h"
@@ -30,6 +31,7 @@ struct csessions {
 	size_t count;
 	uint64_t idle_ms, max_ms;
 	unsigned failure_delay_ms;
+	struct login_lockout *lockout; /* set before logins start, then used without the lock */
 };
 
 static unsigned bucket_of(const char *token)
@@ -47,7 +49,44 @@ struct csessions *csessions_new(uint64_t idle_timeout_ms, uint64_t max_lifetime_
 	s->idle_ms = idle_timeout_ms ? idle_timeout_ms : 30ULL * 60 * 1000;
 	s->max_ms = max_lifetime_ms ? max_lifetime_ms : 12ULL * 60 * 60 * 1000;
 	s->failure_delay_ms = 250;
+	struct login_lockout_config lc;
+	login_lockout_config_default(&lc);
+	s->lockout = login_lockout_new(&lc, NULL);
+	if (!s->lockout)
+		abort(); /* the defaults are within bounds */
 	return s;
+}
+
+int csessions_set_lockout(struct csessions *s, const struct login_lockout_config *cfg,
+			  struct vr_error **err)
+{
+	struct login_lockout *l = login_lockout_new(cfg, err);
+	if (!l)
+		return -EINVAL;
+	login_lockout_free(s->lockout);
+	s->lockout = l;
+	return 0;
+}
+
+char *csessions_qualified_name(const char *user)
+{
+	_cleanup_free_ char *n = NULL, *d = NULL;
+	if (principal_name_split(user, &n, &d, NULL) < 0)
+		return NULL;
+	return xasprintf("%s@%s", n, d);
+}
+
+/* What the lockout counts: "alice" and "alice@vsphere.local" are one name. */
+static char *lockout_key(const char *user)
+{
+	char *q = csessions_qualified_name(user);
+	return q ? q : xstrdup(user ? user : "");
+}
+
+bool csessions_locked(struct csessions *s, const char *user, struct login_lockout_verdict *v)
+{
+	_cleanup_free_ char *key = lockout_key(user);
+	return login_lockout_check(s->lockout, key, time_mono_ms(), v);
 }
 
 static void session_free(struct csession *c)
@@ -66,6 +105,7 @@ void csessions_free(struct csessions *s)
 			n = c->next;
 			session_free(c);
 		}
+	login_lockout_free(s->lockout);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -118,22 +158,47 @@ static void sweep(struct csessions *s, uint64_t now)
 	}
 }
 
+static int login_locked(const struct login_lockout_verdict *v,
+			struct login_lockout_verdict *out, struct vr_error **err)
+{
+	if (out)
+		*out = *v;
+	_cleanup_free_ char *msg = login_lockout_message(v);
+	return vr_error_set(err, EAGAIN, "%s", msg);
+}
+
 int csessions_login(struct csessions *s, struct db *db, const char *user, const char *password,
-		    char **token_out, struct csession_info *info, struct vr_error **err)
+		    char **token_out, struct csession_info *info,
+		    struct login_lockout_verdict *lockout, struct vr_error **err)
 {
 	*token_out = NULL;
+	if (lockout)
+		*lockout = (struct login_lockout_verdict){0};
+	_cleanup_free_ char *key = lockout_key(user);
+	struct login_lockout_verdict v;
+	/* A locked name is refused before any hashing: the attempt costs nothing. */
+	if (login_lockout_check(s->lockout, key, time_mono_ms(), &v))
+		return login_locked(&v, lockout, err);
 	int64_t id = 0;
 	_cleanup_error_ struct vr_error *e = NULL;
 	int r = principal_verify_password(db, user, password, &id, &e);
-	if (r < 0) {
-		if (r == -EACCES && s->failure_delay_ms)
-			usleep(s->failure_delay_ms * 1000u);
-		if (r == -EACCES)
-			return vr_error_set(err, EACCES, "invalid user name or password");
+	if (r < 0 && r != -EACCES) { /* the database failed: neither a success nor a failure */
 		if (err && !*err)
 			*err = steal_pointer(&e);
 		return r;
 	}
+	/* Unknown names are counted as users are: the answers tell nothing about accounts. */
+	login_lockout_record(s->lockout, key, r == 0, time_mono_ms(), &v);
+	if (r == -EACCES) {
+		if (s->failure_delay_ms)
+			usleep(s->failure_delay_ms * 1000u);
+		if (v.locked)
+			return login_locked(&v, lockout, err);
+		return vr_error_set(err, EACCES, "invalid user name or password");
+	}
+	/* Locked by failures elsewhere while this one was hashing: refused all the same. */
+	if (v.locked)
+		return login_locked(&v, lockout, err);
 	struct principal p = {0};
 	r = principal_get(db, id, &p, err);
 	if (r < 0)

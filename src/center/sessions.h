@@ -17,6 +17,8 @@ struct vr_error;
 struct db;
 struct csessions;
 struct api_auth_ops;
+struct login_lockout_config;
+struct login_lockout_verdict;
 
 struct csession_info {
 	int64_t principal_id;
@@ -29,9 +31,29 @@ void csessions_free(struct csessions *s);
 /* Delay added to every failed login (default 250 ms). */
 void csessions_set_failure_delay(struct csessions *s, unsigned delay_ms);
 
-/* Checks the password, opens a session: *token (caller frees). -EACCES after the delay. */
+/*
+ * Account lockout of password logins (api/lockout.h), counted per user
+ * name as "name@domain" (the default domain added); csessions_new()
+ * starts with its defaults.  Call before logins start: the names counted
+ * so far are forgotten.
+ */
+int csessions_set_lockout(struct csessions *s, const struct login_lockout_config *cfg,
+			  struct vr_error **err);
+/* Whether failed logins have locked user for now, and *v (may be NULL): no database needed. */
+bool csessions_locked(struct csessions *s, const char *user, struct login_lockout_verdict *v);
+/*
+ * Checks the password, opens a session: *token (caller frees).  -EACCES
+ * after the delay for a wrong user name or password; -EAGAIN with
+ * login_lockout_message() when the user name is locked (before, or by
+ * this failure: then after the delay), the right password included, and
+ * *lockout (may be NULL) says for how long and whether this failure
+ * locked it.
+ */
 int csessions_login(struct csessions *s, struct db *db, const char *user, const char *password,
-		    char **token, struct csession_info *info, struct vr_error **err);
+		    char **token, struct csession_info *info, struct login_lockout_verdict *lockout,
+		    struct vr_error **err);
+/* The user name as the lockout counts it ("name@domain"; caller frees), or NULL when malformed. */
+char *csessions_qualified_name(const char *user);
 /* 0 and *info (caller clears; may be NULL); -ENOENT unknown, -ETIMEDOUT expired. */
 int csessions_check(struct csessions *s, const char *token, struct csession_info *info);
 int csessions_logout(struct csessions *s, const char *token);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/lockout.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/log.h"
@@ -58,6 +59,10 @@ struct auth {
 	unsigned failure_delay_ms;
 	/* Hash checked for unknown users, so that they take as long. */
 	char *dummy_hash;
+	/* Set before logins start (auth_set_lockout), then used without a.lock. */
+	struct login_lockout *lockout;
+	auth_locked_fn on_locked;
+	void *on_locked_opaque;
 };
 
 const char *auth_role_name(enum auth_role role)
@@ -371,6 +376,11 @@ struct auth *auth_open_with_password(const char *state_dir, const char *initial_
 	a->idle_timeout_ms = AUTH_DEFAULT_IDLE_TIMEOUT_MS;
 	a->max_lifetime_ms = AUTH_DEFAULT_MAX_LIFETIME_MS;
 	a->failure_delay_ms = DEFAULT_FAILURE_DELAY_MS;
+	struct login_lockout_config lc;
+	login_lockout_config_default(&lc);
+	a->lockout = login_lockout_new(&lc, err);
+	if (!a->lockout)
+		goto fail;
 
 	struct stat st;
 	if (stat(a->users_path, &st) == 0)
@@ -411,6 +421,7 @@ void auth_free(struct auth *a)
 		explicit_bzero(a->sessions, a->n_sessions * sizeof(*a->sessions));
 	free(a->sessions);
 	free(a->dummy_hash);
+	login_lockout_free(a->lockout);
 	free(a->users_path);
 	free(a->state_dir);
 	pthread_mutex_destroy(&a->lock);
@@ -433,6 +444,23 @@ void auth_set_failure_delay(struct auth *a, unsigned delay_ms)
 	pthread_mutex_lock(&a->lock);
 	a->failure_delay_ms = delay_ms;
 	pthread_mutex_unlock(&a->lock);
+}
+
+int auth_set_lockout(struct auth *a, const struct login_lockout_config *cfg,
+		     struct vr_error **err)
+{
+	struct login_lockout *l = login_lockout_new(cfg, err);
+	if (!l)
+		return -EINVAL;
+	login_lockout_free(a->lockout);
+	a->lockout = l;
+	return 0;
+}
+
+void auth_set_lock_notify(struct auth *a, auth_locked_fn fn, void *opaque)
+{
+	a->on_locked = fn;
+	a->on_locked_opaque = opaque;
 }
 
 /* ---- sessions (all called with the lock held) ---- */
@@ -494,9 +522,46 @@ static void failure_delay(unsigned base_ms)
 		;
 }
 
-int auth_login(struct auth *a, const char *user, const char *password, char **token_out,
-	       uint64_t *expires_ms, struct vr_error **err)
+/* The user name as sent, for logs and events: attacker-chosen, so only when it is a valid one. */
+static const char *shown_name(const char *user)
 {
+	return user && !name_validate("user", user, NULL) ? user : "(invalid name)";
+}
+
+/* Refuses a login for lockout: EAGAIN, with the event or warning when this failure locked it. */
+static int login_locked(struct auth *a, const char *user, const char *peer,
+			const struct login_lockout_verdict *v, struct login_lockout_verdict *out,
+			struct vr_error **err)
+{
+	if (v->locked_now) {
+		if (a->on_locked)
+			a->on_locked(a->on_locked_opaque, shown_name(user), peer, v);
+		else
+			log_warn("user name \"%s\" locked for %llu s after %u failed logins (the last "
+				 "from %s)",
+				 shown_name(user), (unsigned long long)login_lockout_retry_after_s(v),
+				 v->failures, peer ? peer : "an unknown address");
+	} else {
+		log_info("login as \"%s\" from %s refused: the user name is locked", shown_name(user),
+			 peer ? peer : "an unknown address");
+	}
+	if (out)
+		*out = *v;
+	_cleanup_free_ char *msg = login_lockout_message(v);
+	return vr_error_set(err, EAGAIN, "%s", msg);
+}
+
+int auth_login(struct auth *a, const char *user, const char *password, const char *peer,
+	       char **token_out, uint64_t *expires_ms, struct login_lockout_verdict *lockout,
+	       struct vr_error **err)
+{
+	struct login_lockout_verdict v;
+	if (lockout)
+		*lockout = (struct login_lockout_verdict){0};
+	/* A locked name is refused before any hashing: the attempt costs nothing. */
+	if (login_lockout_check(a->lockout, user, time_mono_ms(), &v))
+		return login_locked(a, user, peer, &v, lockout, err);
+
 	pthread_mutex_lock(&a->lock);
 	struct auth_user *u = user ? user_find(a, user) : NULL;
 	_cleanup_free_ char *hash = xstrdup(u ? u->hash : a->dummy_hash);
@@ -507,13 +572,19 @@ int auth_login(struct auth *a, const char *user, const char *password, char **to
 	bool ok = password_matches(password ? password : "", hash) && u;
 	if (ok && (!password || strlen(password) > AUTH_PASSWORD_MAX))
 		ok = false;
+	/* Unknown names are counted as known ones are: the answers tell nothing about accounts. */
+	login_lockout_record(a->lockout, user, ok, time_mono_ms(), &v);
 	if (!ok) {
-		log_info("failed login for user \"%s\"", user && !name_validate("user", user, NULL)
-								 ? user
-								 : "(invalid name)");
+		log_info("failed login for user \"%s\" from %s", shown_name(user),
+			 peer ? peer : "an unknown address");
 		failure_delay(delay);
+		if (v.locked)
+			return login_locked(a, user, peer, &v, lockout, err);
 		return vr_error_set(err, EACCES, "invalid user name or password");
 	}
+	/* Locked by failures elsewhere while this one was hashing: refused all the same. */
+	if (v.locked)
+		return login_locked(a, user, peer, &v, lockout, err);
 
 	unsigned char raw[32];
 	if (random_bytes(raw, sizeof(raw)) < 0)

@@ -8,6 +8,8 @@
 
 struct vr_error;
 struct auth;
+struct login_lockout_config;
+struct login_lockout_verdict;
 
 enum auth_role {
 	AUTH_ROLE_READ_ONLY,
@@ -47,13 +49,35 @@ void auth_set_session_timeouts(struct auth *auth, uint64_t idle_timeout_ms,
 void auth_set_failure_delay(struct auth *auth, unsigned delay_ms);
 
 /*
+ * Account lockout of password logins (api/lockout.h); auth_open() starts
+ * with its defaults.  Call before logins start: the names counted so far
+ * are forgotten.
+ */
+int auth_set_lockout(struct auth *auth, const struct login_lockout_config *cfg,
+		     struct vr_error **err);
+/*
+ * Called on the login's thread (no lock held) when failed logins lock a
+ * user name: user is the name as sent when it is a valid user name, else
+ * "(invalid name)"; peer the client's address or NULL.  Without it,
+ * auth_login() logs a warning itself.
+ */
+typedef void (*auth_locked_fn)(void *opaque, const char *user, const char *peer,
+			       const struct login_lockout_verdict *v);
+void auth_set_lock_notify(struct auth *auth, auth_locked_fn fn, void *opaque);
+
+/*
  * Checks the password and opens a session.  *token_out receives a new
  * 64-hex-digit token (caller frees); *expires_ms (may be NULL) the
  * wall-clock time in ms at which the session ends if it is not used.
- * Failures are all "invalid user name or password" (EACCES) after a delay.
+ * peer (may be NULL) names the client in logs.  A wrong user name or
+ * password is "invalid user name or password" (EACCES) after a delay.  A
+ * user name locked by failed logins (checked first, without hashing), or
+ * locked by this failure, is EAGAIN with login_lockout_message(), the
+ * right password included; *lockout (may be NULL) then says for how long.
  */
-int auth_login(struct auth *auth, const char *user, const char *password, char **token_out,
-	       uint64_t *expires_ms, struct vr_error **err);
+int auth_login(struct auth *auth, const char *user, const char *password, const char *peer,
+	       char **token_out, uint64_t *expires_ms, struct login_lockout_verdict *lockout,
+	       struct vr_error **err);
 
 /*
  * Validates a token and refreshes its idle timer.  Returns 0 and fills
@@ -65,7 +89,7 @@ int auth_check(struct auth *auth, const char *token, char **user_out,
 /* Ends the session; -ENOENT when there was none. */
 int auth_logout(struct auth *auth, const char *token);
 
-/* Checks a user's password without opening a session (no delay). */
+/* Checks a user's password without opening a session (no delay, no lockout). */
 bool auth_verify_password(struct auth *auth, const char *user, const char *password);
 
 int auth_user_add(struct auth *auth, const char *name, const char *password,

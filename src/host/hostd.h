@@ -47,6 +47,9 @@ struct hostd_config {
 	unsigned balloon_period_ms; /* balloon policy rounds; 0 turns the policy off */
 	unsigned stats_interval_ms; /* statistics sampling (stats_sampler.h) */
 	bool metrics_no_auth;       /* /metrics open to anonymous scrapers */
+	unsigned login_lockout_failures; /* failed logins that lock a user name; 0: no lockout */
+	unsigned login_lockout_window_s; /* ... when they fall within this many seconds */
+	unsigned login_lockout_unlock_s; /* how long the name stays locked */
 };
 
 struct datastore {

@@ -14,6 +14,7 @@
 #include "common/loop.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
+#include "api/lockout.h"
 #include "api/server.h"
 #include "host/auth.h"
 #include "host/events.h"
@@ -58,6 +59,10 @@ static void usage(FILE *f)
 		"  --log-file FILE        also log to FILE\n"
 		"  --stats-interval S     statistics sampling interval in seconds (default 20)\n"
 		"  --metrics-no-auth      serve /metrics without authentication\n"
+		"  --login-lockout-failures N  failed logins that lock a user name (default 5;\n"
+		"                         0: no lockout) ...\n"
+		"  --login-lockout-window S    ... within S seconds (default 180) ...\n"
+		"  --login-lockout-unlock S    ... for S seconds (default 300)\n"
 		"  --simulate H[:V]       no QEMU: play H hosts with V fake VMs each (default 20)\n"
 		"                         on --listen/--port, host i under /sim/<i> (scale tests)\n"
 		"  --simulate-password P  their admin password (default:\n"
@@ -106,6 +111,9 @@ enum {
 	OPT_LOG_FILE,
 	OPT_STATS_INTERVAL,
 	OPT_METRICS_NO_AUTH,
+	OPT_LOCKOUT_FAILURES,
+	OPT_LOCKOUT_WINDOW,
+	OPT_LOCKOUT_UNLOCK,
 	OPT_SIMULATE,
 	OPT_SIMULATE_PASSWORD,
 	OPT_HELP,
@@ -134,6 +142,9 @@ static const struct option long_opts[] = {
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"metrics-no-auth", no_argument, NULL, OPT_METRICS_NO_AUTH},
+	{"login-lockout-failures", required_argument, NULL, OPT_LOCKOUT_FAILURES},
+	{"login-lockout-window", required_argument, NULL, OPT_LOCKOUT_WINDOW},
+	{"login-lockout-unlock", required_argument, NULL, OPT_LOCKOUT_UNLOCK},
 	{"simulate", required_argument, NULL, OPT_SIMULATE},
 	{"simulate-password", required_argument, NULL, OPT_SIMULATE_PASSWORD},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -272,6 +283,29 @@ static int parse_args(int argc, char **argv, struct hostd_config *c, char ***dat
 		case OPT_METRICS_NO_AUTH:
 			c->metrics_no_auth = true;
 			break;
+		case OPT_LOCKOUT_FAILURES:
+			if (parse_u64(optarg, 0, LOGIN_LOCKOUT_FAILURES_MAX, &v) < 0) {
+				fprintf(stderr, "vireo-hostd: --login-lockout-failures \"%s\": expected "
+						"0 (no lockout) to %d failed logins\n",
+					optarg, LOGIN_LOCKOUT_FAILURES_MAX);
+				return -EINVAL;
+			}
+			c->login_lockout_failures = (unsigned)v;
+			break;
+		case OPT_LOCKOUT_WINDOW:
+		case OPT_LOCKOUT_UNLOCK:
+			if (parse_u64(optarg, 1, LOGIN_LOCKOUT_SECONDS_MAX, &v) < 0) {
+				fprintf(stderr, "vireo-hostd: --login-lockout-%s \"%s\": expected "
+						"seconds (1..%d)\n",
+					opt == OPT_LOCKOUT_WINDOW ? "window" : "unlock", optarg,
+					LOGIN_LOCKOUT_SECONDS_MAX);
+				return -EINVAL;
+			}
+			if (opt == OPT_LOCKOUT_WINDOW)
+				c->login_lockout_window_s = (unsigned)v;
+			else
+				c->login_lockout_unlock_s = (unsigned)v;
+			break;
 		case OPT_SIMULATE:
 			if (sim_spec_parse(optarg, &simulate.hosts, &simulate.vms_per_host) < 0) {
 				fprintf(stderr, "vireo-hostd: --simulate \"%s\": expected HOSTS[:VMS] "
@@ -343,6 +377,18 @@ static void sweep_transfers(void *opaque)
 	transfers_sweep(opaque);
 }
 
+/* Failed logins locked a user name (auth.c): the host's event, which center copies. */
+static void account_locked(void *opaque, const char *user, const char *peer,
+			   const struct login_lockout_verdict *v)
+{
+	struct hostd *h = opaque;
+	events_add(h->events, EVENT_WARNING, "host", "AccountLockedEvent",
+		   "user name \"%s\" locked for %llu s after %u failed logins within %u s (the "
+		   "last from %s); its open sessions go on",
+		   user, (unsigned long long)login_lockout_retry_after_s(v), v->failures,
+		   h->cfg.login_lockout_window_s, peer ? peer : "an unknown address");
+}
+
 static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err)
 {
 	int r;
@@ -379,6 +425,22 @@ static int hostd_start(struct hostd *h, char **datastores, struct vr_error **err
 	if (!h->auth)
 		return -EIO;
 	h->events = events_new(2000);
+	struct login_lockout_config lockout = {
+		.max_failures = h->cfg.login_lockout_failures,
+		.window_ms = h->cfg.login_lockout_window_s * 1000ULL,
+		.unlock_ms = h->cfg.login_lockout_unlock_s * 1000ULL,
+		.capacity = LOGIN_LOCKOUT_DEFAULT_CAPACITY,
+	};
+	if ((r = auth_set_lockout(h->auth, &lockout, err)) < 0)
+		return r;
+	auth_set_lock_notify(h->auth, account_locked, h);
+	if (lockout.max_failures)
+		log_info("login lockout: %u failed logins within %u s lock a user name for %u s",
+			 lockout.max_failures, h->cfg.login_lockout_window_s,
+			 h->cfg.login_lockout_unlock_s);
+	else
+		log_warn("login lockout is off (--login-lockout-failures 0): passwords can be "
+			 "guessed as fast as hostd answers");
 	h->tasks = tasks_new();
 	h->disk_sizes = disk_size_cache_new();
 	h->loop = vr_loop_new(err);
@@ -516,6 +578,9 @@ int main(int argc, char **argv)
 			.balloon_period_ms = 5000,
 			.stats_interval_ms = STATS_DEFAULT_INTERVAL_MS,
 			.lock_lease_ms = 12000,
+			.login_lockout_failures = LOGIN_LOCKOUT_DEFAULT_FAILURES,
+			.login_lockout_window_s = LOGIN_LOCKOUT_DEFAULT_WINDOW_S,
+			.login_lockout_unlock_s = LOGIN_LOCKOUT_DEFAULT_UNLOCK_S,
 		},
 	};
 	pthread_mutex_init(&h.lock, NULL);

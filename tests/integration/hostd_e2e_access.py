@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """End-to-end tests of access to vireo-hostd and of guest-facing settings, with real
 guests (QEMU, TCG here): HTTPS (API and CLI, console included), read-only users,
-the guest shutdown fallbacks (agent -> ACPI -> power off), NICs that start
-disconnected, and NIC changes through `vireo vm reconfigure`.
+account lockout after failed logins, the guest shutdown fallbacks (agent -> ACPI ->
+power off), NICs that start disconnected, and NIC changes through `vireo vm reconfigure`.
 
 The host agent serves HTTPS throughout, with a self-signed certificate made here.
 
@@ -32,6 +32,7 @@ KERNEL, INITRD = copy_guest_to_datastore(GUEST_DIR, DS)
 CMDLINE = "console=ttyS0 quiet tsc=reliable no_timer_check mitigations=off"
 CERT, KEY = make_self_signed_cert(work.path)
 PASSWORD_RO = "read-only-secret-1"
+LOCKOUT_UNLOCK_S = 4  # --login-lockout-unlock: short, so that the test sees the unlock
 hosts = []
 
 
@@ -297,6 +298,87 @@ def test_read_only_user_refused():
     check(status == 200, "the read-only session should still be valid")
 
 
+# --------------------------------------------------------------------------- lockout
+
+def raw_login(user, password):
+    """POST /api/v1/sessions: (status, reply, headers)."""
+    h = host()
+    req = urllib.request.Request(h.url + "/api/v1/sessions", method="POST",
+                                 data=json.dumps({"username": user,
+                                                  "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60, context=h.ssl_context) as r:
+            return r.status, json.loads(r.read()), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers
+
+
+def test_login_lockout():
+    h = host()
+    # The settings are checked: clear errors, exit status 2.
+    for args, needle in ((["--login-lockout-failures", "101"], "0 (no lockout) to 100"),
+                         (["--login-lockout-window", "0"], "seconds (1..86400)"),
+                         (["--login-lockout-unlock", "soon"], "seconds (1..86400)")):
+        p = subprocess.run([HOSTD, *args], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2 and args[0] in p.stderr and needle in p.stderr,
+              f"vireo-hostd {' '.join(args)}: {p.returncode} {p.stderr!r}")
+
+    password = "lockme-secret-1"
+    h.ok("POST", "/api/v1/users", {"name": "lockme", "password": password,
+                                   "role": "read-only"})
+    st, body, _ = raw_login("lockme", password)
+    check(st == 201, f"lockme logs in: {st} {body}")
+    before = body["token"]
+    for i in range(4):
+        st, body, _ = raw_login("lockme", f"wrong-password-{i}")
+        check(st == 401 and body["error"]["message"] == "invalid user name or password",
+              f"wrong password {i + 1}: {st} {body}")
+    # The fifth locks the name: 429 with Retry-After and a message saying for how long.
+    st, body, headers = raw_login("lockme", "wrong-password-4")
+    msg = body["error"]["message"]
+    check(st == 429 and "locked for about" in msg and "more second" in msg,
+          f"fifth wrong password: {st} {body}")
+    retry = int(headers.get("Retry-After", "0"))
+    check(1 <= retry <= LOCKOUT_UNLOCK_S, f"Retry-After: {headers.get('Retry-After')!r}")
+    # The right password is refused the same way, through the API and the CLI (which
+    # prints the server's message as it is).
+    st, body, headers = raw_login("lockme", password)
+    check(st == 429 and "locked for about" in body["error"]["message"] and
+          headers.get("Retry-After"), f"right password while locked: {st} {body}")
+    p = cli("login", "--user", "lockme", user="lockme", check_rc=1,
+            env_extra={"VIREO_PASSWORD": password})
+    check(re.search(r"^vireo: too many failed logins for this user name: it is locked for "
+                    r"about \d+ more seconds?$", p.stderr.strip()), f"CLI: {p.stderr!r}")
+    # The session opened before goes on; another user is not affected.
+    st, body = h.request("GET", "/api/v1/sessions/current", token=before)
+    check(st == 200 and body["user"] == "lockme", f"lockme's open session: {st} {body}")
+    st, body, _ = raw_login("admin", h.admin_password())
+    check(st == 201, f"admin while lockme is locked: {st} {body}")
+    # An unknown name is counted and refused alike: nothing tells it is not an account.
+    for i in range(4):
+        st, body, _ = raw_login("no-such-user", "wrong-password")
+        check(st == 401 and body["error"]["message"] == "invalid user name or password",
+              f"unknown name {i + 1}: {st} {body}")
+    st, body, headers = raw_login("no-such-user", "wrong-password")
+    check(st == 429 and "locked for about" in body["error"]["message"] and
+          headers.get("Retry-After"), f"unknown name locked: {st} {body}")
+    # The host's event (center copies it), naming the user and the client.
+    events = [e for e in h.ok("GET", "/api/v1/events")["events"]
+              if e["type"] == "AccountLockedEvent"]
+    check(len(events) == 2 and '"lockme"' in events[0]["message"] and
+          "127.0.0.1" in events[0]["message"] and events[0]["level"] == "warning" and
+          '"no-such-user"' in events[1]["message"], f"AccountLockedEvent: {events}")
+    with open(h.logfile) as f:
+        check(any(" warn " in line and 'user name "lockme" locked' in line for line in f),
+              "hostd's log lacks the lockout warning")
+    # It unlocks by itself; the right password then gets in.
+    time.sleep(retry + 0.5)
+    st, body, _ = raw_login("lockme", password)
+    check(st == 201, f"lockme after the unlock time: {st} {body}")
+    h.ok("DELETE", "/api/v1/users/lockme")
+
+
 # --------------------------------------------------------------------------- shutdown
 
 def test_shutdown_without_agent_uses_acpi():
@@ -510,10 +592,12 @@ def cleanup():
 if __name__ == "__main__":
     rc = 1
     try:
-        hosts.append(Hostd(HOSTD, work.path, "hostA", DS, tls_cert=CERT, tls_key=KEY).start())
+        hosts.append(Hostd(HOSTD, work.path, "hostA", DS, tls_cert=CERT, tls_key=KEY,
+                           extra=["--login-lockout-unlock", str(LOCKOUT_UNLOCK_S)]).start())
         rc = run_tests([
             ("TLS: API, CLI and console over HTTPS", test_tls_api_cli_console),
             ("read-only user refused, nothing changed", test_read_only_user_refused),
+            ("login lockout after failed logins", test_login_lockout),
             ("NIC with startConnected FALSE starts with its link down",
              test_nic_starts_disconnected),
             ("CLI reconfigures NICs", test_cli_reconfigure_nics),

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -22,6 +23,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
+#include "api/lockout.h"
 #include "api/server.h"
 #include "host/auth.h"
 
@@ -425,6 +427,73 @@ static void test_login(void **state)
 	result_free(&r);
 	http(f, "GET", "/api/v1/sessions/current", token, NULL, &r);
 	expect_error(&r, 401, NULL);
+	result_free(&r);
+}
+
+static char locked_peer[64];
+
+static void note_locked(void *opaque, const char *user, const char *peer,
+			const struct login_lockout_verdict *v)
+{
+	snprintf(locked_peer, sizeof(locked_peer), "%s %s", user, peer ? peer : "(none)");
+}
+
+static void expect_locked(struct result *r)
+{
+	expect_error(r, 429, "too many failed logins for this user name: it is locked for about");
+	/* 300 s at most (the default), rounded up: 299 or 300 here. */
+	const char *h = strcasestr(r->headers, "\r\nRetry-After: ");
+	assert_non_null(h);
+	unsigned long s = strtoul(h + strlen("\r\nRetry-After: "), NULL, 10);
+	assert_true(s >= 299 && s <= 300);
+	assert_null(strcasestr(r->headers, "WWW-Authenticate"));
+}
+
+/* Five wrong passwords lock the name (defaults): 429 with Retry-After, sessions go on. */
+static void test_login_lockout(void **state)
+{
+	struct fixture *f = *state;
+	struct vr_error *err = NULL;
+	assert_int_equal(auth_user_add(f->auth, "alice", "alices password", AUTH_ROLE_READ_ONLY,
+				       &err),
+			 0);
+	auth_set_lock_notify(f->auth, note_locked, NULL);
+	locked_peer[0] = '\0';
+	_cleanup_free_ char *alice = login(f, "alice", "alices password");
+	struct result r;
+	for (int i = 0; i < 4; i++) {
+		http(f, "POST", "/api/v1/sessions", NULL,
+		     "{\"username\":\"alice\",\"password\":\"wrong password\"}", &r);
+		expect_error(&r, 401, "invalid user name or password");
+		result_free(&r);
+	}
+	assert_string_equal(locked_peer, "");
+	http(f, "POST", "/api/v1/sessions", NULL,
+	     "{\"username\":\"alice\",\"password\":\"wrong password\"}", &r);
+	expect_locked(&r);
+	result_free(&r);
+	/* The notification has the client's address, from the connection. */
+	assert_string_equal(locked_peer, "alice 127.0.0.1");
+	http(f, "POST", "/api/v1/sessions", NULL,
+	     "{\"username\":\"alice\",\"password\":\"alices password\"}", &r);
+	expect_locked(&r);
+	result_free(&r);
+	/* Alice's session still works; admin logs in as usual. */
+	http(f, "GET", "/api/v1/sessions/current", alice, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_get_string(r.json, "user", ""), "alice");
+	result_free(&r);
+	free(login(f, "admin", f->admin_password));
+	/* An unknown name: the same answers. */
+	for (int i = 0; i < 4; i++) {
+		http(f, "POST", "/api/v1/sessions", NULL,
+		     "{\"username\":\"nobody\",\"password\":\"wrong password\"}", &r);
+		expect_error(&r, 401, "invalid user name or password");
+		result_free(&r);
+	}
+	http(f, "POST", "/api/v1/sessions", NULL,
+	     "{\"username\":\"nobody\",\"password\":\"wrong password\"}", &r);
+	expect_locked(&r);
 	result_free(&r);
 }
 
@@ -996,6 +1065,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requires_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_lockout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),

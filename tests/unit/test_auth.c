@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "api/lockout.h"
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
@@ -92,7 +93,7 @@ static char *login_ok(struct auth *a, const char *user, const char *password)
 	struct vr_error *err = NULL;
 	char *token = NULL;
 	uint64_t expires = 0;
-	if (auth_login(a, user, password, &token, &expires, &err) < 0)
+	if (auth_login(a, user, password, NULL, &token, &expires, NULL, &err) < 0)
 		fail_msg("login as %s: %s", user, vr_error_msg(err));
 	assert_int_equal(strlen(token), AUTH_TOKEN_HEX_LEN);
 	assert_true(expires > time_real_ms());
@@ -103,7 +104,7 @@ static void login_fails(struct auth *a, const char *user, const char *password)
 {
 	struct vr_error *err = NULL;
 	char *token = NULL;
-	assert_int_equal(auth_login(a, user, password, &token, NULL, &err), -EACCES);
+	assert_int_equal(auth_login(a, user, password, NULL, &token, NULL, NULL, &err), -EACCES);
 	assert_null(token);
 	assert_string_equal(err->msg, "invalid user name or password");
 	vr_error_free(err);
@@ -391,6 +392,111 @@ static void test_bad_users_file(void **state)
 	rm_rf(root);
 }
 
+/* What the lock notification saw. */
+struct locked_seen {
+	unsigned calls;
+	char user[96];
+	char peer[64];
+	unsigned failures;
+	uint64_t retry_after_s;
+};
+
+static void on_locked(void *opaque, const char *user, const char *peer,
+		      const struct login_lockout_verdict *v)
+{
+	struct locked_seen *seen = opaque;
+	seen->calls++;
+	snprintf(seen->user, sizeof(seen->user), "%s", user);
+	snprintf(seen->peer, sizeof(seen->peer), "%s", peer ? peer : "(none)");
+	seen->failures = v->failures;
+	seen->retry_after_s = login_lockout_retry_after_s(v);
+}
+
+/* A login refused by lockout: EAGAIN, the message, the verdict. */
+static void login_locked(struct auth *a, const char *user, const char *password,
+			 bool locked_now)
+{
+	struct vr_error *err = NULL;
+	char *token = NULL;
+	struct login_lockout_verdict v;
+	assert_int_equal(auth_login(a, user, password, "192.0.2.7", &token, NULL, &v, &err),
+			 -EAGAIN);
+	assert_null(token);
+	assert_true(v.locked);
+	assert_int_equal(v.locked_now, locked_now);
+	assert_non_null(strstr(err->msg, "too many failed logins for this user name: it is "
+					 "locked for about"));
+	vr_error_free(err);
+}
+
+static void test_lockout(void **state)
+{
+	struct fixture *f = *state;
+	struct vr_error *err = NULL;
+	assert_int_equal(auth_user_add(f->auth, "alice", "alices password", AUTH_ROLE_READ_ONLY,
+				       &err),
+			 0);
+	struct locked_seen seen = {0};
+	auth_set_lock_notify(f->auth, on_locked, &seen);
+	struct login_lockout_config cfg;
+	login_lockout_config_default(&cfg);
+	cfg.max_failures = 3;
+	cfg.unlock_ms = 1500;
+	assert_int_equal(auth_set_lockout(f->auth, &cfg, &err), 0);
+
+	/* A session opened before the lock goes on working. */
+	_cleanup_free_ char *before = login_ok(f->auth, "alice", "alices password");
+	login_fails(f->auth, "alice", "wrong password");
+	login_fails(f->auth, "alice", "wrong password");
+	login_locked(f->auth, "alice", "wrong password", true);
+	assert_int_equal(seen.calls, 1);
+	assert_string_equal(seen.user, "alice");
+	assert_string_equal(seen.peer, "192.0.2.7");
+	assert_int_equal(seen.failures, 3);
+	assert_int_equal(seen.retry_after_s, 2);
+	/* The right password is refused while it lasts; the session is untouched. */
+	login_locked(f->auth, "alice", "alices password", false);
+	login_locked(f->auth, "alice", "wrong password", false);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(auth_check(f->auth, before, NULL, NULL), 0);
+	/* Another user is not affected. */
+	free(login_ok(f->auth, "admin", f->admin_password));
+
+	/* An unknown name is counted and locked the same way, with the same answers. */
+	login_fails(f->auth, "nobody", "wrong password");
+	login_fails(f->auth, "nobody", "wrong password");
+	login_locked(f->auth, "nobody", "wrong password", true);
+	assert_int_equal(seen.calls, 2);
+	assert_string_equal(seen.user, "nobody");
+	/* A name that is not a valid user name is not echoed. */
+	login_fails(f->auth, "bad/name\n", "x");
+	login_fails(f->auth, "bad/name\n", "x");
+	login_locked(f->auth, "bad/name\n", "x", true);
+	assert_string_equal(seen.user, "(invalid name)");
+
+	/* The lock ends by itself; the right password gets in, and clears the count. */
+	sleep_ms(1600);
+	free(login_ok(f->auth, "alice", "alices password"));
+	login_fails(f->auth, "alice", "wrong password");
+	login_fails(f->auth, "alice", "wrong password");
+	free(login_ok(f->auth, "alice", "alices password"));
+	login_fails(f->auth, "alice", "wrong password");
+	login_fails(f->auth, "alice", "wrong password");
+	login_locked(f->auth, "alice", "wrong password", true);
+
+	/* 0 turns it off. */
+	cfg.max_failures = 0;
+	assert_int_equal(auth_set_lockout(f->auth, &cfg, &err), 0);
+	for (int i = 0; i < 8; i++)
+		login_fails(f->auth, "alice", "wrong password");
+	free(login_ok(f->auth, "alice", "alices password"));
+	/* Out of bounds: refused with the reason. */
+	cfg.max_failures = 1000;
+	assert_int_equal(auth_set_lockout(f->auth, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(vr_error_msg(err), "from 0 (no lockout) to 100"));
+	vr_error_free(err);
+}
+
 int main(void)
 {
 	unsetenv(AUTH_INITIAL_PASSWORD_ENV);
@@ -402,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_password, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
 		cmocka_unit_test(test_configured_password),
 		cmocka_unit_test(test_bad_users_file),
 	};

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/lockout.h"
 #include "center/center.h"
 #include "center/db/db.h"
 #include "center/db/inventory.h"
@@ -111,23 +112,23 @@ static void test_sessions(void **state)
 	csessions_set_failure_delay(s, 0);
 	char *token = NULL;
 	struct csession_info info = {0};
-	assert_int_equal(csessions_login(s, db, "alice", "wrong-password", &token, &info, &err),
+	assert_int_equal(csessions_login(s, db, "alice", "wrong-password", &token, &info, NULL, &err),
 			 -EACCES);
 	assert_string_equal(vr_error_msg(err), "invalid user name or password");
 	assert_null(token);
 	vr_error_free(err);
 	err = NULL;
-	assert_int_equal(csessions_login(s, db, "nobody", "x", &token, &info, &err), -EACCES);
+	assert_int_equal(csessions_login(s, db, "nobody", "x", &token, &info, NULL, &err), -EACCES);
 	vr_error_free(err);
 	err = NULL;
 
-	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, &info, &err), 0);
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, &info, NULL, &err), 0);
 	assert_int_equal(strlen(token), 64);
 	assert_string_equal(info.user, "alice@vsphere.local");
 	csession_info_clear(&info);
 	char *token_b = NULL;
 	assert_int_equal(csessions_login(s, db, "bob@vsphere.local", "bob-password", &token_b, NULL,
-					 &err),
+					 NULL, &err),
 			 0);
 	assert_int_equal(csessions_check(s, token, &info), 0);
 	assert_int_equal(info.principal_id, alice);
@@ -148,10 +149,102 @@ static void test_sessions(void **state)
 	free(token_b);
 
 	/* Idle timeout (200 ms here). */
-	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, NULL, &err), 0);
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, NULL, NULL, &err), 0);
 	usleep(300 * 1000);
 	assert_int_equal(csessions_check(s, token, NULL), -ETIMEDOUT);
 	free(token);
+	csessions_free(s);
+	db_close(db);
+	rm_rf(dir);
+}
+
+/* A login refused by lockout: EAGAIN with the message; returns the verdict. */
+static struct login_lockout_verdict login_locked(struct csessions *s, struct db *db,
+						 const char *user, const char *password)
+{
+	struct vr_error *err = NULL;
+	char *token = NULL;
+	struct login_lockout_verdict v;
+	assert_int_equal(csessions_login(s, db, user, password, &token, NULL, &v, &err), -EAGAIN);
+	assert_null(token);
+	assert_true(v.locked);
+	assert_non_null(strstr(vr_error_msg(err), "too many failed logins for this user name: it "
+						  "is locked for about"));
+	vr_error_free(err);
+	return v;
+}
+
+static void login_wrong(struct csessions *s, struct db *db, const char *user)
+{
+	struct vr_error *err = NULL;
+	char *token = NULL;
+	struct login_lockout_verdict v;
+	assert_int_equal(csessions_login(s, db, user, "wrong-password", &token, NULL, &v, &err),
+			 -EACCES);
+	assert_false(v.locked);
+	assert_string_equal(vr_error_msg(err), "invalid user name or password");
+	vr_error_free(err);
+}
+
+static void test_sessions_lockout(void **state)
+{
+	_cleanup_free_ char *dir = make_dir();
+	_cleanup_free_ char *path = xasprintf("%s/center.db", dir);
+	_cleanup_error_ struct vr_error *err = NULL;
+	struct db *db = NULL;
+	assert_int_equal(schema_open(path, &db, &err), 0);
+	int64_t alice, bob;
+	assert_int_equal(principal_user_create(db, "alice", "alice-password", NULL, 1, &alice, &err),
+			 0);
+	assert_int_equal(principal_user_create(db, "bob", "bob-password", NULL, 1, &bob, &err), 0);
+	struct csessions *s = csessions_new(0, 0);
+	csessions_set_failure_delay(s, 0);
+	struct login_lockout_config cfg;
+	login_lockout_config_default(&cfg);
+	cfg.unlock_ms = 1200;
+	assert_int_equal(csessions_set_lockout(s, &cfg, &err), 0);
+
+	char *before = NULL;
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &before, NULL, NULL,
+					 &err),
+			 0);
+	/* "alice" and "alice@vsphere.local" are one name to the lockout. */
+	login_wrong(s, db, "alice");
+	login_wrong(s, db, "alice@vsphere.local");
+	login_wrong(s, db, "alice");
+	login_wrong(s, db, "alice@vsphere.local");
+	assert_false(csessions_locked(s, "alice", NULL));
+	struct login_lockout_verdict v = login_locked(s, db, "alice", "wrong-password");
+	assert_true(v.locked_now);
+	assert_int_equal(v.failures, 5);
+	assert_true(csessions_locked(s, "alice@vsphere.local", &v));
+	assert_false(v.locked_now);
+	assert_true(v.retry_after_ms <= 1200);
+	/* The right password is refused; the session opened before goes on; bob logs in. */
+	v = login_locked(s, db, "alice@vsphere.local", "alice-password");
+	assert_false(v.locked_now);
+	assert_int_equal(csessions_check(s, before, NULL), 0);
+	char *token = NULL;
+	assert_int_equal(csessions_login(s, db, "bob", "bob-password", &token, NULL, NULL, &err), 0);
+	free(token);
+	/* Unknown and malformed names are counted and refused alike. */
+	for (int i = 0; i < 4; i++) {
+		login_wrong(s, db, "nobody");
+		login_wrong(s, db, "bad name@");
+	}
+	assert_true(login_locked(s, db, "nobody", "wrong-password").locked_now);
+	assert_true(login_locked(s, db, "bad name@", "wrong-password").locked_now);
+	_cleanup_free_ char *q = csessions_qualified_name("nobody");
+	assert_string_equal(q, "nobody@vsphere.local");
+	assert_null(csessions_qualified_name("bad name@"));
+
+	/* It unlocks by itself; the right password gets in. */
+	usleep(1300 * 1000);
+	assert_false(csessions_locked(s, "alice", NULL));
+	assert_int_equal(csessions_login(s, db, "alice", "alice-password", &token, NULL, NULL, &err),
+			 0);
+	free(token);
+	free(before);
 	csessions_free(s);
 	db_close(db);
 	rm_rf(dir);
@@ -356,6 +449,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_secrets_round_trip),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_sessions_lockout),
 		cmocka_unit_test(test_dbpool),
 		cmocka_unit_test(test_pool_tree),
 	};

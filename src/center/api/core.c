@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "api/lockout.h"
 #include "api/server.h"
 #include "center/api/capi.h"
 #include "center/center.h"
@@ -36,6 +37,13 @@ static void session_create(struct api_request *req, void *opaque)
 		api_respond_vr_error(req, err);
 		return;
 	}
+	const char *user = json_get_string(body, "username", "");
+	struct login_lockout_verdict lockout;
+	/* A locked name costs neither a database connection nor an event. */
+	if (csessions_locked(c->sessions, user, &lockout)) {
+		login_lockout_respond(req, &lockout);
+		return;
+	}
 	struct db *db = dbpool_get(c->pool, &err);
 	if (!db) {
 		api_respond_error(req, 503, "the database is unavailable: %s", vr_error_msg(err));
@@ -43,16 +51,30 @@ static void session_create(struct api_request *req, void *opaque)
 	}
 	_cleanup_free_ char *token = NULL;
 	struct csession_info info = {0};
-	int r = csessions_login(c->sessions, db, json_get_string(body, "username", ""),
-				json_get_string(body, "password", ""), &token, &info, &err);
+	int r = csessions_login(c->sessions, db, user, json_get_string(body, "password", ""),
+				&token, &info, &lockout, &err);
 	if (r < 0) {
-		if (r == -EACCES)
+		const char *peer = api_request_peer(req);
+		if (r == -EACCES || lockout.locked_now)
 			center_post_event(c, db, "BadUsernameSessionEvent", "warning", 0, "", "", 0,
-					  "failed login as \"%.64s\"",
-					  json_get_string(body, "username", ""));
+					  "failed login as \"%.64s\" from %s", user,
+					  peer ? peer : "an unknown address");
+		if (lockout.locked_now) {
+			_cleanup_free_ char *name = csessions_qualified_name(user);
+			center_post_event(c, db, "AccountLockedEvent", "warning", 0, "", "", 0,
+					  "user name \"%s\" locked for %llu s after %u failed logins "
+					  "within %u s (the last from %s); its open sessions go on",
+					  name ? name : "(invalid name)",
+					  (unsigned long long)login_lockout_retry_after_s(&lockout),
+					  lockout.failures, c->cfg.login_lockout_window_s,
+					  peer ? peer : "an unknown address");
+		}
 		dbpool_put(c->pool, db);
-		api_respond_error(req, r == -EACCES ? 401 : api_status_from_errno(r), "%s",
-				  vr_error_msg(err));
+		if (r == -EAGAIN && lockout.locked)
+			login_lockout_respond(req, &lockout);
+		else
+			api_respond_error(req, r == -EACCES ? 401 : api_status_from_errno(r), "%s",
+					  vr_error_msg(err));
 		return;
 	}
 	center_post_event(c, db, "UserLoginSessionEvent", "info", 0, "", info.user, 0,

@@ -8,6 +8,7 @@
 #include "common/jsonutil.h"
 #include "common/util.h"
 #include "host/api/handlers.h"
+#include "api/lockout.h"
 #include "api/server.h"
 #include "host/api/server_priv.h"
 #include "host/auth.h"
@@ -32,8 +33,16 @@ static void session_create(struct api_request *req, void *opaque)
 	const char *password = json_get_string(body, "password", "");
 	_cleanup_free_ char *token = NULL;
 	uint64_t expires_ms = 0;
-	if (auth_login(auth, user, password, &token, &expires_ms, &err) < 0) {
-		api_respond_error(req, 401, "%s", vr_error_msg(err));
+	struct login_lockout_verdict lockout;
+	int r = auth_login(auth, user, password, api_request_peer(req), &token, &expires_ms,
+			   &lockout, &err);
+	if (r == -EAGAIN && lockout.locked) {
+		login_lockout_respond(req, &lockout);
+		return;
+	}
+	if (r < 0) {
+		api_respond_error(req, r == -EACCES ? 401 : api_status_from_errno(r), "%s",
+				  vr_error_msg(err));
 		return;
 	}
 	enum auth_role role = AUTH_ROLE_READ_ONLY;
