@@ -115,6 +115,35 @@ static int lookup(const char *const *names, size_t n, const char *s)
 	return -EINVAL;
 }
 
+static const struct {
+	const char *name;
+	enum vm_disk_provisioning p;
+} provisionings[] = {
+	{"thin", VM_DISK_PROVISIONING_THIN},
+	{"thick-lazy", VM_DISK_PROVISIONING_THICK_LAZY},
+	{"thick-eager", VM_DISK_PROVISIONING_THICK_EAGER},
+	{"lazyzeroedthick", VM_DISK_PROVISIONING_THICK_LAZY},
+	{"eagerzeroedthick", VM_DISK_PROVISIONING_THICK_EAGER},
+};
+
+const char *vm_disk_provisioning_name(enum vm_disk_provisioning p)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(provisionings); i++)
+		if (provisionings[i].p == p)
+			return provisionings[i].name;
+	return "unknown";
+}
+
+int vm_disk_provisioning_parse(const char *s, enum vm_disk_provisioning *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(provisionings); i++)
+		if (strcasecmp(provisionings[i].name, s) == 0) {
+			*out = provisionings[i].p;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int vm_disk_format_parse(const char *s, enum vm_disk_format *out)
 {
 	int i = lookup(disk_format_names, ARRAY_SIZE(disk_format_names), s);

@@ -20,6 +20,9 @@ struct vr_error;
 #define VM_MAX_MEMORY_MIB (4u * 1024 * 1024) /* 4 TiB */
 #define VM_MAX_DISKS 32
 #define VM_MAX_NICS 10
+/* A snapshot's name and description, in bytes (the .vmsd's limits). */
+#define VM_SNAPSHOT_MAX_NAME 255
+#define VM_SNAPSHOT_MAX_DESCRIPTION 8192
 
 enum vm_disk_bus {
 	VM_DISK_BUS_SCSI,
@@ -45,6 +48,13 @@ enum vm_disk_mode {
 	VM_DISK_MODE_PERSISTENT, /* "persistent" (dependent) */
 	VM_DISK_MODE_INDEPENDENT_PERSISTENT,
 	VM_DISK_MODE_INDEPENDENT_NONPERSISTENT,
+};
+
+/* vSphere's disk provisioning types, for new disks. */
+enum vm_disk_provisioning {
+	VM_DISK_PROVISIONING_THIN,        /* space taken as the guest writes (qcow2, sparse raw) */
+	VM_DISK_PROVISIONING_THICK_LAZY,  /* space reserved up front (preallocation=falloc) */
+	VM_DISK_PROVISIONING_THICK_EAGER, /* space reserved and zeroed up front (preallocation=full) */
 };
 
 enum vm_disk_device {
@@ -200,6 +210,9 @@ const char *vm_accel_name(enum vm_accel a);
 const char *vm_scsi_model_name(enum vm_scsi_model m);
 int vm_disk_format_parse(const char *s, enum vm_disk_format *out);
 int vm_disk_mode_parse(const char *s, enum vm_disk_mode *out);
+const char *vm_disk_provisioning_name(enum vm_disk_provisioning p);
+/* "thin", "thick-lazy" (also "lazyzeroedthick"), "thick-eager" (also "eagerzeroedthick"). */
+int vm_disk_provisioning_parse(const char *s, enum vm_disk_provisioning *out);
 int vm_nic_model_parse(const char *s, enum vm_nic_model *out);
 int vm_accel_parse(const char *s, enum vm_accel *out);
 /* Format from the file name's extension (.qcow2, .vmdk, else raw); never probed. */

@@ -17,13 +17,7 @@
 struct hostd;
 struct vm;
 struct vm_config;
-struct vmx;
 struct vr_error;
-
-/* The API's "resources" object of a VM (alloc_vmx.c). */
-json_t *alloc_config_to_json(const struct vm_config *cfg);
-/* Writes a "resources" change into a .vmx (the parser then checks the whole). */
-int alloc_json_to_vmx(struct vmx *vmx, const json_t *resources, struct vr_error **err);
 
 /* Finds the cgroup hierarchy and the host's capacity. */
 int alloc_init(struct hostd *h, struct vr_error **err);

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/vmconfig.h"
+#include "common/vmspec.h"
 #include "common/vmx.h"
 #include "host/events.h"
 #include "host/alloc.h"
@@ -22,34 +23,6 @@
 #include "host/storage/clone.h"
 #include "host/tasks.h"
 #include "qemu/img.h"
-
-#define MAX_DISK_MIB (64ll * 1024 * 1024)
-
-static const struct json_field create_fields[] = {
-	{"name", JSON_STRING, true, 1, 80},
-	{"datastore", JSON_STRING, true, 1, 80},
-	{"memory_mib", JSON_INTEGER, false, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB},
-	{"vcpus", JSON_INTEGER, false, 1, VM_MAX_VCPUS},
-	{"guest_os", JSON_STRING, false, 1, 64},
-	{"annotation", JSON_STRING, false, 0, 4096},
-	{"accel", JSON_STRING, false, 1, 8},
-	{"disks", JSON_ARRAY, false, 0, VM_MAX_DISKS},
-	{"nics", JSON_ARRAY, false, 0, VM_MAX_NICS},
-	{"boot", JSON_OBJECT, false, 0, 0},
-};
-
-static const struct json_field disk_fields[] = {
-	{"size_mib", JSON_INTEGER, true, 1, MAX_DISK_MIB},
-	{"format", JSON_STRING, false, 1, 8},
-	{"provisioning", JSON_STRING, false, 1, 32},
-	{"mode", JSON_STRING, false, 1, 32},
-};
-
-static const struct json_field boot_fields[] = {
-	{"kernel", JSON_STRING, true, 1, 1024},
-	{"initrd", JSON_STRING, false, 1, 1024},
-	{"cmdline", JSON_STRING, false, 0, 2048},
-};
 
 static const struct json_field reconfigure_fields[] = {
 	{"memory_mib", JSON_INTEGER, false, VM_MIN_MEMORY_MIB, VM_MAX_MEMORY_MIB},
@@ -67,40 +40,27 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static int boot_to_vmx(struct hostd *h, struct vmx *vmx, const json_t *boot,
-		       struct vr_error **err)
+/*
+ * What only this host can tell of a "boot" member (the rest is
+ * vmspec_boot_to_vmx()'s): an absolute kernel or initrd must lie on one
+ * of its datastores.
+ */
+static int boot_on_datastores(struct hostd *h, const json_t *boot, struct vr_error **err)
 {
-	int r = json_check_object(boot, boot_fields, ARRAY_SIZE(boot_fields), "boot", err);
-	if (r < 0)
-		return r;
-	const char *keys[] = {"kernel", "initrd"};
-	for (size_t i = 0; i < 2; i++) {
+	static const char *const keys[] = {"kernel", "initrd"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *p = jstr(boot, keys[i]);
-		if (!p)
+		if (!p || p[0] != '/')
 			continue;
-		r = vm_path_validate(keys[i], p, true, err);
-		if (r < 0)
-			return r;
-		if (p[0] == '/') {
-			_cleanup_free_ char *ds = datastore_of_path(h, p, NULL);
-			if (!ds)
-				return vr_error_set(err, EINVAL,
-						    "boot %s \"%s\" does not exist on a datastore of "
-						    "this host",
-						    keys[i], p);
-		}
+		_cleanup_free_ char *ds = datastore_of_path(h, p, NULL);
+		if (!ds)
+			return vr_error_set(err, EINVAL,
+					    "boot %s \"%s\" does not exist on a datastore of this host",
+					    keys[i], p);
 	}
-	vmx_remove(vmx, "vireo.initrd");
-	vmx_remove(vmx, "vireo.cmdline");
-	vmx_set(vmx, "vireo.kernel", jstr(boot, "kernel"));
-	if (jstr(boot, "initrd"))
-		vmx_set(vmx, "vireo.initrd", jstr(boot, "initrd"));
-	if (jstr(boot, "cmdline"))
-		vmx_set(vmx, "vireo.cmdline", jstr(boot, "cmdline"));
 	return 0;
 }
 
-/* Builds the .vmx of a create request (no disks' files yet). */
 /*
  * Generated MACs are unique on this host: one that another registered VM
  * already uses (a copied VM, or a chance collision) is generated again.
@@ -132,104 +92,22 @@ static int unique_macs(struct hostd *h, struct vmx *vmx, const struct vm *except
 	return vr_error_set(err, EADDRINUSE, "cannot find a MAC address no other VM uses");
 }
 
+/* A create request's .vmx: the checks any host makes (vmspec.c), then this host's. */
 static int spec_to_vmx(struct hostd *h, const json_t *spec, struct vmx **out,
 		       struct vr_error **err)
 {
-	int r = json_check_object(spec, create_fields, ARRAY_SIZE(create_fields),
-				  "VM create request", err);
-	if (r < 0)
-		return r;
-	const char *name = jstr(spec, "name");
-	r = name_validate("VM", name, err);
-	if (r < 0)
-		return r;
-	_cleanup_vmx_ struct vmx *vmx = vmx_new();
-	char uuid[37];
-	uuid_generate_str(uuid);
-	vmx_set(vmx, "config.version", "8");
-	vmx_set(vmx, "virtualHW.version", "19");
-	vmx_set(vmx, "displayName", name);
-	vmx_set(vmx, "guestOS", jstr(spec, "guest_os") ? jstr(spec, "guest_os") : "other-64");
-	vmx_set(vmx, "uuid.bios", uuid);
-	json_t *mem = json_object_get(spec, "memory_mib");
-	vmx_setf(vmx, "memsize", "%lld", mem ? (long long)json_integer_value(mem) : 256LL);
-	json_t *cpus = json_object_get(spec, "vcpus");
-	vmx_setf(vmx, "numvcpus", "%lld", cpus ? (long long)json_integer_value(cpus) : 1LL);
-	if (jstr(spec, "annotation"))
-		vmx_set(vmx, "annotation", jstr(spec, "annotation"));
-	if (jstr(spec, "accel"))
-		vmx_set(vmx, "vireo.accel", jstr(spec, "accel"));
-
-	json_t *disks = json_object_get(spec, "disks");
-	size_t i;
-	json_t *d;
-	if (disks) {
-		vmx_set(vmx, "scsi0.present", "TRUE");
-		vmx_set(vmx, "scsi0.virtualDev", "virtio-scsi");
-	}
-	json_array_foreach(disks, i, d)
-	{
-		r = json_check_object(d, disk_fields, ARRAY_SIZE(disk_fields), "disk", err);
-		if (r < 0)
-			return vr_error_wrap(err, "disk %zu", i);
-		const char *fmt = jstr(d, "format") ? jstr(d, "format") : "qcow2";
-		if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
-			return vr_error_set(err, EINVAL, "disk %zu: format \"%s\" is not qcow2 or raw",
-					    i, fmt);
-		enum qemu_img_provisioning prov = QEMU_IMG_THIN;
-		const char *prov_name = jstr(d, "provisioning");
-		if (prov_name && qemu_img_provisioning_from_name(prov_name, &prov) < 0)
-			return vr_error_set(err, EINVAL,
-					    "disk %zu: provisioning \"%s\" is not thin, thick-lazy or "
-					    "thick-eager",
-					    i, prov_name);
-		enum vm_disk_mode mode = VM_DISK_MODE_PERSISTENT;
-		const char *mode_name = jstr(d, "mode");
-		if (mode_name && vm_disk_mode_parse(mode_name, &mode) < 0)
-			return vr_error_set(err, EINVAL,
-					    "disk %zu: mode \"%s\" is not persistent, "
-					    "independent-persistent or independent-nonpersistent",
-					    i, mode_name);
-		unsigned unit = (unsigned)i >= 7 ? (unsigned)i + 1 : (unsigned)i;
-		char key[64];
-		snprintf(key, sizeof(key), "scsi0:%u.present", unit);
-		vmx_set(vmx, key, "TRUE");
-		snprintf(key, sizeof(key), "scsi0:%u.fileName", unit);
-		if (i == 0)
-			vmx_setf(vmx, key, "%s.%s", name, strcmp(fmt, "raw") == 0 ? "img" : fmt);
-		else
-			vmx_setf(vmx, key, "%s_%zu.%s", name, i,
-				 strcmp(fmt, "raw") == 0 ? "img" : fmt);
-		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", unit);
-		vmx_setf(vmx, key, "%lld", (long long)json_integer_value(json_object_get(d, "size_mib")));
-		snprintf(key, sizeof(key), "scsi0:%u.vireo.provisioning", unit);
-		vmx_set(vmx, key, qemu_img_provisioning_name(prov));
-		if (mode != VM_DISK_MODE_PERSISTENT) {
-			snprintf(key, sizeof(key), "scsi0:%u.mode", unit);
-			vmx_set(vmx, key, vm_disk_mode_name(mode));
-		}
-	}
-	json_t *nics = json_object_get(spec, "nics");
-	if (nics) {
-		r = provision_nics_to_vmx(vmx, NULL, nics, err);
-		if (r < 0)
-			return r;
-	}
-	json_t *boot = json_object_get(spec, "boot");
-	if (boot) {
-		r = boot_to_vmx(h, vmx, boot, err);
-		if (r < 0)
-			return r;
-	}
-	/* The neutral parser is the judge of the whole result. */
+	_cleanup_vmx_ struct vmx *vmx = NULL;
 	_cleanup_vm_config_ struct vm_config *cfg = NULL;
-	r = vm_config_from_vmx(vmx, "request", &cfg, err);
+	int r = vmspec_create_to_vmx(spec, &vmx, &cfg, err);
 	if (r < 0)
+		return r;
+	json_t *boot = json_object_get(spec, "boot");
+	if (boot && (r = boot_on_datastores(h, boot, err)) < 0)
 		return r;
 	r = unique_macs(h, vmx, NULL, &cfg, "request", err);
 	if (r < 0)
 		return r;
-	r = provision_check_nics(cfg, err);
+	r = vmspec_check_nics(cfg, err);
 	if (r < 0)
 		return r;
 	*out = steal_pointer(&vmx);
@@ -295,11 +173,11 @@ int provision_create(struct hostd *h, const json_t *spec, struct task *task, str
 		char key[64];
 		snprintf(key, sizeof(key), "scsi0:%u.vireo.sizeMiB", cfg->disks[i].unit);
 		uint64_t mib = 0;
-		parse_u64(vmx_get(vmx, key), 1, (uint64_t)MAX_DISK_MIB, &mib);
+		parse_u64(vmx_get(vmx, key), 1, (uint64_t)VMSPEC_MAX_DISK_MIB, &mib);
 		vmx_remove(vmx, key);
 		snprintf(key, sizeof(key), "scsi0:%u.vireo.provisioning", cfg->disks[i].unit);
-		enum qemu_img_provisioning prov = QEMU_IMG_THIN;
-		qemu_img_provisioning_from_name(vmx_get(vmx, key), &prov);
+		enum vm_disk_provisioning prov = VM_DISK_PROVISIONING_THIN;
+		vm_disk_provisioning_parse(vmx_get(vmx, key), &prov);
 		vmx_remove(vmx, key);
 		_cleanup_free_ char *path = xasprintf("%s/%s", dir, cfg->disks[i].file_name);
 		struct disk_progress dp = {.task = task, .index = i, .count = cfg->n_disks};
@@ -401,17 +279,19 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 	if ((v = json_object_get(changes, "accel")))
 		vmx_set(vmx, "vireo.accel", json_string_value(v));
 	if ((v = json_object_get(changes, "boot"))) {
-		r = boot_to_vmx(h, vmx, v, err);
+		r = vmspec_boot_to_vmx(vmx, v, err);
+		if (r == 0)
+			r = boot_on_datastores(h, v, err);
 		if (r < 0)
 			return r;
 	}
 	if ((v = json_object_get(changes, "nics"))) {
-		r = provision_nics_to_vmx(vmx, cur, v, err);
+		r = vmspec_nics_to_vmx(vmx, cur, v, err);
 		if (r < 0)
 			return r;
 	}
 	if ((v = json_object_get(changes, "resources"))) {
-		r = alloc_json_to_vmx(vmx, v, err);
+		r = vmspec_resources_to_vmx(vmx, v, err);
 		if (r < 0)
 			return r;
 	}
@@ -427,7 +307,7 @@ int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 		if (r < 0)
 			return r;
 	}
-	r = provision_check_nics(cfg, err);
+	r = vmspec_check_nics(cfg, err);
 	if (r < 0)
 		return r;
 	if (live_nics && (r = only_networks_differ(vm, cfg, err)) < 0)

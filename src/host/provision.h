@@ -6,8 +6,6 @@
 
 struct hostd;
 struct vm;
-struct vm_config;
-struct vmx;
 struct task;
 struct vr_error;
 
@@ -29,21 +27,6 @@ int provision_create(struct hostd *h, const json_t *spec, struct task *task, str
 /* Applies a reconfiguration (API JSON) to a powered-off VM's .vmx. */
 int provision_reconfigure(struct hostd *h, struct vm *vm, const json_t *changes,
 			  struct vr_error **err);
-
-/*
- * Writes the `nics` array of a create or reconfigure request into vmx as
- * ethernetN keys (provision_nic.c).  old is the current .vmx of a VM
- * being reconfigured, NULL for a new VM.  Without "index" members the
- * list replaces the NICs in slots 0, 1, ..., each keeping the generated
- * MAC its slot had; with an index on every NIC, a NIC whose slot exists
- * is changed in place (members not given keep their values) and the
- * others are new.  Slots not listed lose their NIC.  Each error names the
- * NIC, the member and the reason.
- */
-int provision_nics_to_vmx(struct vmx *vmx, const struct vmx *old, const json_t *nics,
-			  struct vr_error **err);
-/* Refuses two NICs with the same MAC address. */
-int provision_check_nics(const struct vm_config *cfg, struct vr_error **err);
 
 /* Unregisters a powered-off VM and deletes its folder. */
 int provision_destroy(struct hostd *h, struct vm *vm, struct task *task, struct vr_error **err);

@@ -10,8 +10,8 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vmspec.h"
 #include "common/vmx.h"
-#include "host/alloc.h"
 #include "host/hostd.h"
 #include "host/resources/cgroup.h"
 #include "host/lock.h"
@@ -249,7 +249,7 @@ json_t *vm_to_json(struct vm *vm, bool with_config)
 		json_object_set_new(o, "template", json_boolean(vm->cfg->is_template));
 		if (with_config) {
 			json_object_set_new(o, "config", vm_config_json(vm->cfg));
-			json_object_set_new(o, "resources", alloc_config_to_json(vm->cfg));
+			json_object_set_new(o, "resources", vmspec_resources_json(vm->cfg));
 		}
 	} else {
 		json_object_set_new(o, "invalid", json_string(vm->invalid_reason ? vm->invalid_reason

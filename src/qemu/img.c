@@ -354,41 +354,16 @@ int qemu_img_chain_get(const char *binary, const char *path, const char *format,
 
 /* ---- provisioning ---- */
 
-static const struct {
-	const char *name;
-	enum qemu_img_provisioning p;
-	const char *prealloc;
-} provisionings[] = {
-	{"thin", QEMU_IMG_THIN, "off"},
-	{"thick-lazy", QEMU_IMG_THICK_LAZY, "falloc"},
-	{"thick-eager", QEMU_IMG_THICK_EAGER, "full"},
-	{"lazyzeroedthick", QEMU_IMG_THICK_LAZY, "falloc"},
-	{"eagerzeroedthick", QEMU_IMG_THICK_EAGER, "full"},
-};
-
-const char *qemu_img_provisioning_name(enum qemu_img_provisioning p)
+static const char *prealloc_of(enum vm_disk_provisioning p)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(provisionings); i++)
-		if (provisionings[i].p == p)
-			return provisionings[i].name;
-	return "unknown";
-}
-
-int qemu_img_provisioning_from_name(const char *name, enum qemu_img_provisioning *out)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(provisionings); i++)
-		if (strcasecmp(provisionings[i].name, name) == 0) {
-			*out = provisionings[i].p;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-static const char *prealloc_of(enum qemu_img_provisioning p)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(provisionings); i++)
-		if (provisionings[i].p == p)
-			return provisionings[i].prealloc;
+	switch (p) {
+	case VM_DISK_PROVISIONING_THIN:
+		return "off";
+	case VM_DISK_PROVISIONING_THICK_LAZY:
+		return "falloc";
+	case VM_DISK_PROVISIONING_THICK_EAGER:
+		return "full";
+	}
 	return NULL;
 }
 
@@ -443,7 +418,7 @@ static int reservation(const char *binary, const struct qemu_img_create_opts *o,
 		       uint64_t *need, struct vr_error **err)
 {
 	if (strcmp(o->format, "raw") == 0) {
-		*need = o->provisioning == QEMU_IMG_THIN ? 0 : o->size;
+		*need = o->provisioning == VM_DISK_PROVISIONING_THIN ? 0 : o->size;
 		return 0;
 	}
 	char size[32], opt[64];
@@ -500,7 +475,7 @@ int qemu_img_create_disk(const char *binary, const struct qemu_img_create_opts *
 	if (r < 0)
 		return r;
 	char what[64];
-	snprintf(what, sizeof(what), "the %s disk", qemu_img_provisioning_name(o->provisioning));
+	snprintf(what, sizeof(what), "the %s disk", vm_disk_provisioning_name(o->provisioning));
 	if ((r = check_free_space(o->path, need, what, err)) < 0)
 		return r;
 	/* Claim the name, so that qemu-img never overwrites a file that appeared meanwhile. */
@@ -526,7 +501,7 @@ int qemu_img_create_disk(const char *binary, const struct qemu_img_create_opts *
 }
 
 int qemu_img_resize(const char *binary, const char *path, const char *format,
-		    uint64_t new_size, enum qemu_img_provisioning provisioning,
+		    uint64_t new_size, enum vm_disk_provisioning provisioning,
 		    struct vr_error **err)
 {
 	if (new_size == 0 || new_size > QEMU_IMG_MAX_SIZE)
@@ -554,7 +529,7 @@ int qemu_img_resize(const char *binary, const char *path, const char *format,
 	}
 	if (new_size == cur)
 		return 0;
-	if (provisioning != QEMU_IMG_THIN) {
+	if (provisioning != VM_DISK_PROVISIONING_THIN) {
 		uint64_t growth = new_size - cur;
 		/* qcow2 also needs L2 tables and refcounts: well under 1/4096 of the data. */
 		uint64_t need = growth + (strcmp(format, "qcow2") == 0 ? growth / 4096 + (1u << 20) : 0);

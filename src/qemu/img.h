@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/vmconfig.h"
+
 struct vr_error;
 
 /* Largest virtual disk we create: 64 TiB, as VMFS 6 allows 62 TiB. */
@@ -70,16 +72,7 @@ int qemu_img_chain_get(const char *binary, const char *path, const char *format,
 
 /* ---- creating and growing disks ---- */
 
-/* vSphere's disk provisioning types. */
-enum qemu_img_provisioning {
-	QEMU_IMG_THIN,        /* space taken as the guest writes (qcow2, sparse raw) */
-	QEMU_IMG_THICK_LAZY,  /* space reserved up front (preallocation=falloc) */
-	QEMU_IMG_THICK_EAGER, /* space reserved and zeroed up front (preallocation=full) */
-};
-
-const char *qemu_img_provisioning_name(enum qemu_img_provisioning p);
-/* "thin", "thick-lazy" (also "lazyzeroedthick"), "thick-eager" (also "eagerzeroedthick"). */
-int qemu_img_provisioning_from_name(const char *name, enum qemu_img_provisioning *out);
+/* Provisioning (thin, thick lazy- or eager-zeroed): enum vm_disk_provisioning, common/vmconfig.h. */
 
 /*
  * Progress of a long qemu-img run, called about every 200 ms and once at the
@@ -91,7 +84,7 @@ struct qemu_img_create_opts {
 	const char *path;
 	const char *format; /* "qcow2" or "raw" */
 	uint64_t size;      /* bytes, 1 .. QEMU_IMG_MAX_SIZE */
-	enum qemu_img_provisioning provisioning;
+	enum vm_disk_provisioning provisioning;
 	qemu_img_progress_fn progress; /* optional */
 	void *opaque;
 };
@@ -111,7 +104,7 @@ int qemu_img_create_disk(const char *binary, const struct qemu_img_create_opts *
  * is a no-op.  Checks the image (as qemu_img_chain_get) first.
  */
 int qemu_img_resize(const char *binary, const char *path, const char *format,
-		    uint64_t new_size, enum qemu_img_provisioning provisioning,
+		    uint64_t new_size, enum vm_disk_provisioning provisioning,
 		    struct vr_error **err);
 
 /* ---- copies and linked overlays (clones) ---- */

@@ -7,13 +7,17 @@ database: SQLite, or PostgreSQL started by the test from Debian's package.
 Covered: a datacenter, a cluster and a folder; two hosts join (one to the cluster,
 one standalone) and their VMs, datastore and port groups appear; a VM created on a
 host afterwards appears through the host's event feed; power on and off through
-center as tasks; users, roles and permissions (propagation, a denied call changes
-nothing and is recorded); the CLI against center; bad input (wrong credentials, a
-host already managed, unknown objects, bad kinds); account lockout after failed
-logins, on center and on a host for center's own account; a host cut off becomes "not
-responding" and comes back by itself; a host's hostd stopped and started again
-(resync); center stopped and started again: its inventory persists and running VMs
-are not disturbed; disconnect, reconnect and remove a host (its VMs keep running).
+center as tasks; bodies a host would refuse (power, snapshot, create with its
+resources) answered 400 by center with no task; users, roles and permissions
+(propagation, a denied call changes nothing and is recorded); the CLI against
+center; event and task paging (`before` as N, event-N, task-N; bad values 400); bad
+input (wrong credentials, a host already managed, unknown objects, bad kinds);
+account lockout after failed logins, on center and on a host for center's own
+account; clones onto other hosts and datastores; hostB reached over checked TLS; a
+host cut off becomes "not responding" and comes back by itself; a host's hostd
+stopped and started again (resync); center stopped and started again: its inventory
+persists and running VMs are not disturbed; disconnect, reconnect and remove a host
+(its VMs keep running).
 
 usage: center_e2e.py HOSTD CENTER VIREO_CLI GUEST_DIR sqlite|postgresql
 """
@@ -85,6 +89,22 @@ def center_vm(name):
 
 def c_url():
     return center().url
+
+
+def newest_task():
+    """The id of center's newest task (None before the first)."""
+    tasks = center().ok("GET", "/api/v1/tasks?limit=1")["tasks"]
+    return tasks[0]["id"] if tasks else None
+
+
+def refused_up_front(method, path, body, needle, status=400, **kw):
+    """A request center answers with `status` naming the problem, and no task is created."""
+    before = newest_task()
+    st, r = center().request(method, path, body, **kw)
+    check(st == status and needle in r["error"]["message"],
+          f"{method} {path} {body}: {st} {r} (wanted {status} with {needle!r})")
+    check(newest_task() == before, f"{method} {path} {body}: a task was created")
+    return r["error"]["message"]
 
 
 def cli(*args, token=None, expect=0):
@@ -289,6 +309,21 @@ def test_power_through_center():
     check("on" in err, err)
     tasks = c.ok("GET", "/api/v1/tasks?limit=5")["tasks"]
     check(tasks[0]["state"] == "failed" and tasks[1]["state"] == "succeeded", f"{tasks[:2]}")
+    # A body the host would refuse is refused by center at once, by the host's own rules:
+    # 400 naming the field, no task, nothing done to the VM.
+    refused_up_front("POST", "/api/v1/vms/web01/power/shutdown", {"timeout_s": 0},
+                     'field "timeout_s" in power request is 0')
+    refused_up_front("POST", "/api/v1/vms/web01/power/off", {"timeout_s": "5"},
+                     'field "timeout_s" in power request must be an integer')
+    refused_up_front("POST", "/api/v1/vms/web01/power/reset", {"force": True},
+                     'unknown field "force" in power request')
+    # Body limits come before the VM is looked up, as for every center operation.
+    refused_up_front("POST", "/api/v1/vms/no-such-vm/power/off", {"timeout_s": 3601},
+                     '"timeout_s"')
+    check(S["a"].vm(S["vm_a"])["power_state"] == "poweredOn", "web01 still runs")
+    # What the host accepts goes through: here the host's task fails (already on).
+    err = c.task_error("POST", "/api/v1/vms/web01/power/on", {"timeout_s": 30})
+    check("on" in err, err)
 
 
 class WebSocket:
@@ -385,6 +420,17 @@ def test_console():
 
 def test_snapshots_through_center():
     c = center()
+    for body, needle in (
+            (None, 'needs a JSON body with a "name"'),
+            ({}, '"name"'),
+            ({"name": ""}, '"name"'),
+            ({"name": "two\nlines"}, "one line of UTF-8 text"),
+            ({"name": "n" * 256}, "the limit is 255"),
+            ({"name": "x", "memory": "yes"}, '"memory"'),
+            ({"name": "x", "colour": "red"}, 'unknown field "colour" in snapshot request')):
+        refused_up_front("POST", "/api/v1/vms/db01/snapshots", body, needle)
+    tree = c.ok("GET", "/api/v1/vms/db01/snapshots")
+    check(tree["count"] == 0, f"no snapshot was taken: {tree}")
     t = c.task_ok("POST", "/api/v1/vms/db01/snapshots", {"name": "before-upgrade"})
     check(t["type"] == "VirtualMachine.createSnapshot", f"{t}")
     tree = c.ok("GET", "/api/v1/vms/db01/snapshots")
@@ -505,6 +551,35 @@ def test_cli():
     S["a"].task_ok("DELETE", f"/api/v1/vms/{center_vm('cli01')['uuid']}")
     out = cli("inventory", "create", "cluster", "/DC1/vm", "Bad", expect=1)
     check("cluster" in out, out)
+
+
+def test_paging():
+    c = center()
+    page = c.ok("GET", "/api/v1/events?limit=3")
+    ids = [e["id"] for e in page["events"]]
+    check(len(ids) == 3 and ids == sorted(ids, reverse=True) and page["next_before"] == ids[-1],
+          f"first page of events: {page}")
+    # The next page by the id as listed, or as event-N: the same events, older ones.
+    nxt = c.ok("GET", f"/api/v1/events?limit=3&before={ids[-1]}")["events"]
+    nxt2 = c.ok("GET", f"/api/v1/events?limit=3&before=event-{ids[-1]}")["events"]
+    check(nxt and nxt == nxt2 and nxt[0]["id"] < ids[-1], f"{ids}: {nxt} / {nxt2}")
+    # Tasks page the same way: task-N or N.
+    tp = c.ok("GET", "/api/v1/tasks?limit=2")
+    tn = c.ok("GET", f"/api/v1/tasks?limit=2&before={tp['next_before']}")["tasks"]
+    tn2 = c.ok("GET", f"/api/v1/tasks?limit=2&before={tp['next_before'][5:]}")["tasks"]
+    check(tn and tn == tn2 and int(tn[0]["id"][5:]) < int(tp["next_before"][5:]), f"{tp} {tn}")
+    for path, value, needle in (
+            ("events", "event-", 'before="event-" is not an event id'),
+            ("events", "event-x", 'before="event-x" is not an event id (like event-12, or 12)'),
+            ("events", "task-5", 'before="task-5" is not an event id'),
+            ("events", "0", 'before="0" is not an event id'),
+            ("events", "-3", 'before="-3" is not an event id'),
+            ("events", "1.5", 'before="1.5" is not an event id'),
+            ("events", "99999999999999999999", "is not an event id"),
+            ("tasks", "event-5", 'before="event-5" is not a task id (like task-12, or 12)'),
+            ("tasks", "task-", 'before="task-" is not a task id')):
+        st, r = c.request("GET", f"/api/v1/{path}?before={value}")
+        check(st == 400 and needle in r["error"]["message"], f"{path} before={value}: {st} {r}")
 
 
 class Webhooks:
@@ -836,14 +911,34 @@ def test_create_with_placement():
     st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", nics=[
         {"connection": "bridged", "network": "Nowhere"}]))
     check(st == 409 and 'no network "Nowhere"' in e["error"]["message"], f"{st} {e}")
-    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", resources={
-        "memory": {"reservation_mib": 1 << 30}}))
+    st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", memory_mib=1 << 22, resources={
+        "memory": {"reservation_mib": 1 << 22}}))
     check(st == 409 and "left to reserve" in e["error"]["message"], f"{st} {e}")
     st, e = c.request("POST", "/api/v1/vms", dict(spec, name="x", target=S["dc"]))
     check(st == 400 and "cluster, a resource pool or a host" in e["error"]["message"], f"{st} {e}")
-    # What the host refuses fails the task with the host's reason, and nothing is left.
-    err = c.task_error("POST", "/api/v1/vms", dict(spec, name="x", memory_mib=1))
-    check("memory" in err, err)
+    # A body any host would refuse: 400 at once, with the host's message, and no task.
+    for bad, needle in (
+            (dict(spec, memory_mib=1), 'field "memory_mib" in VM create request is 1'),
+            (dict(spec, vcpus="two"), 'field "vcpus" in VM create request must be an integer'),
+            (dict(spec, colour="red"), 'unknown field "colour" in VM create request'),
+            (dict(spec, name="a/b"), "VM name \"a/b\" contains '/'"),
+            ({k: v for k, v in spec.items() if k != "datastore"}, '"datastore"'),
+            (dict(spec, disks=[{"size_mib": 8, "format": "vmdk"}]),
+             'disk 0: format "vmdk" is not qcow2 or raw'),
+            (dict(spec, nics=[{"model": "rtl8139"}]), 'NIC 0 (ethernet0): model "rtl8139"'),
+            (dict(spec, boot={"kernel": "../../vmlinuz"}), 'kernel "../../vmlinuz"'),
+            # The resources the host would refuse once the VM exists: refused before it does.
+            (dict(spec, resources={"memory": {"reservation_mib": 256}}),
+             "above the VM's memory (memsize = 128 MiB)"),
+            (dict(spec, resources={"disks": {"scsi0:3": {"iops_limit": 10}}}),
+             'the VM has no disk "scsi0:3"'),
+            (dict(spec, resources={"cpu": {"shares": "lots"}}), "resources.cpu.shares")):
+        refused_up_front("POST", "/api/v1/vms", bad, needle)
+    # What only the chosen host can judge still fails the task, with the host's reason,
+    # and nothing is left.
+    err = c.task_error("POST", "/api/v1/vms", dict(spec, name="x", boot={
+        "kernel": "/nowhere/vmlinuz", "initrd": S["initrd"]}))
+    check('boot kernel "/nowhere/vmlinuz" does not exist on a datastore' in err, err)
     check(center_vm("x") is None, "no half-made VM")
     # A new VM takes space on its datastore and joins networks: each needs its privilege.
     a = S["a"]
@@ -1168,6 +1263,7 @@ def main():
         ("snapshots through center", test_snapshots_through_center),
         ("permissions", test_permissions),
         ("cli", test_cli),
+        ("event and task paging", test_paging),
         ("alarms and performance", test_alarms_and_performance),
         ("resource pools", test_resource_pools),
         ("create with placement", test_create_with_placement),

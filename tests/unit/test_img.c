@@ -340,7 +340,7 @@ static void test_chain_missing_parent(void **state)
 	assert_unchanged(top, before, len);
 
 	/* Resizing checks the chain first and changes nothing. */
-	r = qemu_img_resize(QEMU_IMG, top, "qcow2", 128 * MiB, QEMU_IMG_THIN, &err);
+	r = qemu_img_resize(QEMU_IMG, top, "qcow2", 128 * MiB, VM_DISK_PROVISIONING_THIN, &err);
 	expect_error(r, &err, ENOENT, base, NULL);
 	assert_unchanged(top, before, len);
 	free(before);
@@ -400,7 +400,7 @@ static void test_garbled_header(void **state)
 	int r = qemu_img_chain_get(QEMU_IMG, bad, "qcow2", &c, &err);
 	expect_error(r, &err, 0, "cannot open disk", bad, "version", NULL);
 	assert_unchanged(bad, before, len);
-	r = qemu_img_resize(QEMU_IMG, bad, "qcow2", 128 * MiB, QEMU_IMG_THICK_LAZY, &err);
+	r = qemu_img_resize(QEMU_IMG, bad, "qcow2", 128 * MiB, VM_DISK_PROVISIONING_THICK_LAZY, &err);
 	expect_error(r, &err, 0, "cannot resize", bad, NULL);
 	assert_unchanged(bad, before, len);
 	free(before);
@@ -446,7 +446,7 @@ static uint64_t virtual_size(const char *path, const char *format)
 }
 
 static void create(struct env *e, const char *name, const char *format, uint64_t size,
-		   enum qemu_img_provisioning p, struct progress_log *log)
+		   enum vm_disk_provisioning p, struct progress_log *log)
 {
 	char *path = path_in(e, name);
 	struct qemu_img_create_opts o = {.path = path, .format = format, .size = size,
@@ -461,18 +461,18 @@ static void create(struct env *e, const char *name, const char *format, uint64_t
 static void test_create_provisioning(void **state)
 {
 	struct env *e = *state;
-	create(e, "thin.qcow2", "qcow2", 256 * MiB, QEMU_IMG_THIN, NULL);
-	create(e, "thin.raw", "raw", 256 * MiB, QEMU_IMG_THIN, NULL);
-	create(e, "lazy.qcow2", "qcow2", 256 * MiB, QEMU_IMG_THICK_LAZY, NULL);
-	create(e, "lazy.raw", "raw", 256 * MiB, QEMU_IMG_THICK_LAZY, NULL);
+	create(e, "thin.qcow2", "qcow2", 256 * MiB, VM_DISK_PROVISIONING_THIN, NULL);
+	create(e, "thin.raw", "raw", 256 * MiB, VM_DISK_PROVISIONING_THIN, NULL);
+	create(e, "lazy.qcow2", "qcow2", 256 * MiB, VM_DISK_PROVISIONING_THICK_LAZY, NULL);
+	create(e, "lazy.raw", "raw", 256 * MiB, VM_DISK_PROVISIONING_THICK_LAZY, NULL);
 	struct progress_log log = {0};
-	create(e, "eager.raw", "raw", 256 * MiB, QEMU_IMG_THICK_EAGER, &log);
+	create(e, "eager.raw", "raw", 256 * MiB, VM_DISK_PROVISIONING_THICK_EAGER, &log);
 	assert_true(log.calls >= 1);
 	assert_false(log.went_back);
 	assert_int_equal(log.last_done, 256 * MiB);
 	assert_int_equal(log.total, 256 * MiB);
 	struct progress_log qlog = {0};
-	create(e, "eager.qcow2", "qcow2", 256 * MiB, QEMU_IMG_THICK_EAGER, &qlog);
+	create(e, "eager.qcow2", "qcow2", 256 * MiB, VM_DISK_PROVISIONING_THICK_EAGER, &qlog);
 	assert_false(qlog.went_back);
 	assert_true(qlog.total > 256 * MiB); /* data plus metadata, from qemu-img measure */
 	assert_int_equal(qlog.last_done, qlog.total);
@@ -498,13 +498,13 @@ static void test_create_refusals(void **state)
 	char *path = path_in(e, "x.qcow2");
 	struct vr_error *err = NULL;
 	struct qemu_img_create_opts o = {.path = path, .format = "qcow2", .size = 60ull << 40,
-					 .provisioning = QEMU_IMG_THICK_LAZY};
+					 .provisioning = VM_DISK_PROVISIONING_THICK_LAZY};
 	/* 60 TiB reserved: more than any test machine has free. */
 	expect_error(qemu_img_create_disk(QEMU_IMG, &o, &err), &err, ENOSPC, path, "TiB", "free",
 		     NULL);
 	assert_int_equal(access(path, F_OK), -1);
 	/* Thin needs only metadata, so the same size is fine. */
-	o.provisioning = QEMU_IMG_THIN;
+	o.provisioning = VM_DISK_PROVISIONING_THIN;
 	if (qemu_img_create_disk(QEMU_IMG, &o, &err) < 0)
 		fail_msg("%s", err->msg);
 	assert_true(allocated(path) < 64 * MiB);
@@ -534,7 +534,7 @@ static void test_create_cancel(void **state)
 	/* 4 GiB of zeroes take far longer than the first progress tick. */
 	struct progress_log log = {.cancel_after = 1};
 	struct qemu_img_create_opts o = {.path = path, .format = "raw", .size = 4ull << 30,
-					 .provisioning = QEMU_IMG_THICK_EAGER,
+					 .provisioning = VM_DISK_PROVISIONING_THICK_EAGER,
 					 .progress = on_progress, .opaque = &log};
 	struct vr_error *err = NULL;
 	expect_error(qemu_img_create_disk(QEMU_IMG, &o, &err), &err, ECANCELED, path, NULL);
@@ -546,15 +546,15 @@ static void test_create_cancel(void **state)
 static void test_provisioning_names(void **state)
 {
 	(void)state;
-	enum qemu_img_provisioning p;
-	assert_int_equal(qemu_img_provisioning_from_name("thin", &p), 0);
-	assert_int_equal(p, QEMU_IMG_THIN);
-	assert_int_equal(qemu_img_provisioning_from_name("EagerZeroedThick", &p), 0);
-	assert_int_equal(p, QEMU_IMG_THICK_EAGER);
-	assert_int_equal(qemu_img_provisioning_from_name("thick-lazy", &p), 0);
-	assert_int_equal(p, QEMU_IMG_THICK_LAZY);
-	assert_int_equal(qemu_img_provisioning_from_name("fat", &p), -EINVAL);
-	assert_string_equal(qemu_img_provisioning_name(QEMU_IMG_THICK_EAGER), "thick-eager");
+	enum vm_disk_provisioning p;
+	assert_int_equal(vm_disk_provisioning_parse("thin", &p), 0);
+	assert_int_equal(p, VM_DISK_PROVISIONING_THIN);
+	assert_int_equal(vm_disk_provisioning_parse("EagerZeroedThick", &p), 0);
+	assert_int_equal(p, VM_DISK_PROVISIONING_THICK_EAGER);
+	assert_int_equal(vm_disk_provisioning_parse("thick-lazy", &p), 0);
+	assert_int_equal(p, VM_DISK_PROVISIONING_THICK_LAZY);
+	assert_int_equal(vm_disk_provisioning_parse("fat", &p), -EINVAL);
+	assert_string_equal(vm_disk_provisioning_name(VM_DISK_PROVISIONING_THICK_EAGER), "thick-eager");
 }
 
 /* ---- resize ---- */
@@ -562,34 +562,34 @@ static void test_provisioning_names(void **state)
 static void test_resize(void **state)
 {
 	struct env *e = *state;
-	create(e, "grow.qcow2", "qcow2", 64 * MiB, QEMU_IMG_THIN, NULL);
-	create(e, "grow.raw", "raw", 64 * MiB, QEMU_IMG_THICK_LAZY, NULL);
+	create(e, "grow.qcow2", "qcow2", 64 * MiB, VM_DISK_PROVISIONING_THIN, NULL);
+	create(e, "grow.raw", "raw", 64 * MiB, VM_DISK_PROVISIONING_THICK_LAZY, NULL);
 	char *q = path_in(e, "grow.qcow2"), *raw = path_in(e, "grow.raw");
 	struct vr_error *err = NULL;
-	if (qemu_img_resize(QEMU_IMG, q, "qcow2", 128 * MiB, QEMU_IMG_THIN, &err) < 0)
+	if (qemu_img_resize(QEMU_IMG, q, "qcow2", 128 * MiB, VM_DISK_PROVISIONING_THIN, &err) < 0)
 		fail_msg("%s", err->msg);
 	assert_int_equal(virtual_size(q, "qcow2"), 128 * MiB);
 	/* Same size: nothing to do. */
-	assert_int_equal(qemu_img_resize(QEMU_IMG, q, "qcow2", 128 * MiB, QEMU_IMG_THIN, &err), 0);
+	assert_int_equal(qemu_img_resize(QEMU_IMG, q, "qcow2", 128 * MiB, VM_DISK_PROVISIONING_THIN, &err), 0);
 
 	size_t len;
 	char *before = slurp(q, &len);
-	int r = qemu_img_resize(QEMU_IMG, q, "qcow2", 64 * MiB, QEMU_IMG_THIN, &err);
+	int r = qemu_img_resize(QEMU_IMG, q, "qcow2", 64 * MiB, VM_DISK_PROVISIONING_THIN, &err);
 	expect_error(r, &err, EINVAL, "cannot shrink", q, "128.0 MiB", "64.0 MiB", NULL);
 	assert_unchanged(q, before, len);
 	free(before);
 
 	/* Raw shrinks silently in qemu-img: the check is ours. */
-	r = qemu_img_resize(QEMU_IMG, raw, "raw", 32 * MiB, QEMU_IMG_THIN, &err);
+	r = qemu_img_resize(QEMU_IMG, raw, "raw", 32 * MiB, VM_DISK_PROVISIONING_THIN, &err);
 	expect_error(r, &err, EINVAL, "cannot shrink", NULL);
 	assert_int_equal(virtual_size(raw, "raw"), 64 * MiB);
 
-	if (qemu_img_resize(QEMU_IMG, raw, "raw", 128 * MiB, QEMU_IMG_THICK_LAZY, &err) < 0)
+	if (qemu_img_resize(QEMU_IMG, raw, "raw", 128 * MiB, VM_DISK_PROVISIONING_THICK_LAZY, &err) < 0)
 		fail_msg("%s", err->msg);
 	assert_int_equal(virtual_size(raw, "raw"), 128 * MiB);
 	assert_true(allocated(raw) >= 128 * MiB);
 
-	r = qemu_img_resize(QEMU_IMG, raw, "raw", 60ull << 40, QEMU_IMG_THICK_EAGER, &err);
+	r = qemu_img_resize(QEMU_IMG, raw, "raw", 60ull << 40, VM_DISK_PROVISIONING_THICK_EAGER, &err);
 	expect_error(r, &err, ENOSPC, "free", NULL);
 	assert_int_equal(virtual_size(raw, "raw"), 128 * MiB);
 	free(q);

@@ -125,17 +125,23 @@ static bool parse_limit(struct api_request *req, size_t *limit)
 	return true;
 }
 
-static bool parse_before(struct api_request *req, const char *prefix, int64_t *before)
+/*
+ * `before`: the id of the last entry of the previous page, as lists show
+ * it ("task-12" for tasks) or as a bare number; events take "event-12" as
+ * well as the number their list shows.
+ */
+static bool parse_before(struct api_request *req, const char *prefix, const char *what,
+			 int64_t *before)
 {
 	const char *s = api_request_query(req, "before");
 	*before = 0;
 	if (!s)
 		return true;
-	if (str_has_prefix(s, prefix))
-		s += strlen(prefix);
+	const char *num = str_has_prefix(s, prefix) ? s + strlen(prefix) : s;
 	uint64_t v;
-	if (parse_u64(s, 1, INT64_MAX, &v) < 0) {
-		api_respond_error(req, 400, "before=\"%s\" is not an id", s);
+	if (parse_u64(num, 1, INT64_MAX, &v) < 0) {
+		api_respond_error(req, 400, "before=\"%s\" is not %s id (like %s12, or 12)", s, what,
+				  prefix);
 		return false;
 	}
 	*before = (int64_t)v;
@@ -146,7 +152,7 @@ static void tasks_list(struct api_request *req, void *opaque)
 {
 	size_t limit;
 	int64_t before;
-	if (!parse_limit(req, &limit) || !parse_before(req, "task-", &before))
+	if (!parse_limit(req, &limit) || !parse_before(req, "task-", "a task", &before))
 		return;
 	const char *state_s = api_request_query(req, "state");
 	enum ctask_state st = CTASK_QUEUED;
@@ -342,7 +348,7 @@ static void events_list(struct api_request *req, void *opaque)
 {
 	size_t limit;
 	int64_t before, since, until;
-	if (!parse_limit(req, &limit) || !parse_before(req, "", &before) ||
+	if (!parse_limit(req, &limit) || !parse_before(req, "event-", "an event", &before) ||
 	    !parse_time(req, "since", &since) || !parse_time(req, "until", &until))
 		return;
 	const char *category = api_request_query(req, "category");

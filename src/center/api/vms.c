@@ -24,6 +24,7 @@
 #include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vmspec.h"
 
 #define LIST_LIMIT_DEFAULT 1000
 #define LIST_LIMIT_MAX 5000
@@ -42,6 +43,16 @@ static const struct {
 	{"reboot", "VirtualMachine.Interact.Reset", "VirtualMachine.rebootGuest",
 	 "Restart guest of"},
 };
+
+/*
+ * A body the VM's host would refuse: 400 with the host's own message, at
+ * once, so that no task is started only to fail.  The checks are the
+ * host's (common/vmspec.c), so center refuses nothing a host takes.
+ */
+static void respond_bad_body(struct api_request *req, const struct vr_error *err)
+{
+	api_respond_error(req, 400, "%s", vr_error_msg(err));
+}
 
 /* The summary the CLI and the web client show, from the inventory alone. */
 static json_t *vm_json(const struct inv_object *o)
@@ -434,6 +445,12 @@ static void vms_power(struct api_request *req, void *opaque)
 				  opname);
 		return;
 	}
+	_cleanup_error_ struct vr_error *err = NULL;
+	int timeout_s;
+	if (vmspec_power_check(api_request_body_json(req), &timeout_s, &err) < 0) {
+		respond_bad_body(req, err);
+		return;
+	}
 	_cleanup_free_ char *esc = NULL, *path = NULL;
 	struct creq x;
 	if (!creq_begin(&x, req, opaque))
@@ -525,17 +542,25 @@ static void snapshots_op(struct api_request *req, void *opaque)
 	const char *method = api_request_method(req);
 	const char *snap = api_request_param(req, "snap");
 	bool revert = str_has_suffix(api_request_path(req), "/revert");
-	const char *privilege = strcmp(method, "POST") == 0 && !revert
-					? "VirtualMachine.State.CreateSnapshot"
-				: revert ? "VirtualMachine.State.RevertToSnapshot"
-					 : "VirtualMachine.State.RemoveSnapshot";
-	const char *type = strcmp(method, "POST") == 0 && !revert ? "VirtualMachine.createSnapshot"
-			   : revert				    ? "VirtualMachine.revertToSnapshot"
-								    : "VirtualMachine.removeSnapshot";
-	const char *label = strcmp(method, "POST") == 0 && !revert ? "Snapshot"
-			    : revert ? "Revert to a snapshot:"
-			    : snap   ? "Delete a snapshot of"
-				     : "Delete all snapshots of";
+	bool take = strcmp(method, "POST") == 0 && !revert;
+	/* The host checks a new snapshot's body; revert's and delete's it ignores. */
+	_cleanup_error_ struct vr_error *err = NULL;
+	if (take && vmspec_snapshot_check(api_request_body_json(req), &err) < 0) {
+		respond_bad_body(req, err);
+		return;
+	}
+	const char *privilege = "VirtualMachine.State.RemoveSnapshot";
+	const char *type = "VirtualMachine.removeSnapshot";
+	const char *label = snap ? "Delete a snapshot of" : "Delete all snapshots of";
+	if (take) {
+		privilege = "VirtualMachine.State.CreateSnapshot";
+		type = "VirtualMachine.createSnapshot";
+		label = "Snapshot";
+	} else if (revert) {
+		privilege = "VirtualMachine.State.RevertToSnapshot";
+		type = "VirtualMachine.revertToSnapshot";
+		label = "Revert to a snapshot:";
+	}
 	struct creq x;
 	if (!creq_begin(&x, req, opaque))
 		return;
@@ -659,11 +684,22 @@ static void vms_create(struct api_request *req, void *opaque)
 		api_respond_error(req, 400, "\"resources\" must be an object");
 		return;
 	}
+	/* What goes to the host, checked as the host will check it (and then its resources). */
+	_cleanup_error_ struct vr_error *err = NULL;
+	json_t *spec = json_deep_copy(body);
+	for (size_t k = 0; k < ARRAY_SIZE(create_own); k++)
+		json_object_del(spec, create_own[k]);
+	if (vmspec_create_check(spec, res, &err) < 0) {
+		json_decref(spec);
+		respond_bad_body(req, err);
+		return;
+	}
 	const char *folder_ref = json_get_string(body, "folder", NULL);
 	struct creq x;
-	if (!creq_begin(&x, req, opaque))
+	if (!creq_begin(&x, req, opaque)) {
+		json_decref(spec);
 		return;
-	_cleanup_error_ struct vr_error *err = NULL;
+	}
 	_cleanup_free_ char *desc = NULL, *tref = NULL;
 	const char **nets = NULL;
 	size_t n_nets = 0;
@@ -735,9 +771,7 @@ static void vms_create(struct api_request *req, void *opaque)
 	j->folder_id = folder.id;
 	j->host_name = xstrdup(pl.host_name);
 	j->name = xstrdup(name);
-	j->body = json_deep_copy(body);
-	for (size_t k = 0; k < ARRAY_SIZE(create_own); k++)
-		json_object_del(j->body, create_own[k]);
+	j->body = steal_pointer(&spec);
 	j->resources = res ? json_incref(res) : NULL;
 	desc = xasprintf("Create VM %s on host %s", name, pl.host_name);
 	struct ctask_spec ts = {
@@ -759,6 +793,7 @@ static void vms_create(struct api_request *req, void *opaque)
 	api_respond_json(req, 202, json_pack("{s:s, s:s}", "task", tref, "host", href));
 	free(href);
 out:
+	json_decref(spec);
 	free(nets);
 	inv_object_clear(&target);
 	inv_object_clear(&folder);

@@ -123,7 +123,7 @@ static int add_params(const json_t *body, struct disk_add_params *p, struct vr_e
 				  err);
 	if (r < 0)
 		return r;
-	*p = (struct disk_add_params){.provisioning = QEMU_IMG_THIN,
+	*p = (struct disk_add_params){.provisioning = VM_DISK_PROVISIONING_THIN,
 				      .mode = VM_DISK_MODE_PERSISTENT};
 	json_t *size = json_object_get(body, "size_mib");
 	p->file = json_string_value(json_object_get(body, "file"));
@@ -139,7 +139,7 @@ static int add_params(const json_t *body, struct disk_add_params *p, struct vr_e
 	p->slot = json_string_value(json_object_get(body, "slot"));
 	p->format = json_string_value(json_object_get(body, "format"));
 	const char *prov = json_string_value(json_object_get(body, "provisioning"));
-	if (prov && qemu_img_provisioning_from_name(prov, &p->provisioning) < 0)
+	if (prov && vm_disk_provisioning_parse(prov, &p->provisioning) < 0)
 		return vr_error_set(err, EINVAL,
 				    "provisioning \"%s\" is not thin, thick-lazy or thick-eager", prov);
 	p->provisioning_set = prov != NULL;

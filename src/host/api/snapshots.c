@@ -6,20 +6,13 @@
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
+#include "common/vmspec.h"
 #include "host/api/handlers.h"
 #include "api/server.h"
 #include "host/api/vm_task.h"
 #include "host/hostd.h"
 #include "host/storage/snapshot.h"
-#include "host/storage/vmsd.h"
 #include "host/tasks.h"
-
-static const struct json_field take_fields[] = {
-	{"name", JSON_STRING, true, 1, VMSD_MAX_NAME},
-	{"description", JSON_STRING, false, 0, VMSD_MAX_DESCRIPTION},
-	{"memory", JSON_TRUE, false, 0, 0},
-	{"quiesce", JSON_TRUE, false, 0, 0},
-};
 
 static const struct json_field check_fields[] = {
 	{"repair", JSON_TRUE, false, 0, 0},
@@ -66,20 +59,11 @@ static void snapshots_take(struct api_request *req, void *opaque)
 		return;
 	json_t *body = api_request_body_json(req);
 	_cleanup_error_ struct vr_error *err = NULL;
-	if (!body) {
-		api_respond_error(req, 400, "a snapshot request needs a JSON body with a \"name\"");
-		return;
-	}
-	if (json_check_object(body, take_fields, ARRAY_SIZE(take_fields), "snapshot request",
-			      &err) < 0) {
+	if (vmspec_snapshot_check(body, &err) < 0) {
 		api_respond_vr_error(req, err);
 		return;
 	}
 	const char *name = json_string_value(json_object_get(body, "name"));
-	if (!utf8_valid(name) || strpbrk(name, "\n\r\t")) {
-		api_respond_error(req, 400, "the snapshot name must be one line of UTF-8 text");
-		return;
-	}
 	struct take_arg *a = xcalloc(1, sizeof(*a));
 	a->body = json_incref(body);
 	a->p = (struct snapshot_params){

@@ -11,6 +11,7 @@
 #include "common/jsonutil.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vmspec.h"
 #include "host/api/handlers.h"
 #include "api/server.h"
 #include "host/api/vm_task.h"
@@ -113,10 +114,6 @@ static void start_vm_task(struct api_request *req, struct hostd *h, struct vm *v
 	api_vm_task_start(req, h, vm, vm_ops[op].description, vm_op_run, t, free);
 }
 
-static const struct json_field power_fields[] = {
-	{"timeout_s", JSON_INTEGER, false, 1, 3600},
-};
-
 static void vms_power(struct api_request *req, void *opaque)
 {
 	struct hostd *h = opaque;
@@ -124,18 +121,11 @@ static void vms_power(struct api_request *req, void *opaque)
 	if (!vm)
 		return;
 	const char *op = api_request_param(req, "op");
-	json_t *body = api_request_body_json(req);
-	int timeout_s = 60;
-	if (body) {
-		_cleanup_error_ struct vr_error *err = NULL;
-		if (json_check_object(body, power_fields, ARRAY_SIZE(power_fields), "power request",
-				      &err) < 0) {
-			api_respond_vr_error(req, err);
-			return;
-		}
-		json_t *t = json_object_get(body, "timeout_s");
-		if (t)
-			timeout_s = (int)json_integer_value(t);
+	_cleanup_error_ struct vr_error *err = NULL;
+	int timeout_s;
+	if (vmspec_power_check(api_request_body_json(req), &timeout_s, &err) < 0) {
+		api_respond_vr_error(req, err);
+		return;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(vm_ops); i++) {
 		if (i != VM_OP_DELETE && strcmp(op, vm_ops[i].name) == 0) {

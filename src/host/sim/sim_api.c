@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/jsonutil.h"
 #include "common/util.h"
+#include "common/vmspec.h"
 #include "host/events.h"
 #include "host/resources/pools.h"
 #include "host/sim/sim_priv.h"
@@ -198,10 +199,6 @@ static uint64_t task_record(struct sim_host *h, const char *description, const c
 	return num;
 }
 
-static const struct json_field power_fields[] = {
-	{"timeout_s", JSON_INTEGER, false, 1, 3600},
-};
-
 static void vms_power(struct api_request *req, void *opaque)
 {
 	struct sim_host *h = sim_request_host(req, opaque);
@@ -211,8 +208,8 @@ static void vms_power(struct api_request *req, void *opaque)
 	const char *op_name = api_request_param(req, "op");
 	json_t *body = api_request_body_json(req);
 	_cleanup_error_ struct vr_error *err = NULL;
-	if (body && json_check_object(body, power_fields, ARRAY_SIZE(power_fields),
-				      "power request", &err) < 0) {
+	int timeout_s;
+	if (vmspec_power_check(body, &timeout_s, &err) < 0) {
 		api_respond_vr_error(req, err);
 		return;
 	}

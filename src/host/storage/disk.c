@@ -476,7 +476,7 @@ static int grow_offline(struct hostd *h, struct vm *vm, const struct grow_target
 	if (r < 0)
 		return r;
 	r = qemu_img_resize(QEMU_IMG, t->path, t->format, new_size,
-			    thick ? QEMU_IMG_THICK_LAZY : QEMU_IMG_THIN, err);
+			    thick ? VM_DISK_PROVISIONING_THICK_LAZY : VM_DISK_PROVISIONING_THIN, err);
 	struct vr_error *e = NULL;
 	if (vm_lock_release_fd(lock_fd, vm->dir, &e) < 0) {
 		log_warn("VM \"%s\": %s", t->vm_name, e->msg);

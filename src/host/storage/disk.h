@@ -143,7 +143,7 @@ struct disk_add_params {
 	const char *file;   /* existing image, relative to the VM folder or absolute on a
 			     * datastore; NULL for a new disk */
 	const char *format; /* NULL: qcow2 for a new disk, from the extension for a file */
-	enum qemu_img_provisioning provisioning; /* new disks */
+	enum vm_disk_provisioning provisioning; /* new disks */
 	bool provisioning_set;
 	enum vm_disk_mode mode;
 };

@@ -263,7 +263,7 @@ static int add_check(struct hostd *h, struct vm *vm, const struct disk_add_param
 	if (r < 0)
 		return r;
 	struct statvfs sv;
-	if (pl->create && p->provisioning != QEMU_IMG_THIN && statvfs(dir, &sv) == 0 &&
+	if (pl->create && p->provisioning != VM_DISK_PROVISIONING_THIN && statvfs(dir, &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < p->size) {
 		char h_free[32], h_size[32];
 		disk_human_size((uint64_t)sv.f_bavail * sv.f_frsize, h_free);
@@ -271,7 +271,7 @@ static int add_check(struct hostd *h, struct vm *vm, const struct disk_add_param
 		return vr_error_set(err, ENOSPC,
 				    "a %s %s disk does not fit in the %s free on the datastore of VM "
 				    "\"%s\"",
-				    h_size, qemu_img_provisioning_name(p->provisioning), h_free,
+				    h_size, vm_disk_provisioning_name(p->provisioning), h_free,
 				    pl->vm_name);
 	}
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/vmconfig.h"
+
 struct vr_error;
 struct vmx;
 
@@ -21,8 +23,8 @@ struct vmx;
 /* VMware's limit of snapshots per VM. */
 #define VMSD_MAX_SNAPSHOTS 496
 #define VMSD_MAX_DISKS 256
-#define VMSD_MAX_NAME 255
-#define VMSD_MAX_DESCRIPTION 8192
+#define VMSD_MAX_NAME VM_SNAPSHOT_MAX_NAME
+#define VMSD_MAX_DESCRIPTION VM_SNAPSHOT_MAX_DESCRIPTION
 #define VMSD_MAX_UID 2147483647u
 
 enum vmsd_snapshot_type {

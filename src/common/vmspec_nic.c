@@ -4,6 +4,8 @@
  * ethernetN keys of a .vmx: strict checks with messages naming the NIC,
  * the member and the reason.
  */
+#include "common/vmspec.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +15,6 @@
 #include "common/util.h"
 #include "common/vmconfig.h"
 #include "common/vmx.h"
-#include "host/provision.h"
 
 static const struct json_field nic_fields[] = {
 	{"index", JSON_INTEGER, false, 0, VM_MAX_NICS - 1},
@@ -169,8 +170,8 @@ static int nic_slots(const json_t *nics, unsigned *slots, bool *indexed, struct 
 	return 0;
 }
 
-int provision_nics_to_vmx(struct vmx *vmx, const struct vmx *old, const json_t *nics,
-			  struct vr_error **err)
+int vmspec_nics_to_vmx(struct vmx *vmx, const struct vmx *old, const json_t *nics,
+		       struct vr_error **err)
 {
 	if (!json_is_array(nics) || json_array_size(nics) > VM_MAX_NICS)
 		return vr_error_set(err, EINVAL, "nics must be an array of at most %d NICs",
@@ -215,7 +216,7 @@ int provision_nics_to_vmx(struct vmx *vmx, const struct vmx *old, const json_t *
 	return 0;
 }
 
-int provision_check_nics(const struct vm_config *cfg, struct vr_error **err)
+int vmspec_check_nics(const struct vm_config *cfg, struct vr_error **err)
 {
 	for (size_t i = 0; i < cfg->n_nics; i++)
 		for (size_t j = 0; j < i; j++)

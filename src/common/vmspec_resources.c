@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Resource allocation settings between the REST API and the .vmx
- * (alloc.h): {"cpu": {"shares", "reservation_mhz", "limit_mhz"},
+ * (vmspec.h): {"cpu": {"shares", "reservation_mhz", "limit_mhz"},
  * "memory": {"shares", "reservation_mib", "limit_mib"},
  * "disks": {"scsi0:0": {"shares", "iops_limit"}}}.  Shares are "low",
  * "normal", "high" or a number; a limit of -1 is none.
  */
+#include "common/vmspec.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -16,7 +18,6 @@
 #include "common/util.h"
 #include "common/vmconfig.h"
 #include "common/vmx.h"
-#include "host/alloc.h"
 
 static json_t *shares_json(const struct vm_shares *s, uint32_t resolved)
 {
@@ -29,7 +30,7 @@ static json_t *limit_json(int64_t v)
 	return v == VM_UNLIMITED ? json_integer(-1) : json_integer((json_int_t)v);
 }
 
-json_t *alloc_config_to_json(const struct vm_config *cfg)
+json_t *vmspec_resources_json(const struct vm_config *cfg)
 {
 	const struct vm_sched *s = &cfg->sched;
 	json_t *disks = json_object();
@@ -160,7 +161,7 @@ static int section(struct vmx *vmx, const json_t *o, const char *name, const cha
 	return 0;
 }
 
-int alloc_json_to_vmx(struct vmx *vmx, const json_t *res, struct vr_error **err)
+int vmspec_resources_to_vmx(struct vmx *vmx, const json_t *res, struct vr_error **err)
 {
 	if (!json_is_object(res))
 		return vr_error_set(err, EINVAL, "resources must be an object");
