@@ -748,16 +748,8 @@ static void vms_create(struct api_request *req, void *opaque)
 		creq_fail(&x, err);
 		goto out;
 	}
-	if (pl.pool_id) {
-		struct inv_object pool = {0};
-		bool ok = inventory_get(x.db, pl.pool_id, &pool, &err) == 0 &&
-			  creq_allow(&x, &pool, "Resource.AssignVMToPool");
-		if (!pool.id)
-			creq_fail(&x, err);
-		inv_object_clear(&pool);
-		if (!ok)
-			goto out;
-	}
+	if (pl.pool_id && !creq_allow_pool(&x, pl.pool_id))
+		goto out;
 	/* Its disks take space on the datastore; its NICs join the networks. */
 	if (pr.datastore && !creq_allow_link(&x, pl.host_id, "host_datastore", pr.datastore,
 					     "Datastore.AllocateSpace"))
