@@ -177,8 +177,21 @@ class Hostd:
         return self.ok("GET", f"/api/v1/vms/{vm_id}/console/log?bytes=1048576")["text"]
 
     def wait_console(self, vm_id, needle, count=1, timeout=90):
-        return wait_for(f"{needle!r} x{count} on the console of {vm_id}",
-                        lambda: self.console_text(vm_id).count(needle) >= count, timeout)
+        try:
+            return wait_for(f"{needle!r} x{count} on the console of {vm_id}",
+                            lambda: self.console_text(vm_id).count(needle) >= count, timeout)
+        except TestFailure as e:
+            # What the guest and hostd said, for whoever reads the failure.
+            try:
+                text = self.console_text(vm_id)
+                st, vm = self.request("GET", f"/api/v1/vms/{vm_id}")
+                state = vm.get("power_state") if st == 200 and isinstance(vm, dict) else st
+                log = open(self.logfile, errors="replace").read()[-2000:]
+            except (OSError, TestFailure) as why:
+                raise TestFailure(f"{e}; no more detail: {why}") from None
+            raise TestFailure(f"{e}\nVM power state: {state}\nconsole, last 1500 characters:\n"
+                              f"{text[-1500:]}\nhostd's log, last 2000 characters:\n{log}"
+                              ) from None
 
 
 class Center(Hostd):
