@@ -581,6 +581,7 @@ int main(int argc, char **argv)
 		config_free(&c.cfg);
 		return 2;
 	}
+	raise_file_limit(); /* a long poll and kept-alive connections per host */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t stop;

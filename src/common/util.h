@@ -108,6 +108,13 @@ int random_bytes(void *buf, size_t len);
 void uuid_generate_str(char out[37]);
 bool uuid_is_valid(const char *s);
 
+/*
+ * Raises this process's soft limit of open files to its hard limit (at
+ * most 1,048,576), as daemons holding a connection per host or client
+ * do; the limits the administrator set stay the ceiling.
+ */
+void raise_file_limit(void);
+
 /* ---- time ---- */
 uint64_t time_mono_ms(void);
 uint64_t time_real_ms(void);

@@ -589,6 +589,7 @@ int main(int argc, char **argv)
 		config_free(&h.cfg);
 		return 2;
 	}
+	raise_file_limit(); /* center's connections, VMs' files and sockets */
 	if (simulate.hosts) {
 		signal(SIGPIPE, SIG_IGN);
 		sigset_t block;
