@@ -27,6 +27,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -1098,6 +1099,24 @@ def clone_across_datastores(local, want):
     check(not os.path.exists(os.path.join(local["localB"], "mover-c3")), "its folder is kept")
     wait_for("the failed clone gone from center", lambda: center_vm("mover-c3") is None,
              timeout=30)
+    # A VM that boots a kernel kept outside its folder, on localB: on hostA it could not
+    # power on, so neither a clone nor a migration goes there.
+    kdir = os.path.join(local["localB"], "boot")
+    os.makedirs(kdir, exist_ok=True)
+    kernel = os.path.join(kdir, "vmlinuz")
+    shutil.copyfile(S["kernel"], kernel)
+    kb = b.task_ok("POST", "/api/v1/vms", {"name": "kboot", "datastore": "localB",
+                                           "memory_mib": 64, "vcpus": 1,
+                                           "guest_os": "otherlinux-64",
+                                           "boot": {"kernel": kernel}})["result"]["id"]
+    wait_for("kboot in center", lambda: center_vm("kboot"), timeout=30)
+    want_msg = f'uses {kernel} on datastore "localB", which host "hostA" does not reach'
+    for path, body in (("clone", {"name": "kboot-c", "target": S["host_a"]}),
+                       ("migrate", {"host": S["host_a"], "datastore": "localA"})):
+        st, e = c.request("POST", f"/api/v1/vms/kboot/{path}", body)
+        check(st == 409 and want_msg in e["error"]["message"], f"{path}: {st} {e}")
+    b.task_ok("DELETE", f"/api/v1/vms/{kb}")
+    shutil.rmtree(kdir)
     for u in (c1, c2):
         a.task_ok("DELETE", f"/api/v1/vms/{u}")
     wait_for("clones gone from center", lambda: center_vm("mover-c1") is None

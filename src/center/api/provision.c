@@ -97,6 +97,73 @@ static const char **bridged_networks(json_t *live, size_t *n)
 }
 
 /*
+ * Files the VM uses from outside its folder (a kernel, an initrd, an ISO)
+ * are not copied with it: on another host each must be on a datastore
+ * that host reaches, or the VM would not power on there.  Located by the
+ * source host's datastores (their paths); -EBUSY naming the first that
+ * the target lacks.
+ */
+static int outside_files_check(struct center *c, struct db *db, const struct inv_object *o,
+			       json_t *live, int64_t dst, const char *dst_name,
+			       struct vr_error **err)
+{
+	if (dst == o->host_id)
+		return 0;
+	json_t *cfg = json_object_get(live, "config");
+	const char **files = NULL;
+	size_t n = 0, i;
+	json_t *d;
+	const char *boot[] = {json_get_string(json_object_get(cfg, "boot"), "kernel", NULL),
+			      json_get_string(json_object_get(cfg, "boot"), "initrd", NULL)};
+	for (size_t k = 0; k < ARRAY_SIZE(boot); k++)
+		if (boot[k] && boot[k][0] == '/') {
+			files = xrealloc(files, (n + 1) * sizeof(*files));
+			files[n++] = boot[k];
+		}
+	json_array_foreach(json_object_get(cfg, "disks"), i, d) {
+		const char *f = json_get_string(d, "file", NULL);
+		if (f && f[0] == '/') {
+			files = xrealloc(files, (n + 1) * sizeof(*files));
+			files[n++] = f;
+		}
+	}
+	if (!n)
+		return 0;
+	json_t *stores = NULL;
+	int r = chosts_call(c->hosts, o->host_id, "GET", "/api/v1/datastores", NULL, NULL, &stores,
+			    err);
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		const char *on = NULL;
+		size_t best = 0;
+		json_t *ds;
+		json_array_foreach(json_object_get(stores, "datastores"), i, ds) {
+			const char *path = json_get_string(ds, "path", "");
+			size_t len = strlen(path);
+			while (len > 1 && path[len - 1] == '/')
+				len--;
+			if (len > best && strncmp(files[k], path, len) == 0 && files[k][len] == '/') {
+				best = len;
+				on = json_get_string(ds, "name", NULL);
+			}
+		}
+		int64_t id;
+		if (!on)
+			r = vr_error_set(err, EBUSY,
+					 "VM \"%s\" uses %s, which is on no datastore of its host: "
+					 "it would not power on on host \"%s\"",
+					 o->name, files[k], dst_name);
+		else if (placement_link_target(db, dst, "host_datastore", on, &id, NULL) < 0)
+			r = vr_error_set(err, EBUSY,
+					 "VM \"%s\" uses %s on datastore \"%s\", which host \"%s\" "
+					 "does not reach: it would not power on there",
+					 o->name, files[k], on, dst_name);
+	}
+	json_decref(stores);
+	free(files);
+	return r;
+}
+
+/*
  * Validates a migration of VM o to host dst (and pool, 0: the target's
  * root pool): the live VM is read from its host.  Fills m.
  */
@@ -142,6 +209,8 @@ static int migration_check(struct center *c, struct db *db, const struct inv_obj
 	struct placement_result pl;
 	r = placement_choose(db, &pr, &pl, err);
 	free(nets);
+	if (r == 0)
+		r = outside_files_check(c, db, o, live, dst, pl.host_name, err);
 	json_decref(live);
 	if (r < 0)
 		return vr_error_wrap(err, "VM \"%s\" cannot move there", o->name);
@@ -784,6 +853,10 @@ static bool clone_where(struct creq *x, const struct inv_object *o, const char *
 		}
 		vr_error_free(e);
 	}
+	if (r == -EBUSY && linked)
+		vr_error_wrap(&err, "a linked clone stays on its source's datastore \"%s\"", src_ds);
+	if (r == 0)
+		r = outside_files_check(x->c, x->db, o, live, j->pl.host_id, j->pl.host_name, &err);
 	if (r < 0) {
 		creq_fail(x, err);
 		goto out;
