@@ -410,9 +410,9 @@ def main():
         L.append("")
         L.append("center keeps one monitor thread per host (hence about a thousand threads), "
                  "each long-polling its host's event feed; `GET /api/v1/vms/{ref}` also asks "
-                 "the VM's host for its live view (one more HTTP round trip per read, on a "
-                 "kept-alive connection when one of center's 256 is free), which the "
-                 "inventory and host reads do not.\n")
+                 "the VM's host for its live view (one more HTTPS round trip per read, on "
+                 "a kept-alive connection: center keeps up to 4 per host, within a quarter "
+                 "of its file limit), which the inventory and host reads do not.\n")
         L.append(code([cs["command"], rd["command"]], "sh"))
         L.append("")
 
