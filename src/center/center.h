@@ -46,6 +46,7 @@ struct center {
 	char uuid[37]; /* this center's identity (center_setting "uuid") */
 	struct dbpool *pool;
 	struct db *claim; /* holds the database for this center (db_claim()) */
+	int claim_fd;	  /* SQLite: the claim file's lock (db_claim_file()), or -1 */
 	struct secrets *secrets;
 	struct csessions *sessions;
 	struct chosts *hosts;

@@ -442,7 +442,13 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 		c->cfg.db_location = xasprintf("%s/center.db", c->cfg.state_dir);
 	_cleanup_free_ char *shown = db_location_redact(c->cfg.db_location);
 
-	/* This center's claim on the database, held until it stops; before any migration. */
+	/*
+	 * This center's claim on the database, held until it stops, taken
+	 * before any migration: SQLite's before the file is even opened.
+	 */
+	bool sqlite = db_location_backend(c->cfg.db_location) != DB_BACKEND_POSTGRES;
+	if (sqlite && (r = db_claim_file(c->cfg.db_location, &c->claim_fd, err)) < 0)
+		return vr_error_wrap(err, "database %s", shown);
 	struct db *db = NULL;
 	if ((r = db_open(c->cfg.db_location, &db, err)) < 0)
 		return vr_error_wrap(err, "database %s", shown);
@@ -453,8 +459,9 @@ static int center_start(struct center *c, unsigned login_delay, pthread_t *hk,
 	time_format_iso(time_real_ms(), since);
 	_cleanup_free_ char *holder =
 		xasprintf("vireo-center pid %d on %s since %s", (int)getpid(), host, since);
-	if ((r = db_claim(db, err)) < 0 || (r = schema_migrate(db, NULL, err)) < 0 ||
-	    (r = db_claim_record(db, holder, err)) < 0)
+	if ((!sqlite && (r = db_claim(db, err)) < 0) || (r = schema_migrate(db, NULL, err)) < 0 ||
+	    (r = sqlite ? db_claim_file_record(c->claim_fd, holder, err)
+			: db_claim_record(db, holder, err)) < 0)
 		return vr_error_wrap(err, "database %s", shown);
 	r = load_uuid(db, c->uuid, err);
 	if (r == 0)
@@ -556,12 +563,15 @@ static void center_stop(struct center *c)
 	secrets_free(c->secrets);
 	dbpool_free(c->pool);
 	db_close(c->claim); /* another center may take the database now */
+	if (c->claim_fd >= 0)
+		close(c->claim_fd);
 	config_free(&c->cfg);
 }
 
 int main(int argc, char **argv)
 {
 	struct center c = {
+		.claim_fd = -1,
 		.cfg = {
 			.state_dir = xstrdup("/var/lib/vireo-center"),
 			.listen = xstrdup("127.0.0.1"),

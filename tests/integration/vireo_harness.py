@@ -243,11 +243,17 @@ class Center(Hostd):
 
     def wait_task(self, task_id, timeout=180):
         end = time.monotonic() + timeout
+        t = None
         while time.monotonic() < end:
             t = self.ok("GET", f"/api/v1/tasks/{task_id}?wait_ms=5000")
             if t["state"] in ("succeeded", "failed"):
                 return t
-        raise TestFailure(f"task {task_id} did not finish in {timeout} s")
+        try:
+            log = open(self.logfile, errors="replace").read()[-4000:]
+        except OSError as e:
+            log = f"(no log: {e})"
+        raise TestFailure(f"task {task_id} did not finish in {timeout} s: {t}\n"
+                          f"center's log, last 4000 characters:\n{log}")
 
     def task_ok(self, method, path, body=None, timeout=180):
         reply = self.ok(method, path, body)

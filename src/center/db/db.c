@@ -4,8 +4,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -537,6 +540,38 @@ double db_column_double(struct db_stmt *st, int col)
 bool db_column_bool(struct db_stmt *st, int col)
 {
 	return col_ok(st, col) ? st->db->ops->column_bool(st, col) : false;
+}
+
+int db_claim_file(const char *location, int *fd, struct vr_error **err)
+{
+	_cleanup_free_ char *path = xasprintf("%s-claim", location);
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (f < 0)
+		return vr_error_set_errno(err, errno, "cannot open \"%s\"", path);
+	if (flock(f, LOCK_EX | LOCK_NB) == 0) {
+		*fd = f;
+		return 0;
+	}
+	int e = errno;
+	char who[256] = "";
+	ssize_t n = e == EWOULDBLOCK ? pread(f, who, sizeof(who) - 1, 0) : -1;
+	close(f);
+	if (e != EWOULDBLOCK)
+		return vr_error_set_errno(err, e, "cannot lock \"%s\"", path);
+	who[n > 0 ? n : 0] = '\0';
+	who[strcspn(who, "\n")] = '\0';
+	return vr_error_set(err, EBUSY,
+			    "another vireo-center uses this database (%s): one center manages one "
+			    "inventory; stop it first",
+			    who[0] ? who : "who is not recorded");
+}
+
+int db_claim_file_record(int fd, const char *holder, struct vr_error **err)
+{
+	size_t len = strlen(holder);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, holder, len, 0) != (ssize_t)len)
+		return vr_error_set_errno(err, errno, "cannot record this center in its claim file");
+	return 0;
 }
 
 int db_claim(struct db *db, struct vr_error **err)

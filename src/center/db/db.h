@@ -73,6 +73,14 @@ int db_open(const char *location, struct db **out, struct vr_error **err);
  * the hosts.
  */
 int db_claim(struct db *db, struct vr_error **err);
+/*
+ * SQLite: the same claim taken before the database is even opened (a
+ * second center must not open it: closing its connection can disturb the
+ * first's WAL), as an flock on "<location>-claim" kept in *fd; -EBUSY
+ * naming the holder that db_claim_file_record() wrote into that file.
+ */
+int db_claim_file(const char *location, int *fd, struct vr_error **err);
+int db_claim_file_record(int fd, const char *holder, struct vr_error **err);
 /* Records who holds the claim (center_setting "holder"; needs the schema). */
 int db_claim_record(struct db *db, const char *holder, struct vr_error **err);
 /* Rolls back an open transaction, closes; accepts NULL. */

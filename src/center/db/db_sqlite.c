@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -155,18 +154,13 @@ static int sqlite_claim(struct db *db, struct vr_error **err)
 	struct sqlite_conn *sc = db->conn;
 	if (sc->claim_fd >= 0)
 		return 0;
-	_cleanup_free_ char *path = xasprintf("%s-claim", db->location);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0)
-		return vr_error_set_errno(err, errno, "cannot open \"%s\"", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		close(fd);
-		return e == EWOULDBLOCK ? -EBUSY
-					: vr_error_set_errno(err, e, "cannot lock \"%s\"", path);
-	}
-	sc->claim_fd = fd;
-	return 0;
+	struct vr_error *e = NULL;
+	int r = db_claim_file(db->location, &sc->claim_fd, &e);
+	if (r == -EBUSY)
+		vr_error_free(e); /* db_claim() says who holds it */
+	else if (r < 0)
+		*err = e;
+	return r;
 }
 
 static int sqlite_prepare(struct db_stmt *st, struct vr_error **err)
